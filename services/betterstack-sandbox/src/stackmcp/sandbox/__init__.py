@@ -1,0 +1,1 @@
+"""stackmcp.sandbox."""
