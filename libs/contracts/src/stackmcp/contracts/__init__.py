@@ -1,1 +1,56 @@
-"""stackmcp.contracts."""
+"""The stackmcp wire contract: subjects, messages, error codes, token formats.
+
+Depends on msgspec only; every service imports it, it imports no service.
+"""
+
+from stackmcp.contracts._base import Event, Message, new_event_id, utcnow
+from stackmcp.contracts.errors import STATUS_BY_CODE, ErrorBody, ErrorCode
+from stackmcp.contracts.events import (
+    AccountCreated,
+    AccountDeleted,
+    LifecycleEvent,
+    McpServerCreated,
+    McpServerDeleted,
+    McpServerExpired,
+    McpServerUpdated,
+    ToolCallCompleted,
+)
+from stackmcp.contracts.grants import Grant
+from stackmcp.contracts.subjects import DEFAULT_PREFIX, Subjects
+from stackmcp.contracts.tools import (
+    CatalogRequest,
+    CatalogResponse,
+    RateLimitInfo,
+    ToolAnnotations,
+    ToolCallRequest,
+    ToolCallResult,
+    ToolDescriptor,
+)
+
+__all__ = [
+    "DEFAULT_PREFIX",
+    "STATUS_BY_CODE",
+    "AccountCreated",
+    "AccountDeleted",
+    "CatalogRequest",
+    "CatalogResponse",
+    "ErrorBody",
+    "ErrorCode",
+    "Event",
+    "Grant",
+    "LifecycleEvent",
+    "McpServerCreated",
+    "McpServerDeleted",
+    "McpServerExpired",
+    "McpServerUpdated",
+    "Message",
+    "RateLimitInfo",
+    "Subjects",
+    "ToolAnnotations",
+    "ToolCallCompleted",
+    "ToolCallRequest",
+    "ToolCallResult",
+    "ToolDescriptor",
+    "new_event_id",
+    "utcnow",
+]

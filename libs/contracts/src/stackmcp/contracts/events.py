@@ -1,0 +1,90 @@
+"""Lifecycle events published on JetStream (``<prefix>.evt.*``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from stackmcp.contracts._base import Event
+from stackmcp.contracts.grants import Grant
+
+__all__ = [
+    "AccountCreated",
+    "AccountDeleted",
+    "LifecycleEvent",
+    "McpServerCreated",
+    "McpServerDeleted",
+    "McpServerExpired",
+    "McpServerUpdated",
+    "ToolCallCompleted",
+]
+
+
+class AccountCreated(Event, frozen=True, kw_only=True, tag="stackmcp.account.v1.created"):
+    """An integrated account was connected."""
+
+    account_id: str
+    integration: str = "betterstack"
+    name: str = ""
+
+
+class AccountDeleted(Event, frozen=True, kw_only=True, tag="stackmcp.account.v1.deleted"):
+    """An integrated account was removed; its MCP servers are revoked with it."""
+
+    account_id: str
+    server_ids: tuple[str, ...] = ()
+
+
+class McpServerCreated(Event, frozen=True, kw_only=True, tag="stackmcp.mcp_server.v1.created"):
+    """An MCP server (grant) was minted."""
+
+    grant: Grant
+    token_hash: str
+    """Hash of the URL token; lets gateways drop exactly this cached grant."""
+
+
+class McpServerUpdated(Event, frozen=True, kw_only=True, tag="stackmcp.mcp_server.v1.updated"):
+    """An MCP server's name, filters or expiry changed."""
+
+    grant: Grant
+    token_hash: str
+
+
+class McpServerDeleted(Event, frozen=True, kw_only=True, tag="stackmcp.mcp_server.v1.deleted"):
+    """An MCP server was revoked."""
+
+    server_id: str
+    account_id: str
+    token_hash: str
+
+
+class McpServerExpired(Event, frozen=True, kw_only=True, tag="stackmcp.mcp_server.v1.expired"):
+    """An MCP server passed ``expires_at`` and was purged."""
+
+    server_id: str
+    account_id: str
+    token_hash: str
+    expired_at: datetime
+
+
+class ToolCallCompleted(Event, frozen=True, kw_only=True, tag="stackmcp.tool_call.v1.completed"):
+    """Audit record of one tool call (no arguments or results, only what happened)."""
+
+    server_id: str
+    account_id: str
+    tool: str
+    is_error: bool
+    error_code: str | None = None
+    duration_ms: float
+    trace_id: str | None = None
+
+
+LifecycleEvent = (
+    AccountCreated
+    | AccountDeleted
+    | McpServerCreated
+    | McpServerUpdated
+    | McpServerDeleted
+    | McpServerExpired
+    | ToolCallCompleted
+)
+"""Every event type; decode with ``msgspec.json.Decoder(LifecycleEvent)``."""

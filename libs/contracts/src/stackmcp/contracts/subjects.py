@@ -1,0 +1,109 @@
+"""Every NATS subject, queue group and JetStream name stackmcp uses.
+
+Request/reply subjects are ``<prefix>.<service>.<noun>.<verb>``; events are
+``<prefix>.evt.<noun>.<past tense>``. The prefix is configurable
+(``STACKMCP_NATS_SUBJECT_PREFIX``) so several installations can share one NATS; type tags on
+messages never change with it.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+__all__ = [
+    "DEFAULT_PREFIX",
+    "AccountEventKind",
+    "McpServerEventKind",
+    "Subjects",
+]
+
+DEFAULT_PREFIX = "stackmcp"
+
+McpServerEventKind = Literal["created", "updated", "deleted", "expired"]
+AccountEventKind = Literal["created", "deleted"]
+
+_TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+class Subjects:
+    """Subject names under one prefix.
+
+    Args:
+        prefix: one or more dot-separated tokens of letters, digits, ``_`` or ``-``.
+
+    Raises:
+        ValueError: the prefix is empty or contains wildcards, spaces or empty tokens.
+    """
+
+    __slots__ = ("prefix",)
+
+    def __init__(self, prefix: str = DEFAULT_PREFIX) -> None:
+        tokens = prefix.split(".")
+        if not prefix or not all(_TOKEN_RE.match(token) for token in tokens):
+            raise ValueError(
+                f"invalid subject prefix {prefix!r}: use dot-separated tokens of "
+                "letters, digits, '_' or '-'"
+            )
+        self.prefix = prefix
+
+    # Request/reply, served by betterstack-worker replicas in one queue group.
+    @property
+    def tool_call(self) -> str:
+        """Gateway → worker: run one tool."""
+        return f"{self.prefix}.betterstack.tool.call"
+
+    @property
+    def catalog_get(self) -> str:
+        """Gateway/provisioning → worker: the compiled tool catalogue."""
+        return f"{self.prefix}.betterstack.catalog.get"
+
+    @property
+    def worker_queue_group(self) -> str:
+        """Queue group shared by worker replicas."""
+        return "betterstack-worker"
+
+    # Events (JetStream).
+    def mcp_server_event(self, kind: McpServerEventKind) -> str:
+        """Lifecycle event of an MCP server."""
+        return f"{self.prefix}.evt.mcp_server.{kind}"
+
+    @property
+    def mcp_server_events(self) -> str:
+        """Wildcard matching every MCP server lifecycle event."""
+        return f"{self.prefix}.evt.mcp_server.*"
+
+    def account_event(self, kind: AccountEventKind) -> str:
+        """Lifecycle event of an integrated account."""
+        return f"{self.prefix}.evt.account.{kind}"
+
+    @property
+    def account_events(self) -> str:
+        """Wildcard matching every account lifecycle event."""
+        return f"{self.prefix}.evt.account.*"
+
+    @property
+    def tool_call_completed(self) -> str:
+        """Audit event: a tool call finished (gateway → audit readers)."""
+        return f"{self.prefix}.evt.tool_call.completed"
+
+    @property
+    def events(self) -> str:
+        """Wildcard matching every event subject (what the events stream captures)."""
+        return f"{self.prefix}.evt.>"
+
+    @property
+    def events_stream(self) -> str:
+        """Name of the JetStream stream holding every event."""
+        return self.prefix.replace(".", "_").replace("-", "_").upper() + "_EVENTS"
+
+    # Core NATS between gateway replicas.
+    def gateway_session(self, session_id: str) -> str:
+        """Messages for the gateway replica holding the SSE stream of ``session_id``."""
+        if not _TOKEN_RE.match(session_id):
+            raise ValueError("session id must be a single subject token")
+        return f"{self.prefix}.gateway.session.{session_id}"
+
+    def all_request_subjects(self) -> tuple[str, ...]:
+        """Every request/reply subject, for documentation and checks."""
+        return (self.tool_call, self.catalog_get)

@@ -1,0 +1,109 @@
+"""Messages between the gateway and the betterstack-worker: catalogue and tool calls."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+
+from stackmcp.contracts._base import Message
+from stackmcp.contracts.errors import ErrorBody
+
+__all__ = [
+    "CatalogRequest",
+    "CatalogResponse",
+    "RateLimitInfo",
+    "ToolAnnotations",
+    "ToolCallRequest",
+    "ToolCallResult",
+    "ToolDescriptor",
+]
+
+MethodClass = Literal["read", "write"]
+
+
+class ToolAnnotations(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """MCP tool annotations (hints for clients, not guarantees)."""
+
+    title: str | None = None
+    readOnlyHint: bool | None = None  # noqa: N815 - MCP's wire names
+    destructiveHint: bool | None = None  # noqa: N815
+    idempotentHint: bool | None = None  # noqa: N815
+    openWorldHint: bool | None = None  # noqa: N815
+
+
+class ToolDescriptor(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """One tool of the catalogue, in the shape the gateway lists it."""
+
+    name: str
+    """Stable tool name, e.g. ``list_all_better_stack_incidents``."""
+    title: str
+    description: str
+    input_schema: dict[str, Any]
+    """Self-contained JSON Schema (object root, no ``$ref``)."""
+    output_schema: dict[str, Any] | None = None
+    annotations: ToolAnnotations = ToolAnnotations()
+    method: str
+    """Method kind: list, get, create, update, delete or a custom action name."""
+    method_class: MethodClass
+    """``read`` (list, get) or ``write`` (everything else)."""
+    tags: tuple[str, ...] = ()
+    """Resource and method-level tags used by grant filters."""
+
+
+class CatalogRequest(Message, frozen=True, kw_only=True, tag="stackmcp.catalog.v1.request"):
+    """Ask the worker for its catalogue."""
+
+    known_version: str = ""
+    """Version the caller already holds; the worker may answer without tools when equal."""
+
+
+class CatalogResponse(Message, frozen=True, kw_only=True, tag="stackmcp.catalog.v1.response"):
+    """The compiled catalogue."""
+
+    version: str
+    """Content hash of the catalogue; changes whenever any tool changes."""
+    tools: tuple[ToolDescriptor, ...] = ()
+    unchanged: bool = False
+    """True when ``known_version`` matched and ``tools`` was left empty."""
+
+
+class ToolCallRequest(Message, frozen=True, kw_only=True, tag="stackmcp.tool.v1.call_request"):
+    """Run one tool for one MCP server."""
+
+    server_id: str
+    """The MCP server (grant) the call is made through; binds pagination cursors."""
+    account_id: str
+    """The integrated account whose credentials the worker uses."""
+    tool: str
+    arguments: dict[str, Any] = msgspec.field(default_factory=dict)
+    methods: tuple[str, ...] = ()
+    """The grant's method filter, re-checked by the worker."""
+    tags: tuple[str, ...] = ()
+    """The grant's tag filter, re-checked by the worker."""
+    timeout: float | None = None
+    """Seconds the caller will wait; the worker gives up before that."""
+
+
+class RateLimitInfo(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """Upstream rate-limit signals normalised to the IETF ``ratelimit-*`` fields."""
+
+    limit: int | None = None
+    remaining: int | None = None
+    reset: int | None = None
+    """Seconds until the window resets."""
+    retry_after: int | None = None
+    """Seconds to wait after a 429."""
+
+
+class ToolCallResult(Message, frozen=True, kw_only=True, tag="stackmcp.tool.v1.call_result"):
+    """Outcome of a tool call. Failures while running the tool are results, not errors."""
+
+    text: str
+    """Text content for the model."""
+    structured: Any = None
+    """``structuredContent``: e.g. ``{"result": [...], "next_cursor": ...}``."""
+    is_error: bool = False
+    error: ErrorBody | None = None
+    rate_limit: RateLimitInfo | None = None
+    upstream_status: int | None = None

@@ -1,0 +1,150 @@
+"""Configuration from ``STACKMCP_<SECTION>_<FIELD>`` environment variables.
+
+Each service composes frozen msgspec Structs, one per section (``NATS``, ``REDIS``, ``LOG``...),
+and fills them with :func:`load_section`. Values are strings in the environment; they are
+coerced leniently (``"4222"`` → ``4222``, ``"true"`` → ``True``, ``"a,b"`` → ``("a", "b")`` for
+sequence fields). A bad value or an unknown variable in a section is a :class:`ConfigError`
+whose message names the variable and the expected type, so a typo fails at start-up instead of
+being silently ignored. ``OTEL_*`` and ``GRANIAN_*`` variables belong to their owners and are
+never read here.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import typing
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+import msgspec
+
+__all__ = ["ENV_PREFIX", "ConfigError", "LogConfig", "NatsConfig", "RedisConfig", "load_section"]
+
+ENV_PREFIX = "STACKMCP_"
+
+T = TypeVar("T", bound=msgspec.Struct)
+
+_PATH_RE = re.compile(r"`\$\.(\w+)")
+_UNKNOWN_RE = re.compile(r"unknown field `(\w+)`")
+_MISSING_RE = re.compile(r"missing required field `(\w+)`")
+_SECRET_WORDS = ("token", "key", "password", "secret")
+
+
+class ConfigError(Exception):
+    """A configuration variable is missing, unknown or has a value of the wrong type."""
+
+
+class NatsConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """How a service reaches NATS (section ``NATS``)."""
+
+    url: str = "nats://127.0.0.1:4222"
+    """Comma-separated server URLs, e.g. ``nats://nats-0:4222,nats://nats-1:4222``."""
+    subject_prefix: str = "stackmcp"
+    """First token of every subject; lets several installations share one NATS."""
+    request_timeout: float = 10.0
+    """Seconds a request/reply call waits for an answer."""
+    drain_timeout: float = 10.0
+    """Seconds allowed for draining subscriptions on shutdown."""
+
+
+class RedisConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """How a service reaches Redis/Valkey (section ``REDIS``)."""
+
+    url: str = "redis://127.0.0.1:6379/0"
+    """A ``redis://`` or ``rediss://`` URL; a password may be embedded."""
+    key_prefix: str = "stackmcp"
+    """First segment of every key."""
+
+
+class LogConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Logging (section ``LOG``)."""
+
+    level: str = "INFO"
+    """Python level name: DEBUG, INFO, WARNING, ERROR."""
+    format: typing.Literal["text", "json"] = "text"
+    """``json`` for one JSON object per line (clusters), ``text`` for terminals."""
+
+
+def load_section(cls: type[T], section: str, environ: Mapping[str, str] | None = None) -> T:
+    """Build ``cls`` from the variables named ``STACKMCP_<SECTION>_<FIELD>``.
+
+    Args:
+        cls: a frozen msgspec Struct whose fields have defaults or must be set.
+        section: the section name, e.g. ``"NATS"``.
+        environ: where to read variables from; ``os.environ`` when omitted (tests pass a dict).
+
+    Returns:
+        The populated Struct.
+
+    Raises:
+        ConfigError: a value has the wrong type, a variable is unknown or a required one is
+            missing. The message names the variable.
+    """
+    env = os.environ if environ is None else environ
+    prefix = f"{ENV_PREFIX}{section.upper()}_"
+    sequence_fields = _sequence_fields(cls)
+    raw: dict[str, Any] = {}
+    for name, value in env.items():
+        if not name.startswith(prefix):
+            continue
+        field = name[len(prefix) :].lower()
+        raw[field] = _split(value) if field in sequence_fields else value
+    try:
+        return msgspec.convert(raw, type=cls, strict=False)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(_explain(exc, cls, prefix, env)) from None
+
+
+def _sequence_fields(cls: type[msgspec.Struct]) -> set[str]:
+    hints = typing.get_type_hints(cls)
+    names = set()
+    for field in msgspec.structs.fields(cls):
+        origin = typing.get_origin(hints[field.name])
+        if origin in (list, tuple, set, frozenset):
+            names.add(field.name)
+    return names
+
+
+def _split(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def _explain(
+    exc: msgspec.ValidationError, cls: type[msgspec.Struct], prefix: str, env: Mapping[str, str]
+) -> str:
+    message = str(exc)
+    unknown = _UNKNOWN_RE.search(message)
+    if unknown:
+        known = ", ".join(prefix + f.upper() for f in cls.__struct_fields__)
+        return f"{prefix}{unknown.group(1).upper()} is not a known setting (known: {known})"
+    missing = _MISSING_RE.search(message)
+    path = missing or _PATH_RE.search(message)
+    if not path:
+        return f"{prefix}*: {message}"
+    field = path.group(1)
+    variable = prefix + field.upper()
+    expected = _describe(typing.get_type_hints(cls).get(field))
+    if missing or variable not in env:
+        return f"{variable} is required ({expected})"
+    shown = "<redacted>" if any(w in field for w in _SECRET_WORDS) else repr(env[variable])
+    return f"{variable}={shown} is not valid: expected {expected}"
+
+
+def _describe(annotation: object) -> str:
+    if annotation is None:
+        return "a value"
+    origin = typing.get_origin(annotation)
+    if origin is typing.Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(annotation))
+    names = {
+        int: "an integer",
+        float: "a number",
+        bool: "a boolean (true/false)",
+        str: "a string",
+    }
+    if annotation in names:
+        return names[annotation]
+    if origin in (list, tuple, set, frozenset):
+        return "a comma-separated list"
+    return getattr(annotation, "__name__", str(annotation))
