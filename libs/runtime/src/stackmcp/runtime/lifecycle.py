@@ -1,0 +1,43 @@
+"""Process lifecycle: SIGTERM/SIGINT become a stop event; ``main`` runs ``run(stop)``."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+
+from stackmcp.runtime.config import ConfigError
+
+__all__ = ["install_stop_signals", "run_until_stopped"]
+
+
+def install_stop_signals(loop: asyncio.AbstractEventLoop | None = None) -> asyncio.Event:
+    """Return an event set on the first SIGTERM or SIGINT (a second one exits at once)."""
+    loop = loop or asyncio.get_running_loop()
+    stop = asyncio.Event()
+
+    def on_signal(signum: int) -> None:
+        if stop.is_set():
+            sys.exit(128 + signum)
+        stop.set()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, on_signal, signum)
+    return stop
+
+
+def run_until_stopped(run: Callable[[asyncio.Event], Awaitable[None]]) -> None:
+    """Run ``run(stop)`` on a fresh event loop; signals set ``stop`` for a graceful drain.
+
+    A :class:`ConfigError` raised while starting is printed as one line and exits with 2.
+    """
+
+    async def main() -> None:
+        await run(install_stop_signals())
+
+    try:
+        asyncio.run(main())
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None

@@ -1,0 +1,262 @@
+"""NATS helpers: connect for ever, typed request/reply with trace context, safe endpoints.
+
+* :func:`connect` keeps trying until the server answers (a pod may start before NATS) and then
+  reconnects endlessly; callbacks log state changes.
+* :func:`request` sends a msgspec message with W3C trace headers in a CLIENT span and returns the
+  typed reply, or raises the :mod:`stackmcp.runtime.errors` class the remote side raised.
+* :class:`Endpoint` serves a subject in a queue group: each message is handled in its own task
+  (nats-py runs one subscription's callbacks one after another), inside a SERVER span continuing
+  the caller's trace. Expected errors become ADR-32 error replies with an ``ErrorBody``; anything
+  else is logged and answered as a generic internal error, never a Python repr.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import msgspec
+import nats
+import nats.errors
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from stackmcp.contracts import headers as h
+from stackmcp.contracts.errors import ErrorBody
+from stackmcp.runtime.config import NatsConfig
+from stackmcp.runtime.errors import (
+    DeadlineExceeded,
+    Internal,
+    InvalidArgument,
+    StackmcpError,
+    Unavailable,
+    error_from_body,
+)
+from stackmcp.runtime.redaction import redact
+from stackmcp.runtime.telemetry import extract_context, inject_headers, tracer
+
+__all__ = ["Endpoint", "connect", "request"]
+
+logger = logging.getLogger(__name__)
+_tracer = tracer(__name__)
+_ERROR_DECODER = msgspec.json.Decoder(ErrorBody)
+
+Req = TypeVar("Req")
+Resp = TypeVar("Resp")
+
+
+async def connect(
+    config: NatsConfig,
+    name: str,
+    *,
+    stop: asyncio.Event | None = None,
+    retry_interval: float = 1.0,
+) -> Client:
+    """Connect to NATS, retrying the first connection until it succeeds or ``stop`` is set.
+
+    Args:
+        config: servers and timeouts.
+        name: client name shown in NATS monitoring.
+        stop: give up waiting when set.
+        retry_interval: seconds between first-connection attempts (doubles up to 10 s).
+
+    Returns:
+        A connected client that reconnects endlessly.
+
+    Raises:
+        Unavailable: ``stop`` was set before a connection was made.
+    """
+    servers = [url.strip() for url in config.url.split(",") if url.strip()]
+    delay = retry_interval
+    while True:
+        try:
+            return await nats.connect(
+                servers=servers,
+                name=name,
+                max_reconnect_attempts=-1,
+                reconnect_time_wait=1,
+                connect_timeout=2,
+                drain_timeout=int(config.drain_timeout),
+                error_cb=_on_error,
+                disconnected_cb=_on_disconnected,
+                reconnected_cb=_on_reconnected,
+            )
+        except (OSError, nats.errors.Error, TimeoutError) as exc:
+            logger.warning("nats not reachable (%s); retrying in %.1fs", type(exc).__name__, delay)
+        if stop is not None and stop.is_set():
+            raise Unavailable("stopped before NATS was reachable")
+        await _wait(stop, delay)
+        if stop is not None and stop.is_set():
+            raise Unavailable("stopped before NATS was reachable")
+        delay = min(delay * 2, 10.0)
+
+
+async def _wait(stop: asyncio.Event | None, delay: float) -> None:
+    if stop is None:
+        await asyncio.sleep(delay)
+        return
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), delay)
+
+
+async def _on_error(exc: Exception) -> None:
+    logger.warning("nats error: %s", redact(f"{type(exc).__name__}: {exc}"))
+
+
+async def _on_disconnected() -> None:
+    logger.warning("nats disconnected; reconnecting")
+
+
+async def _on_reconnected() -> None:
+    logger.info("nats reconnected")
+
+
+async def request(
+    nc: Client,
+    subject: str,
+    message: msgspec.Struct,
+    response_type: type[Resp],
+    *,
+    timeout: float,
+) -> Resp:
+    """Send ``message`` and decode the reply as ``response_type``.
+
+    Raises:
+        Unavailable: nobody serves ``subject``.
+        DeadlineExceeded: no reply within ``timeout`` seconds.
+        StackmcpError: the subclass the serving side replied with.
+    """
+    with _tracer.start_as_current_span(
+        f"send {subject}", kind=SpanKind.CLIENT, attributes=_span_attributes(subject, "send")
+    ) as span:
+        try:
+            reply = await nc.request(
+                subject, msgspec.json.encode(message), timeout=timeout, headers=inject_headers()
+            )
+        except nats.errors.NoRespondersError:
+            raise Unavailable(f"no service is answering on {subject}") from None
+        except nats.errors.TimeoutError:
+            raise DeadlineExceeded(f"no answer on {subject} within {timeout:g}s") from None
+        error = _reply_error(reply)
+        if error is not None:
+            span.set_status(Status(StatusCode.ERROR, error.code))
+            raise error
+        try:
+            return msgspec.json.decode(reply.data, type=response_type)
+        except msgspec.ValidationError as exc:
+            raise Internal(f"malformed reply on {subject}: {exc}") from None
+
+
+def _reply_error(reply: Msg) -> StackmcpError | None:
+    if not reply.headers or h.SERVICE_ERROR_CODE not in reply.headers:
+        return None
+    try:
+        return error_from_body(_ERROR_DECODER.decode(reply.data))
+    except msgspec.ValidationError:
+        return Internal(reply.headers.get(h.SERVICE_ERROR, "remote error"))
+
+
+def _span_attributes(subject: str, operation: str) -> dict[str, Any]:
+    return {
+        "messaging.system": "nats",
+        "messaging.destination.name": subject,
+        "messaging.operation.name": operation,
+    }
+
+
+class Endpoint:
+    """Serve one request/reply subject in a queue group.
+
+    Args:
+        nc: connected client.
+        subject: subject to serve.
+        queue: queue group shared by replicas.
+        request_type: msgspec type requests are decoded as.
+        handler: coroutine turning a request into a reply Struct.
+        max_concurrency: requests handled at once by this replica.
+    """
+
+    def __init__(
+        self,
+        nc: Client,
+        subject: str,
+        queue: str,
+        request_type: type[Req],
+        handler: Callable[[Req], Awaitable[msgspec.Struct]],
+        *,
+        max_concurrency: int = 64,
+    ) -> None:
+        self._nc = nc
+        self.subject = subject
+        self._queue = queue
+        self._decoder = msgspec.json.Decoder(request_type)
+        self._handler = handler
+        self._slots = asyncio.Semaphore(max_concurrency)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._subscription: Subscription | None = None
+
+    async def start(self) -> None:
+        """Subscribe; requests are served from now on."""
+        self._subscription = await self._nc.subscribe(
+            self.subject, queue=self._queue, cb=self._on_message
+        )
+
+    async def drain(self, timeout: float = 10.0) -> None:
+        """Stop taking requests and wait (bounded) for those in flight to be answered."""
+        if self._subscription is not None:
+            await self._subscription.unsubscribe()
+            self._subscription = None
+        if self._tasks:
+            _, pending = await asyncio.wait(self._tasks, timeout=timeout)
+            for task in pending:
+                task.cancel()
+
+    async def _on_message(self, msg: Msg) -> None:
+        task = asyncio.create_task(self._serve(msg))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _serve(self, msg: Msg) -> None:
+        async with self._slots:
+            context = extract_context(msg.headers)
+            with _tracer.start_as_current_span(
+                f"process {self.subject}",
+                context=context,
+                kind=SpanKind.SERVER,
+                attributes=_span_attributes(self.subject, "process"),
+            ) as span:
+                payload, headers = await self._answer(msg, span)
+            if msg.reply:
+                try:
+                    await msg.respond(payload) if headers is None else await self._nc.publish(
+                        msg.reply, payload, headers=headers
+                    )
+                except nats.errors.Error as exc:
+                    logger.warning("could not reply on %s: %s", self.subject, exc)
+
+    async def _answer(self, msg: Msg, span: trace.Span) -> tuple[bytes, dict[str, str] | None]:
+        try:
+            request_msg = self._decoder.decode(msg.data)
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            return _error_reply(InvalidArgument(f"malformed request: {exc}"), span)
+        try:
+            reply = await self._handler(request_msg)
+        except StackmcpError as exc:
+            return _error_reply(exc, span)
+        except Exception:
+            logger.exception("unhandled error serving %s", self.subject)
+            return _error_reply(Internal("internal error"), span)
+        return msgspec.json.encode(reply), None
+
+
+def _error_reply(exc: StackmcpError, span: trace.Span) -> tuple[bytes, dict[str, str]]:
+    span.set_status(Status(StatusCode.ERROR, exc.code))
+    span.set_attribute("error.type", str(exc.code))
+    headers = {h.SERVICE_ERROR_CODE: str(exc.status), h.SERVICE_ERROR: redact(exc.message)[:200]}
+    return msgspec.json.encode(exc.to_body()), headers
