@@ -1,1 +1,3 @@
-"""stackmcp.cli."""
+"""The ``stackmcp`` command: run the local system and manage it."""
+
+__all__: list[str] = []

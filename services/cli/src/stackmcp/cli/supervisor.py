@@ -1,0 +1,108 @@
+"""Start stackmcp's processes on one machine, watch them, and stop them in reverse order."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from stackmcp.embedded import EmbeddedInfra, ManagedProcess
+
+__all__ = ["Component", "Supervisor", "python_service"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Component:
+    """One running part of the local system, as shown to the operator."""
+
+    name: str
+    address: str
+    note: str
+    pid: int | None
+    process: ManagedProcess | None = field(default=None, repr=False)
+
+
+def python_service(
+    module: str, *, name: str, env: Mapping[str, str], log_dir: Path
+) -> ManagedProcess:
+    """Return (not started) a child running ``python -m <module>`` with ``env`` added."""
+    child_env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
+    return ManagedProcess(
+        [sys.executable, "-m", module], name=name, env=child_env, log_file=log_dir / f"{name}.log"
+    )
+
+
+def http_ok(url: str) -> Callable[[], bool]:
+    """Return a probe that is true once ``url`` answers 200."""
+
+    def probe() -> bool:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 - our own URL
+                return bool(response.status == 200)
+        except (urllib.error.URLError, OSError):
+            return False
+
+    return probe
+
+
+class Supervisor:
+    """Owns the infrastructure and child services of one ``stackmcp up`` run."""
+
+    def __init__(self, infra: EmbeddedInfra) -> None:
+        self.infra = infra
+        self.components: list[Component] = []
+        for server_name, server in (
+            ("nats", infra.nats_server),
+            ("valkey", infra.valkey_server),
+        ):
+            if server is not None:
+                note = "embedded, JetStream on" if server_name == "nats" else "embedded, AOF on"
+                url = infra.nats_url if server_name == "nats" else infra.redis_url
+                self.components.append(Component(server_name, url, note, server.pid))
+        if infra.nats_server is None:
+            self.components.append(Component("nats", infra.nats_url, "external", None))
+        if infra.valkey_server is None:
+            self.components.append(Component("redis", infra.redis_url, "external", None))
+
+    def start_service(
+        self,
+        process: ManagedProcess,
+        *,
+        address: str,
+        note: str,
+        ready: Callable[[], bool],
+        timeout: float,
+    ) -> None:
+        """Start ``process`` and wait until ``ready``; it is stopped with the rest later."""
+        process.start()
+        self.components.append(Component(process.name, address, note, process.pid, process))
+        process.wait_ready(ready, timeout=timeout)
+
+    def wait(self, stop: threading.Event, poll: float = 0.5) -> str | None:
+        """Block until ``stop`` is set or a child exits; return the dead child's name."""
+        while not stop.wait(poll):
+            for component in self.components:
+                if component.process is not None and not component.process.is_running:
+                    return component.name
+            for server in (self.infra.nats_server, self.infra.valkey_server):
+                if server is not None and not server.is_running:
+                    return "nats" if server is self.infra.nats_server else "valkey"
+        return None
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Stop services in reverse start order, then NATS and Valkey."""
+        for component in reversed(self.components):
+            if component.process is not None:
+                started = time.monotonic()
+                component.process.stop(timeout)
+                logger.info("stopped %s in %.1fs", component.name, time.monotonic() - started)
+        self.infra.stop()
