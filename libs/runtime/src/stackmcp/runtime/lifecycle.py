@@ -41,3 +41,26 @@ def run_until_stopped(run: Callable[[asyncio.Event], Awaitable[None]]) -> None:
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+
+
+def service_main(name: str, run: Callable[[asyncio.Event], Awaitable[None]]) -> None:
+    """The whole ``main()`` of a service: logging, tracing, run until signalled, flush spans.
+
+    Args:
+        name: service name for logs and the OpenTelemetry resource.
+        run: the service body; must return promptly (after draining) once ``stop`` is set.
+    """
+    from stackmcp.runtime.config import LogConfig, load_section  # noqa: PLC0415
+    from stackmcp.runtime.logging import configure_logging  # noqa: PLC0415
+    from stackmcp.runtime.telemetry import setup_tracing  # noqa: PLC0415
+
+    try:
+        configure_logging(load_section(LogConfig, "LOG"), name)
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    provider = setup_tracing(name)
+    try:
+        run_until_stopped(run)
+    finally:
+        provider.shutdown()

@@ -1,1 +1,3 @@
-"""stackmcp.betterstack_worker."""
+"""stackmcp-betterstack-worker: runs better stack tool calls."""
+
+__all__: list[str] = []

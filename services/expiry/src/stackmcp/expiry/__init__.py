@@ -1,1 +1,3 @@
-"""stackmcp.expiry."""
+"""stackmcp-expiry: purges expired mcp servers."""
+
+__all__: list[str] = []

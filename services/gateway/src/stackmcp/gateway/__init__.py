@@ -1,1 +1,3 @@
-"""stackmcp.gateway."""
+"""stackmcp-gateway: terminates mcp for claude and other clients."""
+
+__all__: list[str] = []

@@ -1,1 +1,3 @@
-"""stackmcp.provisioning."""
+"""stackmcp-provisioning: owns accounts, mcp servers and api tokens."""
+
+__all__: list[str] = []
