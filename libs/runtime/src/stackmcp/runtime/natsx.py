@@ -51,58 +51,48 @@ Req = TypeVar("Req")
 Resp = TypeVar("Resp")
 
 
-async def connect(
-    config: NatsConfig,
-    name: str,
-    *,
-    stop: asyncio.Event | None = None,
-    retry_interval: float = 1.0,
-) -> Client:
-    """Connect to NATS, retrying the first connection until it succeeds or ``stop`` is set.
+async def connect(config: NatsConfig, name: str, *, stop: asyncio.Event | None = None) -> Client:
+    """Connect to NATS, waiting for a server until one answers or ``stop`` is set.
+
+    nats-py keeps cycling through the servers itself (endless attempts, also for the first
+    connection), so a pod may start before NATS; afterwards it reconnects endlessly.
 
     Args:
         config: servers and timeouts.
         name: client name shown in NATS monitoring.
         stop: give up waiting when set.
-        retry_interval: seconds between first-connection attempts (doubles up to 10 s).
 
     Returns:
-        A connected client that reconnects endlessly.
+        A connected client.
 
     Raises:
         Unavailable: ``stop`` was set before a connection was made.
     """
     servers = [url.strip() for url in config.url.split(",") if url.strip()]
-    delay = retry_interval
-    while True:
-        try:
-            return await nats.connect(
-                servers=servers,
-                name=name,
-                max_reconnect_attempts=-1,
-                reconnect_time_wait=1,
-                connect_timeout=2,
-                drain_timeout=int(config.drain_timeout),
-                error_cb=_on_error,
-                disconnected_cb=_on_disconnected,
-                reconnected_cb=_on_reconnected,
-            )
-        except (OSError, nats.errors.Error, TimeoutError) as exc:
-            logger.warning("nats not reachable (%s); retrying in %.1fs", type(exc).__name__, delay)
-        if stop is not None and stop.is_set():
-            raise Unavailable("stopped before NATS was reachable")
-        await _wait(stop, delay)
-        if stop is not None and stop.is_set():
-            raise Unavailable("stopped before NATS was reachable")
-        delay = min(delay * 2, 10.0)
-
-
-async def _wait(stop: asyncio.Event | None, delay: float) -> None:
+    attempt = asyncio.create_task(
+        nats.connect(
+            servers=servers,
+            name=name,
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=1,
+            connect_timeout=2,
+            drain_timeout=int(config.drain_timeout),
+            error_cb=_on_error,
+            disconnected_cb=_on_disconnected,
+            reconnected_cb=_on_reconnected,
+        )
+    )
     if stop is None:
-        await asyncio.sleep(delay)
-        return
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), delay)
+        return await attempt
+    stopped = asyncio.create_task(stop.wait())
+    await asyncio.wait({attempt, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    stopped.cancel()
+    if attempt.done():
+        return attempt.result()
+    attempt.cancel()
+    with contextlib.suppress(asyncio.CancelledError, nats.errors.Error, OSError):
+        await attempt
+    raise Unavailable("stopped before NATS was reachable")
 
 
 async def _on_error(exc: Exception) -> None:
