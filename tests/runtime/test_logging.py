@@ -78,3 +78,25 @@ def test_records_carry_trace_and_span_ids(json_log: io.StringIO) -> None:
     assert inside["span_id"] == format(context.span_id, "016x")
     assert inside["service"] == "test-svc"
     assert "trace_id" not in outside
+
+
+def test_tracebacks_can_be_switched_on_and_are_still_masked() -> None:
+    """STACKMCP_LOG_TRACEBACKS keeps the traceback, with secrets masked inside it."""
+    stream = io.StringIO()
+    root = logging.getLogger()
+    saved = list(root.handlers)
+    handler = configure_logging(LogConfig(format="text", tracebacks=True), "svc", stream=stream)
+    token = new_token(SERVER_TOKEN_PREFIX)
+    try:
+        try:
+            raise KeyError(token)
+        except KeyError:
+            logging.getLogger("stackmcp.test").exception("lookup failed")
+    finally:
+        root.removeHandler(handler)
+        for old in saved:
+            root.addHandler(old)
+    text = stream.getvalue()
+    assert "Traceback (most recent call last)" in text
+    assert "lookup failed error=KeyError: '[REDACTED]'" in text
+    assert token not in text

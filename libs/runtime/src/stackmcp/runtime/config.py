@@ -64,6 +64,8 @@ class LogConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     """Python level name: DEBUG, INFO, WARNING, ERROR."""
     format: typing.Literal["text", "json"] = "text"
     """``json`` for one JSON object per line (clusters), ``text`` for terminals."""
+    tracebacks: bool = False
+    """Include masked tracebacks; off so that no stack trace reaches a log by default."""
 
 
 def load_section(cls: type[T], section: str, environ: Mapping[str, str] | None = None) -> T:

@@ -114,7 +114,7 @@ class TextFormatter(logging.Formatter):
 
 
 def configure_logging(
-    config: LogConfig, service: str, *, stream: TextIO | None = None, keep_tracebacks: bool = False
+    config: LogConfig, service: str, *, stream: TextIO | None = None
 ) -> logging.Handler:
     """Route every logger to one handler on ``stream`` (stderr by default).
 
@@ -122,14 +122,13 @@ def configure_logging(
         config: level and format.
         service: service name written into JSON lines.
         stream: where lines go.
-        keep_tracebacks: include masked tracebacks (off in production).
 
     Returns:
         The installed handler (tests remove it again).
     """
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.addFilter(TraceContextFilter())
-    handler.addFilter(RedactingFilter(keep_tracebacks=keep_tracebacks))
+    handler.addFilter(RedactingFilter(keep_tracebacks=config.tracebacks))
     handler.setFormatter(JsonFormatter(service) if config.format == "json" else TextFormatter())
     root = logging.getLogger()
     for old in list(root.handlers):

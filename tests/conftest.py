@@ -1,0 +1,3 @@
+"""Suite-wide pytest configuration: register the shared real-server fixtures."""
+
+pytest_plugins = ["tests.support.servers"]
