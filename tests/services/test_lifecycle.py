@@ -41,7 +41,11 @@ def test_service_connects_then_drains_on_signal(
     """The service reports ready, and on the signal drains and exits with status 0."""
     proc = _spawn(
         module,
-        {"STACKMCP_NATS_URL": nats_url, "STACKMCP_REDIS_URL": redis_url, "STACKMCP_LOG_FORMAT": "json"},
+        {
+            "STACKMCP_NATS_URL": nats_url,
+            "STACKMCP_REDIS_URL": redis_url,
+            "STACKMCP_LOG_FORMAT": "json",
+        },
     )
     log = LineReader(proc.stderr)  # type: ignore[arg-type]
     try:
@@ -71,7 +75,10 @@ def test_bad_config_exits_2_naming_the_variable(module: str, name: str) -> None:
 
 def test_service_waits_for_nats_and_stops_cleanly_when_asked(redis_url: str) -> None:
     """With NATS unreachable the service keeps trying, and a SIGTERM still ends it with 0."""
-    proc = _spawn("stackmcp.expiry", {"STACKMCP_NATS_URL": "nats://127.0.0.1:1", "STACKMCP_REDIS_URL": redis_url})
+    proc = _spawn(
+        "stackmcp.expiry",
+        {"STACKMCP_NATS_URL": "nats://127.0.0.1:1", "STACKMCP_REDIS_URL": redis_url},
+    )
     log = LineReader(proc.stderr)  # type: ignore[arg-type]
     try:
         log.wait_for("nats error", timeout=20)
