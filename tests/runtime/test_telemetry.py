@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from typing import ClassVar
 
 import pytest
 
@@ -23,7 +24,7 @@ provider.shutdown()
 
 
 class _Collector(http.server.BaseHTTPRequestHandler):
-    received: list[tuple[str, str, bytes]] = []
+    received: ClassVar[list[tuple[str, str, bytes]]] = []
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
@@ -89,7 +90,7 @@ def test_trace_context_survives_a_header_round_trip() -> None:
     with tracer.start_as_current_span("outer") as span:
         headers = inject_headers({"x": "1"})
     assert headers["x"] == "1"
-    version, trace_id, span_id, flags = headers["traceparent"].split("-")
+    version, trace_id, _span_id, flags = headers["traceparent"].split("-")
     assert version == "00"
     assert int(flags, 16) & 0x01  # sampled
     assert int(trace_id, 16) == span.get_span_context().trace_id
