@@ -4,6 +4,7 @@ Depends on msgspec only; every service imports it, it imports no service.
 """
 
 from stackmcp.contracts._base import Event, Message, new_event_id, utcnow
+from stackmcp.contracts.accounts import AccountRecord, credential_context
 from stackmcp.contracts.errors import STATUS_BY_CODE, ErrorBody, ErrorCode
 from stackmcp.contracts.events import (
     AccountCreated,
@@ -16,6 +17,7 @@ from stackmcp.contracts.events import (
     ToolCallCompleted,
 )
 from stackmcp.contracts.grants import Grant
+from stackmcp.contracts.keys import RedisKeys
 from stackmcp.contracts.subjects import DEFAULT_PREFIX, Subjects
 from stackmcp.contracts.tools import (
     CatalogRequest,
@@ -32,6 +34,7 @@ __all__ = [
     "STATUS_BY_CODE",
     "AccountCreated",
     "AccountDeleted",
+    "AccountRecord",
     "CatalogRequest",
     "CatalogResponse",
     "ErrorBody",
@@ -45,12 +48,14 @@ __all__ = [
     "McpServerUpdated",
     "Message",
     "RateLimitInfo",
+    "RedisKeys",
     "Subjects",
     "ToolAnnotations",
     "ToolCallCompleted",
     "ToolCallRequest",
     "ToolCallResult",
     "ToolDescriptor",
+    "credential_context",
     "new_event_id",
     "utcnow",
 ]
