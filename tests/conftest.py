@@ -1,3 +1,3 @@
 """Suite-wide pytest configuration: register the shared real-server fixtures."""
 
-pytest_plugins = ["tests.support.servers"]
+pytest_plugins = ["tests.support.servers", "tests.support.sandbox"]

@@ -1,0 +1,225 @@
+"""The HTTP side of the worker: pooled httpx clients and upstream errors mapped to tool errors.
+
+One ``httpx.AsyncClient`` per upstream origin is created lazily and reused for every call
+(connection pooling, keep-alive). Nothing here retries, throttles or backs off: a 429 is handed
+back at once with the upstream's own timing signals. Error messages are written for a model to
+act on and never contain the credential or a raw upstream body beyond a bounded summary.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+import msgspec
+
+from stackmcp.betterstack_worker.ratelimit import parse_rate_limit
+from stackmcp.contracts.tools import RateLimitInfo
+from stackmcp.runtime.errors import (
+    Conflict,
+    DeadlineExceeded,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    RateLimited,
+    StackmcpError,
+    Unauthenticated,
+    Unavailable,
+    UpstreamError,
+)
+from stackmcp.runtime.redaction import redact
+
+__all__ = ["UpstreamClient", "UpstreamConfig", "UpstreamResponse", "error_for_status"]
+
+logger = logging.getLogger(__name__)
+
+_SUMMARY_LIMIT = 300
+
+
+class UpstreamConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """HTTP client settings for the Better Stack API (section ``UPSTREAM``)."""
+
+    timeout: float = 15.0
+    """Seconds for a whole upstream request (read/write/pool)."""
+    connect_timeout: float = 3.0
+    """Seconds to establish a connection."""
+    max_connections: int = 100
+    """Open connections per upstream host."""
+    max_keepalive: int = 20
+    """Idle connections kept per upstream host."""
+
+
+class UpstreamResponse(msgspec.Struct, frozen=True, kw_only=True):
+    """A successful upstream answer."""
+
+    status: int
+    body: Any
+    """Decoded JSON, or ``None`` for an empty body (204)."""
+    rate_limit: RateLimitInfo | None = None
+
+
+class UpstreamClient:
+    """Send requests to upstream origins over reused connection pools."""
+
+    def __init__(
+        self, config: UpstreamConfig, *, transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
+        self._config = config
+        self._transport = transport
+        self._clients: dict[str, httpx.AsyncClient] = {}
+
+    def _client(self, origin: str) -> httpx.AsyncClient:
+        client = self._clients.get(origin)
+        if client is None:
+            client = httpx.AsyncClient(
+                base_url=origin,
+                timeout=httpx.Timeout(self._config.timeout, connect=self._config.connect_timeout),
+                limits=httpx.Limits(
+                    max_connections=self._config.max_connections,
+                    max_keepalive_connections=self._config.max_keepalive,
+                ),
+                transport=self._transport,
+                follow_redirects=False,
+            )
+            self._clients[origin] = client
+        return client
+
+    async def send(
+        self,
+        method: str,
+        origin: str,
+        path: str,
+        *,
+        token: str,
+        query: Mapping[str, Any] | None = None,
+        body: Mapping[str, Any] | None = None,
+        timeout: float | None = None,
+    ) -> UpstreamResponse:
+        """Send one request; return the decoded answer or raise the matching error.
+
+        Args:
+            method: HTTP method.
+            origin: scheme and host, e.g. ``https://uptime.betterstack.com``.
+            path: already-encoded path (built from validated ids only).
+            token: the account's API token (sent as ``Authorization: Bearer``).
+            query: query parameters.
+            body: JSON body.
+            timeout: overall seconds for this call (defaults to the configured timeout).
+
+        Raises:
+            StackmcpError: the subclass matching the upstream status or transport failure.
+        """
+        headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+        content = None
+        if body is not None:
+            content = msgspec.json.encode(body)
+            headers["Content-Type"] = "application/json"
+        request_timeout = (
+            None
+            if timeout is None
+            else httpx.Timeout(timeout, connect=min(timeout, self._config.connect_timeout))
+        )
+        try:
+            response = await self._client(origin).request(
+                method,
+                path,
+                params=_query(query),
+                content=content,
+                headers=headers,
+                timeout=request_timeout
+                if request_timeout is not None
+                else httpx.USE_CLIENT_DEFAULT,
+            )
+        except httpx.TimeoutException:
+            raise DeadlineExceeded(
+                "Better Stack did not answer in time; the request may or may not have been "
+                "applied — check the current state before repeating a write"
+            ) from None
+        except httpx.TransportError as exc:
+            logger.warning("upstream unreachable: %s", type(exc).__name__)
+            raise Unavailable("Better Stack could not be reached; try again shortly") from None
+        rate_limit = parse_rate_limit(response.headers)
+        if response.status_code >= 400:
+            raise error_for_status(response.status_code, _decode(response), rate_limit)
+        return UpstreamResponse(
+            status=response.status_code, body=_decode(response), rate_limit=rate_limit
+        )
+
+    async def aclose(self) -> None:
+        """Close every pooled connection."""
+        for client in self._clients.values():
+            await client.aclose()
+        self._clients.clear()
+
+
+def _query(query: Mapping[str, Any] | None) -> dict[str, str] | None:
+    if not query:
+        return None
+    return {k: _query_value(v) for k, v in query.items() if v is not None}
+
+
+def _query_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _decode(response: httpx.Response) -> Any:
+    if not response.content:
+        return None
+    try:
+        return msgspec.json.decode(response.content)
+    except msgspec.DecodeError:
+        return {"errors": response.text[:_SUMMARY_LIMIT]}
+
+
+def error_for_status(
+    status: int, body: Any, rate_limit: RateLimitInfo | None = None
+) -> StackmcpError:
+    """Map an upstream error answer to the error a model can act on."""
+    detail = _summary(body)
+    suffix = f": {detail}" if detail else ""
+    fields = _field_errors(body) if status == 422 else None
+    retry_after = rate_limit.retry_after if rate_limit else None
+    simple: dict[int, StackmcpError] = {
+        400: InvalidArgument(f"Better Stack refused the request (400){suffix}"),
+        401: Unauthenticated(
+            "Better Stack rejected this account's API token (401); the operator must reconnect "
+            "the account with a valid token"
+        ),
+        403: PermissionDenied(
+            f"Better Stack does not allow this with the account's API token (403){suffix}"
+        ),
+        404: NotFound(
+            f"Better Stack has no such resource (404){suffix}; look the id up with a list tool"
+        ),
+        409: Conflict(f"Better Stack refused the change because of the current state{suffix}"),
+        422: InvalidArgument(f"Better Stack rejected the arguments{suffix}", fields=fields),
+        429: RateLimited(
+            "Better Stack rate limit reached; retry after "
+            + (f"{retry_after} seconds" if retry_after is not None else "a short wait"),
+            retry_after=retry_after,
+        ),
+    }
+    if status in simple:
+        return simple[status]
+    return UpstreamError(f"Better Stack answered with an error ({status}){suffix}; try again later")
+
+
+def _summary(body: Any) -> str:
+    errors = body.get("errors") if isinstance(body, dict) else None
+    if errors is None:
+        return ""
+    text = errors if isinstance(errors, str) else msgspec.json.encode(errors).decode()
+    return redact(text)[:_SUMMARY_LIMIT]
+
+
+def _field_errors(body: Any) -> dict[str, list[str]] | None:
+    errors = body.get("errors") if isinstance(body, dict) else None
+    if not isinstance(errors, dict):
+        return None
+    return {
+        str(k): [str(m) for m in (v if isinstance(v, list) else [v])] for k, v in errors.items()
+    }
