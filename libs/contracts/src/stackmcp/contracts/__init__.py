@@ -16,6 +16,7 @@ from stackmcp.contracts.events import (
     McpServerUpdated,
     ToolCallCompleted,
 )
+from stackmcp.contracts.filters import FilterProblems, check_filter, filter_tools, tool_matches
 from stackmcp.contracts.grants import Grant
 from stackmcp.contracts.keys import RedisKeys
 from stackmcp.contracts.subjects import DEFAULT_PREFIX, Subjects
@@ -40,6 +41,7 @@ __all__ = [
     "ErrorBody",
     "ErrorCode",
     "Event",
+    "FilterProblems",
     "Grant",
     "LifecycleEvent",
     "McpServerCreated",
@@ -55,7 +57,10 @@ __all__ = [
     "ToolCallRequest",
     "ToolCallResult",
     "ToolDescriptor",
+    "check_filter",
     "credential_context",
+    "filter_tools",
     "new_event_id",
+    "tool_matches",
     "utcnow",
 ]

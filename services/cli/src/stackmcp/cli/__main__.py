@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 
+from stackmcp.cli import catalog
 from stackmcp.cli.up import run_up
 from stackmcp.runtime.config import ConfigError, LogConfig, load_section
 from stackmcp.runtime.logging import configure_logging
@@ -26,12 +27,15 @@ def _parser() -> argparse.ArgumentParser:
         "STACKMCP_REDIS_URL are set), the Better Stack sandbox and the services; "
         "stop everything on Ctrl-C or SIGTERM.",
     )
+    catalog.add_parser(commands)
     return parser
 
 
 def main(argv: list[str] | None = None) -> None:
     """Parse the command line and run the chosen subcommand; exits with its status."""
     args = _parser().parse_args(argv)
+    if args.command == "catalog":
+        sys.exit(catalog.run_catalog(args))
     try:
         configure_logging(load_section(LogConfig, "LOG"), "stackmcp")
         logging.getLogger("stackmcp.embedded").setLevel(logging.WARNING)

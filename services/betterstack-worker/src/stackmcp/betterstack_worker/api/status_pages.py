@@ -1,0 +1,285 @@
+"""Status pages, status-page groups, sections and resources (v2)."""
+
+from __future__ import annotations
+
+from stackmcp.betterstack_worker.api._common import (
+    DIGITS,
+    TEAM_OWNER,
+    UPSTREAM_PAGES,
+    action,
+    arr,
+    b,
+    creating,
+    deleting,
+    getting,
+    i,
+    listing,
+    obj,
+    optional,
+    path_id,
+    s,
+    updating,
+)
+from stackmcp.betterstack_worker.api.model import Operation, Param, Resource
+
+__all__ = ["OPERATIONS", "STATUS_PAGE", "STATUS_PAGE_ID"]
+
+STATUS_PAGE = Resource(
+    singular="status_page", plural="status_pages", tags=("status_pages",), label="status page"
+)
+GROUP = Resource(
+    singular="status_page_group",
+    plural="status_page_groups",
+    tags=("status_pages",),
+    label="status page group",
+)
+SECTION = Resource(
+    singular="status_page_section",
+    plural="status_page_sections",
+    tags=("status_pages",),
+    label="status page section",
+)
+RESOURCE = Resource(
+    singular="status_page_resource",
+    plural="status_page_resources",
+    tags=("status_pages",),
+    label="status page resource",
+)
+
+STATUS_PAGE_ID = path_id(
+    "status_page_id", "Status page id, from list_all_better_stack_status_pages."
+)
+GROUP_ID = path_id(
+    "status_page_group_id", "Status page group id, from list_all_better_stack_status_page_groups."
+)
+SECTION_ID = path_id("section_id", "Section id, from list_all_better_stack_status_page_sections.")
+RESOURCE_ID = path_id(
+    "status_page_resource_id",
+    "Status page resource id, from list_all_better_stack_status_page_resources.",
+)
+
+PAGE_BODY: tuple[Param, ...] = (
+    s("company_name", "Company name shown on the page.", required=True),
+    s("company_url", "Company website.", required=True, format="uri"),
+    s("subdomain", "Subdomain of the page (globally unique).", required=True),
+    s("timezone", "Time zone of the page, e.g. UTC or Prague.", required=True),
+    s("contact_url", "Where visitors can get support.", format="uri"),
+    s("logo_url", "Logo image URL.", format="uri"),
+    s("dark_logo_url", "Logo image URL for the dark theme.", format="uri"),
+    b("whitelabeled", "Hide the Better Stack branding."),
+    s("custom_domain", "Own domain serving the page."),
+    i("min_incident_length", "Seconds an incident must last to be shown.", minimum=0),
+    b("subscribable", "Visitors may subscribe to updates."),
+    b("published", "The page is public."),
+    b("hide_from_search_engines", "Ask search engines not to index the page."),
+    s("custom_css", "Custom CSS."),
+    s("custom_javascript", "Custom JavaScript."),
+    s("google_analytics_id", "Google Analytics id."),
+    s("announcement", "Announcement banner text; empty removes it."),
+    b("announcement_embed_visible", "Show the announcement in embeds."),
+    s("announcement_embed_link", "Link of the embedded announcement.", format="uri"),
+    s("announcement_embed_css", "CSS of the embedded announcement."),
+    b("password_enabled", "Protect the page with a password."),
+    s("password", "Page password (write-only)."),
+    b("require_sso", "Require single sign-on to view the page."),
+    i("history", "Days of history shown (7-365).", minimum=7, maximum=365),
+    s("design", "Page design generation.", enum=("v1", "v2")),
+    s("theme", "Colour theme.", enum=("light", "dark")),
+    s("layout", "Section layout.", enum=("vertical", "horizontal")),
+    b("automatic_reports", "Publish reports automatically for monitor incidents."),
+    i("status_page_group_id", "Status page group id.", nullable=True),
+    arr(
+        "navigation_links",
+        "Header links.",
+        obj("link", "One link.", s("text", "Link text."), s("href", "Target URL.", format="uri")),
+    ),
+    arr("ip_allowlist", "Only these IPs/CIDRs may view the page.", s("ip", "IP or CIDR.")),
+)
+SECTION_BODY = (
+    s("name", "Section heading; empty hides the heading."),
+    i("position", "0-based position; inserting shifts the following sections.", minimum=0),
+    b("fixed_position", "Keep the section at its position."),
+)
+RESOURCE_BODY = (
+    s(
+        "resource_type",
+        "Kind of tracked item; ManuallyTrackedItem needs no resource_id.",
+        required=True,
+        enum=(
+            "ManuallyTrackedItem",
+            "Monitor",
+            "MonitorGroup",
+            "Heartbeat",
+            "HeartbeatGroup",
+            "WebhookIntegration",
+            "EmailIntegration",
+            "IncomingWebhook",
+            "ResourceGroup",
+            "LogsChart",
+            "CatalogReference",
+        ),
+    ),
+    s(
+        "resource_id",
+        "Id of the monitor, heartbeat, ... shown; send with resource_type.",
+        pattern=DIGITS,
+    ),
+    s("public_name", "Name shown to visitors.", required=True),
+    i("status_page_section_id", "Section id (default: the first section)."),
+    s(
+        "widget_type",
+        "How the item is drawn.",
+        enum=("plain", "history", "intraday_history", "response_times", "chart_only"),
+    ),
+    s("explanation", "Help text shown next to the item."),
+    i("position", "0-based position within the section.", minimum=0),
+    b("fixed_position", "Keep the item at its position."),
+    s("mark_as_down_for", "Duration after which the item shows as down."),
+    obj("mark_as_down_metadata_rule", "Metadata rule that marks the item down."),
+    s("mark_as_degraded_for", "Duration after which the item shows as degraded."),
+    obj("mark_as_degraded_metadata_rule", "Metadata rule that marks the item degraded."),
+)
+
+OPERATIONS: tuple[Operation, ...] = (
+    listing(
+        STATUS_PAGE,
+        "/api/v2/status-pages",
+        "List status pages with their subdomain, custom domain and aggregate_state "
+        "(operational, degraded, downtime, maintenance).",
+    ),
+    getting(
+        STATUS_PAGE, "/api/v2/status-pages/{status_page_id}", "Get one status page.", STATUS_PAGE_ID
+    ),
+    creating(
+        STATUS_PAGE,
+        "/api/v2/status-pages",
+        "Create a status page; add sections and resources to it afterwards.",
+        TEAM_OWNER,
+        *PAGE_BODY,
+    ),
+    updating(
+        STATUS_PAGE,
+        "/api/v2/status-pages/{status_page_id}",
+        "Change a status page's settings or announcement; send only the fields to change.",
+        STATUS_PAGE_ID,
+        *optional(PAGE_BODY),
+    ),
+    deleting(
+        STATUS_PAGE,
+        "/api/v2/status-pages/{status_page_id}",
+        "Delete a status page permanently; its public URL stops working.",
+        STATUS_PAGE_ID,
+    ),
+    listing(GROUP, "/api/v2/status-page-groups", "List status page groups."),
+    getting(
+        GROUP,
+        "/api/v2/status-page-groups/{status_page_group_id}",
+        "Get one status page group.",
+        GROUP_ID,
+    ),
+    action(
+        GROUP,
+        "list_status_pages",
+        "GET",
+        "/api/v2/status-page-groups/{status_page_group_id}/status-pages",
+        "List the status pages in one status page group.",
+        GROUP_ID,
+        read=True,
+        envelope="jsonapi_list",
+        page=UPSTREAM_PAGES,
+        title="List status pages in a group",
+    ),
+    creating(
+        GROUP,
+        "/api/v2/status-page-groups",
+        "Create a status page group.",
+        TEAM_OWNER,
+        s("name", "Group name.", required=True),
+        i("sort_index", "Position in the UI.", nullable=True),
+    ),
+    updating(
+        GROUP,
+        "/api/v2/status-page-groups/{status_page_group_id}",
+        "Rename or reorder a status page group.",
+        GROUP_ID,
+        s("name", "Group name."),
+        i("sort_index", "Position in the UI.", nullable=True),
+    ),
+    deleting(
+        GROUP,
+        "/api/v2/status-page-groups/{status_page_group_id}",
+        "Delete a status page group permanently.",
+        GROUP_ID,
+    ),
+    listing(
+        SECTION,
+        "/api/v2/status-pages/{status_page_id}/sections",
+        "List the sections of one status page, with name and position.",
+        STATUS_PAGE_ID,
+    ),
+    getting(
+        SECTION,
+        "/api/v2/status-pages/{status_page_id}/sections/{section_id}",
+        "Get one section of a status page.",
+        STATUS_PAGE_ID,
+        SECTION_ID,
+    ),
+    creating(
+        SECTION,
+        "/api/v2/status-pages/{status_page_id}/sections",
+        "Add a section to a status page.",
+        STATUS_PAGE_ID,
+        *SECTION_BODY,
+    ),
+    updating(
+        SECTION,
+        "/api/v2/status-pages/{status_page_id}/sections/{section_id}",
+        "Rename or move a section of a status page.",
+        STATUS_PAGE_ID,
+        SECTION_ID,
+        *SECTION_BODY,
+    ),
+    deleting(
+        SECTION,
+        "/api/v2/status-pages/{status_page_id}/sections/{section_id}",
+        "Remove a section from a status page permanently.",
+        STATUS_PAGE_ID,
+        SECTION_ID,
+    ),
+    listing(
+        RESOURCE,
+        "/api/v2/status-pages/{status_page_id}/resources",
+        "List the items shown on one status page (monitors, heartbeats, manual items) with "
+        "their public name, current status and availability.",
+        STATUS_PAGE_ID,
+    ),
+    getting(
+        RESOURCE,
+        "/api/v2/status-pages/{status_page_id}/resources/{status_page_resource_id}",
+        "Get one item of a status page, with its status history.",
+        STATUS_PAGE_ID,
+        RESOURCE_ID,
+    ),
+    creating(
+        RESOURCE,
+        "/api/v2/status-pages/{status_page_id}/resources",
+        "Show a monitor, heartbeat or manual item on a status page.",
+        STATUS_PAGE_ID,
+        *RESOURCE_BODY,
+    ),
+    updating(
+        RESOURCE,
+        "/api/v2/status-pages/{status_page_id}/resources/{status_page_resource_id}",
+        "Change how an item is shown on a status page; send only the fields to change.",
+        STATUS_PAGE_ID,
+        RESOURCE_ID,
+        *optional(RESOURCE_BODY),
+    ),
+    deleting(
+        RESOURCE,
+        "/api/v2/status-pages/{status_page_id}/resources/{status_page_resource_id}",
+        "Remove an item from a status page permanently.",
+        STATUS_PAGE_ID,
+        RESOURCE_ID,
+    ),
+)

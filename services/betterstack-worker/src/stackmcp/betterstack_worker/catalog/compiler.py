@@ -1,0 +1,140 @@
+"""Compile the API description into the MCP tool catalogue, once, with a content hash."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Mapping
+
+import msgspec
+
+from stackmcp.betterstack_worker.api import Operation
+from stackmcp.betterstack_worker.catalog.naming import (
+    NAME_RE,
+    method_class,
+    tool_name,
+    tool_tags,
+    tool_title,
+)
+from stackmcp.betterstack_worker.catalog.schemas import input_schema, output_schema
+from stackmcp.contracts.tools import CatalogResponse, ToolAnnotations, ToolDescriptor
+
+__all__ = ["Catalog", "CatalogError", "compile_catalog", "version_of"]
+
+_PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
+_METHOD_RE = re.compile(r"^[a-z][a-z_]*$")
+_LIST_ENVELOPES = frozenset({"jsonapi_list", "raw_list"})
+_GUESS_NOTE = " Unconfirmed endpoint: Better Stack may answer 404."
+
+
+class CatalogError(ValueError):
+    """The API description is inconsistent (a bug in the description, found at compile time)."""
+
+
+class Catalog(msgspec.Struct, frozen=True, kw_only=True):
+    """The compiled catalogue: tools in a fixed order, their operations, and a version hash."""
+
+    version: str
+    """sha256 (hex) of the canonical JSON of :attr:`tools`."""
+    tools: tuple[ToolDescriptor, ...]
+    operations: Mapping[str, Operation]
+    """Tool name → the operation it runs."""
+
+    def response(self) -> CatalogResponse:
+        """The catalogue as the ``catalog.get`` reply."""
+        return CatalogResponse(version=self.version, tools=self.tools)
+
+
+def compile_catalog(operations: Iterable[Operation]) -> Catalog:
+    """Check every operation and turn it into a :class:`ToolDescriptor`, keeping the order.
+
+    Raises:
+        CatalogError: an operation is inconsistent or two tools share a name.
+    """
+    by_name: dict[str, Operation] = {}
+    tools: list[ToolDescriptor] = []
+    for op in operations:
+        _check(op)
+        tool = describe(op)
+        if tool.name in by_name:
+            raise CatalogError(f"duplicate tool name {tool.name}")
+        by_name[tool.name] = op
+        tools.append(tool)
+    frozen = tuple(tools)
+    return Catalog(version=version_of(frozen), tools=frozen, operations=by_name)
+
+
+def describe(op: Operation) -> ToolDescriptor:
+    """The tool descriptor of one (already checked) operation."""
+    title = tool_title(op)
+    return ToolDescriptor(
+        name=tool_name(op),
+        title=title,
+        description=op.description + (_GUESS_NOTE if op.guess else ""),
+        input_schema=input_schema(op),
+        output_schema=output_schema(op),
+        annotations=_annotations(op, title),
+        method=op.method,
+        method_class=method_class(op),
+        tags=tool_tags(op),
+    )
+
+
+def version_of(tools: tuple[ToolDescriptor, ...]) -> str:
+    """sha256 of the tools' msgspec JSON with sorted keys: equal tools, equal version."""
+    return hashlib.sha256(msgspec.json.encode(tools, order="sorted")).hexdigest()
+
+
+def _annotations(op: Operation, title: str) -> ToolAnnotations:
+    if op.read:
+        return ToolAnnotations(title=title, readOnlyHint=True, openWorldHint=True)
+    return ToolAnnotations(
+        title=title,
+        readOnlyHint=False,
+        destructiveHint=op.destructive,
+        idempotentHint=op.idempotent,
+        openWorldHint=True,
+    )
+
+
+def _check(op: Operation) -> None:
+    where = f"{op.http_method} {op.path} ({op.method})"
+    problems = [*_check_params(op), *_check_shape(op)]
+    if not NAME_RE.fullmatch(tool_name(op)):
+        problems.append(f"tool name {tool_name(op)!r} is not a valid MCP tool name")
+    if problems:
+        raise CatalogError(f"{where}: " + "; ".join(problems))
+
+
+def _check_params(op: Operation) -> list[str]:
+    problems: list[str] = []
+    names = [p.name for p in op.params]
+    if len(set(names)) != len(names):
+        problems.append("duplicate parameter names")
+    path_params = {p.name for p in op.params if p.location == "path"}
+    if set(_PLACEHOLDER.findall(op.path)) != path_params:
+        problems.append("path placeholders and path params differ")
+    if any(p.id_kind is None for p in op.params if p.location == "path"):
+        problems.append("a path param has no id_kind")
+    if op.page is not None and {"limit", "next_cursor"} & set(names):
+        problems.append("limit/next_cursor are reserved on list tools")
+    return problems
+
+
+def _check_shape(op: Operation) -> list[str]:
+    problems: list[str] = []
+    if not _METHOD_RE.fullmatch(op.method):
+        problems.append("method must be lower snake case")
+    if op.method in {"list", "get"} and not op.read:
+        problems.append("list/get must be reads")
+    if op.method == "list" and op.page is None:
+        problems.append("list operations need a page policy")
+    if (op.page is not None) != (op.envelope in _LIST_ENVELOPES):
+        problems.append("paged operations and list envelopes must go together")
+    if (op.envelope == "raw_list") != (op.list_key is not None):
+        problems.append("raw_list needs list_key (and only it)")
+    if op.read and (op.destructive or op.http_method != "GET"):
+        problems.append("reads must be non-destructive GETs")
+    if op.page is not None and not 1 <= op.page.default_limit <= op.page.max_limit:
+        problems.append("default_limit must lie in 1..max_limit")
+    return problems

@@ -1,0 +1,330 @@
+"""The compiled tool catalogue: names, schemas, annotations, determinism, compile-time checks."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import jsonschema
+import msgspec
+import pytest
+
+from stackmcp.betterstack_worker.api import OPERATIONS, Operation, Param, Resource
+from stackmcp.betterstack_worker.catalog import (
+    CatalogError,
+    compile_catalog,
+    default_catalog,
+    mcp_tools,
+)
+from stackmcp.contracts.tools import ToolDescriptor
+
+REQUIRED_NAMES = (
+    "list_all_better_stack_incidents",
+    "better_stack_incidents_acknowledge",
+    "better_stack_incidents_resolve",
+    "better_stack_incidents_escalate",
+    "list_all_better_stack_on_call_schedules",
+    "create_a_better_stack_incident_comment",
+    "list_all_better_stack_incident_timeline",
+)
+STANDARD = {"list", "get", "create", "update", "delete"}
+TOOLS = default_catalog().tools
+BY_NAME = {t.name: t for t in TOOLS}
+
+
+def _subschemas(schema: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """The schema and every schema nested in it through ``properties`` and ``items``."""
+    yield schema
+    for member in schema.get("properties", {}).values():
+        yield from _subschemas(member)
+    if "items" in schema:
+        yield from _subschemas(schema["items"])
+
+
+def _types(schema: dict[str, Any]) -> set[str]:
+    kind = schema.get("type", [])
+    return {kind} if isinstance(kind, str) else set(kind)
+
+
+def test_required_names_exist() -> None:
+    assert set(REQUIRED_NAMES) <= BY_NAME.keys()
+
+
+def test_names_are_unique_short_and_well_formed() -> None:
+    names = [t.name for t in TOOLS]
+    assert len(names) == len(set(names))
+    for name in names:
+        assert re.fullmatch(r"[a-zA-Z0-9_-]+", name), name
+        assert len(name) <= 64, name
+
+
+def test_names_follow_the_pattern_for_their_method() -> None:
+    prefixes = {
+        "list": "list_all_better_stack_",
+        "get": "get_single_better_stack_",
+        "create": "create_a_better_stack_",
+        "update": "update_a_better_stack_",
+        "delete": "delete_a_better_stack_",
+    }
+    for tool in TOOLS:
+        if tool.method in STANDARD:
+            assert tool.name.startswith(prefixes[tool.method]), tool.name
+            assert tool.name.endswith("_by_id") == (tool.method in {"get", "update", "delete"})
+        else:
+            assert tool.name.startswith("better_stack_"), tool.name
+            assert tool.name.endswith("_" + tool.method), tool.name
+
+
+@pytest.mark.parametrize("tool", TOOLS, ids=lambda t: t.name)
+def test_input_schema_is_a_closed_self_contained_object(tool: ToolDescriptor) -> None:
+    schema = tool.input_schema
+    assert schema["type"] == "object"
+    assert schema["additionalProperties"] is False
+    assert isinstance(schema["properties"], dict)
+    assert "$ref" not in msgspec.json.encode(schema).decode()
+    for sub in _subschemas(schema):
+        assert "$defs" not in sub
+        if "required" in sub:
+            assert set(sub["required"]) <= set(sub.get("properties", {})), tool.name
+    for name, prop in schema["properties"].items():
+        assert prop.get("description"), f"{tool.name}.{name} has no description"
+
+
+@pytest.mark.parametrize("tool", TOOLS, ids=lambda t: t.name)
+def test_output_schema_has_an_object_root_with_result(tool: ToolDescriptor) -> None:
+    schema = tool.output_schema
+    assert schema is not None
+    assert schema["type"] == "object"
+    assert "result" in schema["required"]
+    if "limit" in tool.input_schema["properties"]:
+        assert schema["properties"]["result"]["type"] == "array"
+        assert _types(schema["properties"]["next_cursor"]) == {"string", "null"}
+        assert schema["required"] == ["result", "next_cursor"]
+
+
+def test_every_list_tool_takes_limit_and_next_cursor() -> None:
+    listing = [
+        t for t in TOOLS if t.method == "list" or "next_cursor" in t.input_schema["properties"]
+    ]
+    assert {t.name for t in listing} >= {"list_all_better_stack_incident_timeline"}
+    for tool in listing:
+        props = tool.input_schema["properties"]
+        limit = props["limit"]
+        assert limit["type"] == "integer"
+        assert 1 == limit["minimum"] <= limit["default"] <= limit["maximum"]
+        assert "string" in _types(props["next_cursor"])
+        assert not {"page", "per_page"} & props.keys(), tool.name
+        assert not {"limit", "next_cursor"} & set(tool.input_schema["required"])
+
+
+def test_path_ids_are_required_and_shape_checked() -> None:
+    for op in OPERATIONS:
+        tool = BY_NAME[compile_catalog([op]).tools[0].name]
+        for param in op.params:
+            if param.location != "path":
+                continue
+            assert param.name in tool.input_schema["required"]
+            pattern = tool.input_schema["properties"][param.name]["pattern"]
+            assert re.fullmatch(pattern, "123")
+            for hostile in ("1/../../monitors", "1?x=", "", "1 ", "../1", "%2e%2e"):
+                assert not re.fullmatch(pattern, hostile), (tool.name, hostile)
+            assert bool(re.fullmatch(pattern, "default")) == (param.id_kind == "digits_or_default")
+
+
+def test_on_call_schedule_ids_accept_default() -> None:
+    prop = BY_NAME["get_single_better_stack_on_call_schedule_by_id"].input_schema["properties"]
+    assert re.fullmatch(prop["schedule_id"]["pattern"], "default")
+
+
+def test_method_classes_and_annotations() -> None:
+    for tool in TOOLS:
+        ann = tool.annotations
+        assert ann.title == tool.title
+        assert ann.openWorldHint is True
+        if tool.method in {"list", "get"}:
+            assert tool.method_class == "read"
+        if tool.method in {"create", "update", "delete"}:
+            assert tool.method_class == "write"
+        if tool.method_class == "read":
+            assert ann.readOnlyHint is True
+            assert ann.destructiveHint is None
+        else:
+            assert ann.readOnlyHint is False
+            assert ann.destructiveHint == ("destructive" in tool.tags)
+            assert ann.idempotentHint is not None
+        if tool.method in {"delete", "resolve"}:
+            assert ann.destructiveHint is True
+        if tool.method == "update":
+            assert ann.idempotentHint is True
+
+
+def test_every_tool_has_a_resource_tag_title_and_description() -> None:
+    method_tags = {"destructive", "notifies"}
+    for tool in TOOLS:
+        assert set(tool.tags) - method_tags, tool.name
+        assert tool.title, tool.name
+        assert tool.description.endswith("."), tool.name
+
+
+def test_schema_keywords_are_plain_json_schema() -> None:
+    allowed = {
+        "type",
+        "properties",
+        "required",
+        "additionalProperties",
+        "description",
+        "enum",
+        "format",
+        "pattern",
+        "minimum",
+        "maximum",
+        "minItems",
+        "items",
+        "default",
+    }
+    for tool in TOOLS:
+        for schema in (tool.input_schema, tool.output_schema):
+            assert schema is not None
+            for sub in _subschemas(schema):
+                assert set(sub) <= allowed, (tool.name, set(sub) - allowed)
+
+
+def test_json_schema_2020_12_validity() -> None:
+    validator_cls = jsonschema.Draft202012Validator
+    for tool in TOOLS:
+        validator_cls.check_schema(tool.input_schema)
+        assert tool.output_schema is not None
+        validator_cls.check_schema(tool.output_schema)
+    ack = validator_cls(BY_NAME["better_stack_incidents_acknowledge"].input_schema)
+    assert ack.is_valid({"incident_id": "42", "acknowledged_by": "sre@example.com"})
+    assert not ack.is_valid({"incident_id": "1/../../monitors"})
+    assert not ack.is_valid({"incident_id": "42", "surprise": 1})
+    listing = validator_cls(BY_NAME["list_all_better_stack_incidents"].input_schema)
+    assert listing.is_valid({"limit": 50, "next_cursor": "abc", "resolved": False})
+    assert not listing.is_valid({"limit": 51})
+
+
+def test_compilation_is_cached_and_consistent() -> None:
+    assert default_catalog() is default_catalog()
+    again = compile_catalog(OPERATIONS)
+    assert again.tools == TOOLS
+    assert again.version == default_catalog().version
+    assert set(again.operations) == set(BY_NAME)
+    assert default_catalog().response().tools == TOOLS
+
+
+def test_version_and_output_are_stable_across_processes() -> None:
+    code = (
+        "import hashlib, msgspec;"
+        "from stackmcp.betterstack_worker.catalog import default_catalog, mcp_tools;"
+        "c = default_catalog();"
+        "print(c.version, hashlib.sha256(msgspec.json.encode(mcp_tools(c.tools))).hexdigest())"
+    )
+    runs = {
+        subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+        ).stdout
+        for _ in range(2)
+    }
+    assert len(runs) == 1
+    version, _ = runs.pop().split()
+    assert version == default_catalog().version
+    assert re.fullmatch(r"[0-9a-f]{64}", version)
+
+
+def test_version_changes_when_a_tool_changes() -> None:
+    first = OPERATIONS[0]
+    changed = msgspec.structs.replace(first, description=first.description + " Changed.")
+    assert compile_catalog([changed, *OPERATIONS[1:]]).version != default_catalog().version
+
+
+def test_mcp_wire_form_uses_mcp_member_names() -> None:
+    wire = mcp_tools(TOOLS)
+    assert [w["name"] for w in wire] == [t.name for t in TOOLS]
+    for entry, tool in zip(wire, TOOLS, strict=True):
+        assert set(entry) == {
+            "name",
+            "title",
+            "description",
+            "inputSchema",
+            "outputSchema",
+            "annotations",
+        }
+        assert entry["inputSchema"] == tool.input_schema
+        assert entry["annotations"]["title"] == tool.title
+
+
+THING = Resource(singular="thing", plural="things", tags=("things",), label="thing")
+THING_ID = Param(
+    name="thing_id",
+    type="string",
+    description="Thing id.",
+    location="path",
+    required=True,
+    pattern="^[0-9]+$",
+    id_kind="digits",
+)
+
+
+@pytest.mark.parametrize(
+    ("op", "problem"),
+    [
+        (
+            Operation(
+                resource=THING,
+                method="get",
+                http_method="GET",
+                path="/things/{thing_id}",
+                description="Get.",
+                read=True,
+            ),
+            "path placeholders",
+        ),
+        (
+            Operation(
+                resource=THING,
+                method="list",
+                http_method="GET",
+                path="/things",
+                description="List.",
+                read=True,
+                envelope="jsonapi_list",
+            ),
+            "page policy",
+        ),
+        (
+            Operation(
+                resource=THING,
+                method="delete",
+                http_method="DELETE",
+                path="/things/{thing_id}",
+                description="Delete.",
+                params=(THING_ID, THING_ID),
+                envelope="empty",
+            ),
+            "duplicate parameter",
+        ),
+        (
+            Operation(
+                resource=THING,
+                method="get",
+                http_method="GET",
+                path="/things/{thing_id}",
+                description="Get.",
+                params=(THING_ID,),
+            ),
+            "must be reads",
+        ),
+    ],
+)
+def test_inconsistent_operations_are_refused(op: Operation, problem: str) -> None:
+    with pytest.raises(CatalogError, match=problem):
+        compile_catalog([op])
+
+
+def test_duplicate_tool_names_are_refused() -> None:
+    with pytest.raises(CatalogError, match="duplicate tool name"):
+        compile_catalog([OPERATIONS[0], OPERATIONS[0]])
