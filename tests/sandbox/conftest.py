@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -13,6 +12,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from stackmcp.embedded import free_port
 
 TOKEN = "test-sandbox-token"
 EXTRA_TOKEN = "second-test-token"
@@ -26,12 +27,6 @@ class Sandbox:
     base_url: str
     token: str
     log: Path
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def sandbox_env(**settings: str) -> dict[str, str]:
@@ -70,7 +65,7 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 @pytest.fixture(scope="session")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
     """``python -m stackmcp.sandbox`` on a free port, with two accepted tokens."""
-    port = _free_port()
+    port = free_port()
     log = tmp_path_factory.mktemp("sandbox") / "sandbox.log"
     env = sandbox_env(port=str(port), token=TOKEN, extra_tokens=EXTRA_TOKEN)
     with log.open("wb") as sink:

@@ -103,7 +103,3 @@ class Subjects:
         if not _TOKEN_RE.match(session_id):
             raise ValueError("session id must be a single subject token")
         return f"{self.prefix}.gateway.session.{session_id}"
-
-    def all_request_subjects(self) -> tuple[str, ...]:
-        """Every request/reply subject, for documentation and checks."""
-        return (self.tool_call, self.catalog_get)
