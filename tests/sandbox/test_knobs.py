@@ -97,3 +97,24 @@ def test_knobs_read_back_and_survive_reset(client: httpx.Client) -> None:
     assert client.post("/_sandbox/reset").status_code == 200
     assert client.get("/api/v2/monitors/1").status_code == 200
     assert client.get("/_sandbox/knobs").json()["latency_ms"] == 5
+
+
+def test_request_log_records_api_calls_and_is_cleared_on_reset(
+    client: httpx.Client, sandbox: Any
+) -> None:
+    """Each ``/api`` request (refused ones too) is logged with its query and traceparent."""
+    parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    client.get("/api/v3/incidents?per_page=2", headers={"traceparent": parent})
+    httpx.get(f"{sandbox.base_url}/api/v2/monitors", timeout=5)  # no token: 401, still logged
+    seen = client.get("/_sandbox/requests").json()
+    assert seen["count"] == 2
+    first, second = seen["requests"]
+    assert first == {
+        "method": "GET",
+        "path": "/api/v3/incidents",
+        "query": "per_page=2",
+        "traceparent": parent,
+    }
+    assert (second["path"], second["traceparent"]) == ("/api/v2/monitors", None)
+    assert client.post("/_sandbox/reset").status_code == 200
+    assert client.get("/_sandbox/requests").json() == {"count": 0, "requests": []}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import msgspec
@@ -33,6 +34,7 @@ def reset_state(state: SandboxState) -> None:
         load_seed(state)
     state.bucket.reset()
     state.injector.reset()
+    state.requests.clear()
 
 
 async def healthz(request: Request[Any, Any, Any]) -> Response[Any]:
@@ -57,6 +59,12 @@ async def patch_knobs(request: Request[Any, Any, Any]) -> Response[Any]:
     return json_response(msgspec.to_builtins(knobs))
 
 
+async def requests_seen(request: Request[Any, Any, Any]) -> Response[Any]:
+    """``GET /_sandbox/requests``: the recent API requests, oldest first (cleared on reset)."""
+    log = [dataclasses.asdict(r) for r in _authorised(request).requests]
+    return json_response({"count": len(log), "requests": log})
+
+
 async def reset(request: Request[Any, Any, Any]) -> Response[Any]:
     """``POST /_sandbox/reset``: reload the seed data (knobs are kept)."""
     state = _authorised(request)
@@ -72,5 +80,6 @@ def admin_routes() -> list[HTTPRouteHandler]:
         route("GET", "/_sandbox/healthz", healthz),
         route("GET", "/_sandbox/knobs", get_knobs),
         route("PATCH", "/_sandbox/knobs", patch_knobs),
+        route("GET", "/_sandbox/requests", requests_seen),
         route("POST", "/_sandbox/reset", reset),
     ]

@@ -1,6 +1,7 @@
 """The gate in front of every ``/api`` route: latency, bearer auth, rate limit, 5xx injection.
 
-Order per request: the configured latency is awaited first (so every API answer, errors
+Every request is first recorded in the request log (``GET /_sandbox/requests``). Order per
+request then: the configured latency is awaited first (so every API answer, errors
 included, is delayed), then the token is checked (401), then the token bucket (429), then the
 error injector (500/502/503). ``RateLimit-*`` headers are added to every authenticated answer
 when ``rate_limit_headers`` is on. Unknown routes never reach the gate (they are 404 without
@@ -19,7 +20,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from stackmcp.sandbox.errors import UNAUTHORIZED
 from stackmcp.sandbox.knobs import RateDecision
-from stackmcp.sandbox.state import SandboxState
+from stackmcp.sandbox.state import RequestRecord, SandboxState
 
 __all__ = ["ApiGate", "bearer_token", "send_json"]
 
@@ -56,6 +57,22 @@ async def send_json(
     await send({"type": "http.response.body", "body": payload, "more_body": False})
 
 
+def _header(scope: Scope, wanted: bytes) -> str | None:
+    for name, value in scope.get("headers", []):
+        if name == wanted:
+            return str(value.decode("latin-1"))
+    return None
+
+
+def _record(scope: Scope) -> RequestRecord:
+    return RequestRecord(
+        method=scope["method"],
+        path=scope["path"],
+        query=scope.get("query_string", b"").decode("latin-1"),
+        traceparent=_header(scope, b"traceparent"),
+    )
+
+
 def _rate_headers(decision: RateDecision) -> list[tuple[bytes, bytes]]:
     return [
         (b"ratelimit-limit", str(decision.limit).encode()),
@@ -76,6 +93,7 @@ class ApiGate:
             await self.app(scope, receive, send)
             return
         state: SandboxState = Litestar.from_scope(scope).state.sandbox
+        state.requests.append(_record(scope))
         knobs = state.knobs
         if knobs.latency_ms > 0:
             await asyncio.sleep(knobs.latency_ms / 1000)

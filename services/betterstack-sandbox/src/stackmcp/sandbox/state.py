@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -13,7 +14,19 @@ from stackmcp.sandbox.config import SandboxConfig
 from stackmcp.sandbox.knobs import ErrorInjector, Knobs, TokenBucket
 from stackmcp.sandbox.store import Store
 
-__all__ = ["SandboxState", "state_of"]
+__all__ = ["RequestRecord", "SandboxState", "state_of"]
+
+REQUEST_LOG_SIZE = 1000
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """One API request as the sandbox saw it (for tests: what was sent, and how often)."""
+
+    method: str
+    path: str
+    query: str
+    traceparent: str | None
 
 
 @dataclass
@@ -25,6 +38,8 @@ class SandboxState:
     knobs: Knobs = field(default_factory=Knobs)
     bucket: TokenBucket = field(default_factory=TokenBucket)
     injector: ErrorInjector = field(default_factory=ErrorInjector)
+    requests: deque[RequestRecord] = field(default_factory=lambda: deque(maxlen=REQUEST_LOG_SIZE))
+    """The most recent ``/api`` requests that reached the gate, oldest first."""
 
     @property
     def tokens(self) -> frozenset[str]:
