@@ -10,6 +10,7 @@ from collections.abc import Mapping
 
 import pytest
 
+from stackmcp.runtime.crypto import new_key
 from tests.support.streams import LineReader, terminate
 
 pytestmark = pytest.mark.integration
@@ -45,6 +46,7 @@ def test_service_connects_then_drains_on_signal(
             "STACKMCP_NATS_URL": nats_url,
             "STACKMCP_REDIS_URL": redis_url,
             "STACKMCP_LOG_FORMAT": "json",
+            "STACKMCP_CRYPTO_KEY": new_key(),
         },
     )
     log = LineReader(proc.stderr)  # type: ignore[arg-type]

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 
-from stackmcp.betterstack_worker.upstream import UpstreamClient, UpstreamConfig
+from stackmcp.betterstack_worker.upstream import UpstreamClient, UpstreamConfig, UpstreamHttpError
 from stackmcp.embedded import free_port
 from stackmcp.runtime.errors import (
     Conflict,
@@ -66,11 +67,15 @@ async def test_upstream_errors_map_to_precise_tool_errors(
 ) -> None:
     """401, 404, 409 and 422 each become their own error with the upstream's reason."""
     base, token = sandbox_api.base_url, sandbox_api.token
-    with pytest.raises(Unauthenticated) as auth:
+    with pytest.raises(UpstreamHttpError) as auth:
         await client.send("GET", base, "/api/v2/monitors", token="wrong-token")
-    assert "wrong-token" not in str(auth.value)
-    with pytest.raises(NotFound, match="look the id up"):
+    assert isinstance(auth.value.error, Unauthenticated)
+    assert auth.value.status == 401
+    assert "wrong-token" not in str(auth.value.error)
+    with pytest.raises(UpstreamHttpError) as missing:
         await client.send("GET", base, "/api/v2/monitors/987654", token=token)
+    assert isinstance(missing.value.error, NotFound)
+    assert "look the id up" in str(missing.value.error)
     incident = (
         await client.send(
             "POST", base, "/api/v3/incidents", token=token, body={"name": "x", "summary": "x"}
@@ -79,16 +84,19 @@ async def test_upstream_errors_map_to_precise_tool_errors(
     await client.send(
         "POST", base, f"/api/v3/incidents/{incident}/acknowledge", token=token, body={}
     )
-    with pytest.raises(Conflict, match="Incident was already acknowledged"):
+    with pytest.raises(UpstreamHttpError) as conflict:
         await client.send(
             "POST", base, f"/api/v3/incidents/{incident}/acknowledge", token=token, body={}
         )
-    with pytest.raises(InvalidArgument) as invalid:
+    assert isinstance(conflict.value.error, Conflict)
+    assert "Incident was already acknowledged" in str(conflict.value.error)
+    with pytest.raises(UpstreamHttpError) as invalid:
         await client.send(
             "POST", base, f"/api/v2/incidents/{incident}/comments", token=token, body={}
         )
-    assert invalid.value.fields is not None
-    assert "content" in invalid.value.fields
+    assert isinstance(invalid.value.error, InvalidArgument)
+    assert invalid.value.error.fields is not None
+    assert "content" in invalid.value.error.fields
 
 
 async def test_rate_limit_is_returned_at_once_with_signals(
@@ -108,11 +116,15 @@ async def test_rate_limit_is_returned_at_once_with_signals(
     )
     assert first.rate_limit is not None
     assert first.rate_limit.remaining == 0
-    with pytest.raises(RateLimited) as limited:
+    with pytest.raises(UpstreamHttpError) as refused:
         await client.send("GET", sandbox_api.base_url, "/api/v2/monitors", token=sandbox_api.token)
-    assert limited.value.retry_after is not None
-    assert limited.value.retry_after >= 1
-    assert f"retry after {limited.value.retry_after} seconds" in str(limited.value)
+    limited = refused.value.error
+    assert isinstance(limited, RateLimited)
+    assert limited.retry_after is not None
+    assert limited.retry_after >= 1
+    assert f"retry after {limited.retry_after} seconds" in str(limited)
+    assert refused.value.rate_limit is not None
+    assert refused.value.rate_limit.limit == 1
 
 
 async def test_server_errors_timeouts_and_refused_connections(
@@ -120,8 +132,10 @@ async def test_server_errors_timeouts_and_refused_connections(
 ) -> None:
     """Injected 5xx, added latency past the deadline and a closed port are distinct errors."""
     assert sandbox_api.admin("PATCH", "knobs", {"error_rate": 1}).status_code == 200
-    with pytest.raises(UpstreamError, match=r"error \(5\d\d\)"):
+    with pytest.raises(UpstreamHttpError) as failed:
         await client.send("GET", sandbox_api.base_url, "/api/v2/monitors", token=sandbox_api.token)
+    assert isinstance(failed.value.error, UpstreamError)
+    assert re.search(r"error \(5\d\d\)", str(failed.value.error))
     assert (
         sandbox_api.admin("PATCH", "knobs", {"error_rate": 0, "latency_ms": 2000}).status_code
         == 200

@@ -10,6 +10,7 @@ from stackmcp.contracts._base import Message
 from stackmcp.contracts.errors import ErrorBody
 
 __all__ = [
+    "NULL_JSON",
     "CatalogRequest",
     "CatalogResponse",
     "RateLimitInfo",
@@ -20,6 +21,7 @@ __all__ = [
 ]
 
 MethodClass = Literal["read", "write"]
+NULL_JSON = msgspec.Raw(b"null")
 
 
 class ToolAnnotations(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -97,13 +99,26 @@ class RateLimitInfo(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=Tru
 
 
 class ToolCallResult(Message, frozen=True, kw_only=True, tag="stackmcp.tool.v1.call_result"):
-    """Outcome of a tool call. Failures while running the tool are results, not errors."""
+    """Outcome of a tool call. Failures while running the tool are results, not errors.
 
-    text: str
-    """Text content for the model."""
-    structured: Any = None
-    """``structuredContent``: e.g. ``{"result": [...], "next_cursor": ...}``."""
+    ``structured`` travels as raw JSON so neither side decodes and re-encodes it: the gateway
+    puts the bytes into ``structuredContent`` as they are and uses the same text as the text
+    content (see :meth:`content_text`).
+    """
+
+    text: str = ""
+    """Text content for the model; empty on success, meaning "the JSON of ``structured``"."""
+    structured: msgspec.Raw = NULL_JSON
+    """``structuredContent`` as JSON, e.g. ``{"result": [...], "next_cursor": ...}``."""
     is_error: bool = False
     error: ErrorBody | None = None
     rate_limit: RateLimitInfo | None = None
     upstream_status: int | None = None
+
+    def content_text(self) -> str:
+        """The text content a client is shown: :attr:`text`, or the structured JSON."""
+        return self.text or bytes(self.structured).decode()
+
+    def structured_value(self) -> Any:
+        """:attr:`structured` decoded (for callers that inspect it, such as tests)."""
+        return msgspec.json.decode(self.structured)

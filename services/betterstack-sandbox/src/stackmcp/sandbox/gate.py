@@ -66,7 +66,7 @@ def _header(scope: Scope, wanted: bytes) -> str | None:
 
 def _record(scope: Scope) -> RequestRecord:
     return RequestRecord(
-        method=scope["method"],
+        method=str(scope.get("method", "")),
         path=scope["path"],
         query=scope.get("query_string", b"").decode("latin-1"),
         traceparent=_header(scope, b"traceparent"),

@@ -9,11 +9,13 @@ act on and never contain the credential or a raw upstream body beyond a bounded 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import msgspec
+from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from stackmcp.betterstack_worker.ratelimit import parse_rate_limit
 from stackmcp.contracts.tools import RateLimitInfo
@@ -30,10 +32,19 @@ from stackmcp.runtime.errors import (
     UpstreamError,
 )
 from stackmcp.runtime.redaction import redact
+from stackmcp.runtime.telemetry import inject_headers, tracer
 
-__all__ = ["UpstreamClient", "UpstreamConfig", "UpstreamResponse", "error_for_status"]
+__all__ = [
+    "UpstreamClient",
+    "UpstreamConfig",
+    "UpstreamHttpError",
+    "UpstreamResponse",
+    "error_for_status",
+]
 
 logger = logging.getLogger(__name__)
+_tracer = tracer(__name__)
+QueryArg = Mapping[str, Any] | Sequence[tuple[str, str]] | None
 
 _SUMMARY_LIMIT = 300
 
@@ -58,6 +69,22 @@ class UpstreamResponse(msgspec.Struct, frozen=True, kw_only=True):
     body: Any
     """Decoded JSON, or ``None`` for an empty body (204)."""
     rate_limit: RateLimitInfo | None = None
+
+
+class UpstreamHttpError(Exception):
+    """The upstream answered with an error status.
+
+    Attributes:
+        error: the caller-safe error a model can act on (see :func:`error_for_status`).
+        status: the upstream HTTP status.
+        rate_limit: the rate-limit signals of that answer, if any.
+    """
+
+    def __init__(self, error: StackmcpError, status: int, rate_limit: RateLimitInfo | None) -> None:
+        super().__init__(error.message)
+        self.error = error
+        self.status = status
+        self.rate_limit = rate_limit
 
 
 class UpstreamClient:
@@ -93,9 +120,10 @@ class UpstreamClient:
         path: str,
         *,
         token: str,
-        query: Mapping[str, Any] | None = None,
+        query: QueryArg = None,
         body: Mapping[str, Any] | None = None,
         timeout: float | None = None,
+        route: str | None = None,
     ) -> UpstreamResponse:
         """Send one request; return the decoded answer or raise the matching error.
 
@@ -104,33 +132,59 @@ class UpstreamClient:
             origin: scheme and host, e.g. ``https://uptime.betterstack.com``.
             path: already-encoded path (built from validated ids only).
             token: the account's API token (sent as ``Authorization: Bearer``).
-            query: query parameters.
+            query: query parameters (a mapping, or pairs when a name repeats).
             body: JSON body.
             timeout: overall seconds for this call (defaults to the configured timeout).
+            route: the path template, e.g. ``/api/v3/incidents/{incident_id}``, naming the
+                client span (the concrete path is too varied to name spans by).
 
         Raises:
-            StackmcpError: the subclass matching the upstream status or transport failure.
+            UpstreamHttpError: the upstream answered with a status of 400 or more.
+            DeadlineExceeded: no answer within the timeout.
+            Unavailable: the upstream could not be reached.
         """
-        headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+        with _tracer.start_as_current_span(
+            f"{method} {route}" if route else method,
+            kind=SpanKind.CLIENT,
+            attributes=_span_attributes(method, origin, route or path),
+        ) as span:
+            response = await self._request(
+                method, origin, path, token=token, query=query, body=body, timeout=timeout
+            )
+            span.set_attribute("http.response.status_code", response.status_code)
+            rate_limit = parse_rate_limit(response.headers)
+            if response.status_code >= 400:
+                span.set_status(Status(StatusCode.ERROR, str(response.status_code)))
+                error = error_for_status(response.status_code, _decode(response), rate_limit)
+                raise UpstreamHttpError(error, response.status_code, rate_limit)
+            return UpstreamResponse(
+                status=response.status_code, body=_decode(response), rate_limit=rate_limit
+            )
+
+    async def _request(
+        self,
+        method: str,
+        origin: str,
+        path: str,
+        *,
+        token: str,
+        query: QueryArg,
+        body: Mapping[str, Any] | None,
+        timeout: float | None,
+    ) -> httpx.Response:
+        headers = inject_headers({"Authorization": f"Bearer {token}", "Accept": "application/json"})
         content = None
         if body is not None:
             content = msgspec.json.encode(body)
             headers["Content-Type"] = "application/json"
-        request_timeout = (
-            None
-            if timeout is None
-            else httpx.Timeout(timeout, connect=min(timeout, self._config.connect_timeout))
-        )
         try:
-            response = await self._client(origin).request(
+            return await self._client(origin).request(
                 method,
                 path,
                 params=_query(query),
                 content=content,
                 headers=headers,
-                timeout=request_timeout
-                if request_timeout is not None
-                else httpx.USE_CLIENT_DEFAULT,
+                timeout=self._timeout(timeout),
             )
         except httpx.TimeoutException:
             raise DeadlineExceeded(
@@ -140,12 +194,11 @@ class UpstreamClient:
         except httpx.TransportError as exc:
             logger.warning("upstream unreachable: %s", type(exc).__name__)
             raise Unavailable("Better Stack could not be reached; try again shortly") from None
-        rate_limit = parse_rate_limit(response.headers)
-        if response.status_code >= 400:
-            raise error_for_status(response.status_code, _decode(response), rate_limit)
-        return UpstreamResponse(
-            status=response.status_code, body=_decode(response), rate_limit=rate_limit
-        )
+
+    def _timeout(self, seconds: float | None) -> httpx.Timeout | Any:
+        if seconds is None:
+            return httpx.USE_CLIENT_DEFAULT
+        return httpx.Timeout(seconds, connect=min(seconds, self._config.connect_timeout))
 
     async def aclose(self) -> None:
         """Close every pooled connection."""
@@ -154,10 +207,21 @@ class UpstreamClient:
         self._clients.clear()
 
 
-def _query(query: Mapping[str, Any] | None) -> dict[str, str] | None:
+def _query(query: QueryArg) -> list[tuple[str, str | int | float | bool | None]] | None:
     if not query:
         return None
-    return {k: _query_value(v) for k, v in query.items() if v is not None}
+    pairs = query.items() if isinstance(query, Mapping) else query
+    return [(k, _query_value(v)) for k, v in pairs if v is not None]
+
+
+def _span_attributes(method: str, origin: str, route: str) -> dict[str, Any]:
+    parts = urlsplit(origin)
+    return {
+        "http.request.method": method,
+        "server.address": parts.hostname or "",
+        "server.port": parts.port or (443 if parts.scheme == "https" else 80),
+        "url.template": route,
+    }
 
 
 def _query_value(value: Any) -> str:

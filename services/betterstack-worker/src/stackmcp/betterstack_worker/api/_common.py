@@ -195,10 +195,12 @@ TEAM_FILTER = s(
     "team_name",
     "Only this team's items; needed only with a global API token.",
     location="query",
+    team_default=True,
 )
 TEAM_OWNER = s(
     "team_name",
     "Owning team; needed only with a global API token. Cannot be changed later.",
+    team_default=True,
 )
 NOTIFY = (
     b("call", "Alert by phone call."),

@@ -78,6 +78,9 @@ class Param(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     """Query objects encoded as ``name[key]=value`` pairs."""
     guess: bool = False
     """Not confirmed by Better Stack's docs or Terraform provider."""
+    team_default: bool = False
+    """When omitted, the account's configured team name is sent (``team_name`` params that
+    select the acting team for global API tokens)."""
 
 
 class Page(msgspec.Struct, frozen=True, kw_only=True):

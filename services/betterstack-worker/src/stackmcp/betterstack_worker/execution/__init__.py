@@ -1,0 +1,1 @@
+"""Running tool calls: arguments, requests, accounts, paging and the executor."""

@@ -1,0 +1,221 @@
+"""Run one tool call: check the grant, validate, build the request, call Better Stack, normalise.
+
+Everything per tool (validator, request plan, descriptor) is prepared once when the executor is
+built, so a call only does the work that depends on its arguments. Problems with the call itself
+(an unknown tool, or one the grant does not cover — answered identically) raise
+:class:`~stackmcp.runtime.errors.NotFound` and become error replies; anything that goes wrong
+while running the tool comes back as an ``is_error`` result a model can act on.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import msgspec
+from opentelemetry import trace
+
+from stackmcp.betterstack_worker.api import Operation
+from stackmcp.betterstack_worker.catalog import Catalog
+from stackmcp.betterstack_worker.cursors import CursorSigner
+from stackmcp.betterstack_worker.execution.accounts import Account, AccountStore
+from stackmcp.betterstack_worker.execution.arguments import ArgumentValidator
+from stackmcp.betterstack_worker.execution.paging import Pager
+from stackmcp.betterstack_worker.execution.requests import RequestPlan, UpstreamRequest
+from stackmcp.betterstack_worker.normalise import flatten_document
+from stackmcp.betterstack_worker.upstream import (
+    UpstreamClient,
+    UpstreamHttpError,
+    UpstreamResponse,
+)
+from stackmcp.contracts.filters import tool_matches
+from stackmcp.contracts.tools import (
+    CatalogRequest,
+    CatalogResponse,
+    RateLimitInfo,
+    ToolCallRequest,
+    ToolCallResult,
+    ToolDescriptor,
+)
+from stackmcp.runtime.errors import InvalidArgument, NotFound, StackmcpError, UpstreamError
+
+__all__ = ["Executor", "error_result"]
+
+logger = logging.getLogger(__name__)
+
+_DEADLINE_MARGIN = 0.5
+"""Seconds kept back from the caller's timeout so the answer arrives before it gives up."""
+
+
+class _Tool:
+    """One tool with everything a call needs, prepared once."""
+
+    __slots__ = ("descriptor", "op", "plan", "validator")
+
+    def __init__(self, descriptor: ToolDescriptor, op: Operation) -> None:
+        self.descriptor = descriptor
+        self.op = op
+        self.validator = ArgumentValidator(op)
+        self.plan = RequestPlan(op)
+
+
+class Executor:
+    """Serve ``catalog.get`` and ``tool.call`` for one catalogue.
+
+    Args:
+        catalog: the compiled catalogue.
+        accounts: credential store.
+        upstream: pooled HTTP client.
+        cursors: pagination cursor signer shared by all replicas.
+    """
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        accounts: AccountStore,
+        upstream: UpstreamClient,
+        cursors: CursorSigner,
+    ) -> None:
+        self._catalog = catalog
+        self._full = catalog.response()
+        self._unchanged = CatalogResponse(version=catalog.version, unchanged=True)
+        self._tools = {t.name: _Tool(t, catalog.operations[t.name]) for t in catalog.tools}
+        self._accounts = accounts
+        self._upstream = upstream
+        self._cursors = cursors
+
+    async def catalog(self, request: CatalogRequest) -> CatalogResponse:
+        """The catalogue, or just its version when the caller already holds it."""
+        return self._unchanged if request.known_version == self._catalog.version else self._full
+
+    async def call(self, request: ToolCallRequest) -> ToolCallResult:
+        """Run ``request.tool``; failures while running it are ``is_error`` results.
+
+        Raises:
+            NotFound: the tool does not exist or is outside the grant's filter.
+        """
+        tool = self._tools.get(request.tool)
+        if tool is None or not tool_matches(tool.descriptor, request.methods, request.tags):
+            raise NotFound(f"unknown tool: {request.tool[:80]}")
+        span = trace.get_current_span()
+        span.set_attribute("mcp.tool.name", request.tool)
+        span.set_attribute("stackmcp.server_id", request.server_id)
+        try:
+            return await self._run(tool, request)
+        except UpstreamHttpError as exc:
+            span.set_attribute("http.response.status_code", exc.status)
+            return error_result(exc.error, rate_limit=exc.rate_limit, upstream_status=exc.status)
+        except StackmcpError as exc:
+            return error_result(exc)
+
+    async def _run(self, tool: _Tool, request: ToolCallRequest) -> ToolCallResult:
+        page = tool.op.page
+        if page is None:
+            _validate(tool, request.arguments)
+            account = await self._accounts.get(request.account_id)
+            return await self._single(tool, request.arguments, account, request.timeout)
+        pager = Pager(
+            self._cursors,
+            account_id=request.account_id,
+            server_id=request.server_id,
+            tool=request.tool,
+        )
+        state, arguments = pager.resume(request.arguments)
+        _validate(tool, arguments)
+        window = pager.open(page, arguments, state)
+        account = await self._accounts.get(request.account_id)
+        upstream_request = tool.plan.build(
+            window.arguments, extra_query=window.upstream_query(page), team_name=account.team_name
+        )
+        answer = await self._send(tool.op, account, upstream_request, request.timeout)
+        items = _items(tool.op, answer.body)
+        if page.upstream:
+            next_cursor = pager.close_upstream(window, items, answer.body)
+        else:
+            items, next_cursor = pager.slice(window, items)
+        structured = {"result": items, "next_cursor": next_cursor}
+        return _result(structured, answer.rate_limit, answer.status)
+
+    async def _single(
+        self, tool: _Tool, arguments: Mapping[str, Any], account: Account, timeout: float | None
+    ) -> ToolCallResult:
+        upstream_request = tool.plan.build(arguments, team_name=account.team_name)
+        answer = await self._send(tool.op, account, upstream_request, timeout)
+        structured: dict[str, Any] = {"result": _single_result(tool.op, answer.body)}
+        if tool.op.keep_keys and isinstance(answer.body, dict):
+            structured.update({k: answer.body[k] for k in tool.op.keep_keys if k in answer.body})
+        return _result(structured, answer.rate_limit, answer.status)
+
+    async def _send(
+        self,
+        op: Operation,
+        account: Account,
+        upstream_request: UpstreamRequest,
+        timeout: float | None,
+    ) -> UpstreamResponse:
+        origin = account.betterstack_origin if op.host == "betterstack" else account.uptime_origin
+        return await self._upstream.send(
+            upstream_request.method,
+            origin,
+            upstream_request.path,
+            token=account.token,
+            query=upstream_request.query,
+            body=upstream_request.body,
+            timeout=None if timeout is None else max(0.1, timeout - _DEADLINE_MARGIN),
+            route=op.path,
+        )
+
+
+def _validate(tool: _Tool, arguments: Mapping[str, Any]) -> None:
+    problems = tool.validator.validate(arguments)
+    if problems:
+        raise InvalidArgument("the arguments do not match the tool's input schema", fields=problems)
+
+
+def _items(op: Operation, body: Any) -> list[Any]:
+    if op.envelope == "raw_list":
+        items = body.get(op.list_key) if isinstance(body, dict) and op.list_key else None
+    else:
+        items = flatten_document(body)
+    if not isinstance(items, list):
+        raise UpstreamError("Better Stack answered with something other than a list")
+    return items
+
+
+def _single_result(op: Operation, body: Any) -> Any:
+    if op.envelope == "empty" or body is None:
+        return None
+    if op.envelope == "raw_object":
+        return body
+    return flatten_document(body)
+
+
+def _result(
+    structured: dict[str, Any], rate_limit: RateLimitInfo | None, status: int
+) -> ToolCallResult:
+    return ToolCallResult(
+        structured=msgspec.Raw(msgspec.json.encode(structured)),
+        rate_limit=rate_limit,
+        upstream_status=status,
+    )
+
+
+def error_result(
+    error: StackmcpError,
+    *,
+    rate_limit: RateLimitInfo | None = None,
+    upstream_status: int | None = None,
+) -> ToolCallResult:
+    """The ``is_error`` result for ``error``: its message, with field problems spelled out."""
+    text = error.message
+    if error.fields:
+        details = "; ".join(f"{name}: {', '.join(msgs)}" for name, msgs in error.fields.items())
+        text = f"{text}. {details}"
+    return ToolCallResult(
+        text=text,
+        is_error=True,
+        error=error.to_body(),
+        rate_limit=rate_limit,
+        upstream_status=upstream_status,
+    )
