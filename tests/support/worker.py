@@ -21,7 +21,10 @@ from nats.aio.client import Client
 
 from stackmcp.betterstack_worker.catalog import default_catalog
 from stackmcp.betterstack_worker.cursors import CursorSigner
-from stackmcp.betterstack_worker.execution.accounts import AccountStore
+from stackmcp.betterstack_worker.execution.accounts import (
+    AccountStore,
+    forget_on_account_events,
+)
 from stackmcp.betterstack_worker.execution.executor import Executor
 from stackmcp.betterstack_worker.upstream import UpstreamClient, UpstreamConfig
 from stackmcp.contracts.accounts import AccountRecord, credential_context
@@ -74,6 +77,7 @@ class WorkerHarness:
     server_id: str
     upstream: UpstreamClient
     accounts: AccountStore
+    redis: aioredis.Redis
 
     async def call(
         self,
@@ -129,7 +133,8 @@ async def running_worker(
     upstream = UpstreamClient(upstream_config or UpstreamConfig(timeout=5, connect_timeout=1))
     try:
         account = await store_account(redis, box, base_url=base_url, token=token)
-        accounts = AccountStore(redis, RedisKeys(), box, ttl=5.0)
+        accounts = AccountStore(redis, RedisKeys(), box, ttl=60.0)
+        await forget_on_account_events(nc, subjects.account_events, accounts)
         signer = CursorSigner(secrets.token_bytes(32), ttl=cursor_ttl)
         executor = Executor(default_catalog(), accounts, upstream, signer)
         queue = subjects.worker_queue_group
@@ -146,6 +151,7 @@ async def running_worker(
             server_id=f"srv_{secrets.token_hex(6)}",
             upstream=upstream,
             accounts=accounts,
+            redis=redis,
         )
         for endpoint in endpoints:
             await endpoint.drain()

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import re
 import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+import msgspec
 import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
@@ -15,6 +17,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from stackmcp.betterstack_worker.catalog import default_catalog
+from stackmcp.contracts.events import AccountDeleted
+from stackmcp.contracts.keys import RedisKeys
 from stackmcp.embedded import free_port
 from stackmcp.runtime.errors import NotFound
 from tests.support.sandbox import RunningSandbox
@@ -379,3 +383,25 @@ async def test_upstream_span_continues_the_callers_trace(
     assert served[0].attributes["mcp.tool.name"] == "get_single_better_stack_incident_by_id"
     sent = requests_seen(sandbox_api)[-1]["traceparent"]
     assert sent.split("-")[1] == format(trace_id, "032x")
+
+
+async def test_account_deleted_event_drops_the_cached_credentials(
+    worker: WorkerHarness, sandbox_api: RunningSandbox
+) -> None:
+    """With a 60 s cache, removal still takes effect at once when the event is published."""
+    assert not (await worker.call("list_all_better_stack_monitors")).is_error
+    await worker.redis.delete(RedisKeys().account(worker.account_id))
+    cached = await worker.call("list_all_better_stack_monitors")
+    assert not cached.is_error  # still cached: nobody said anything yet
+    event = AccountDeleted(
+        id="evt_1", occurred_at=dt.datetime.now(dt.UTC), account_id=worker.account_id
+    )
+    await worker.nc.publish(worker.subjects.account_event("deleted"), msgspec.json.encode(event))
+    await worker.nc.flush()
+    for _ in range(50):
+        result = await worker.call("list_all_better_stack_monitors")
+        if result.is_error:
+            break
+        await asyncio.sleep(0.02)
+    assert result.error is not None
+    assert result.error.code == "not_found"

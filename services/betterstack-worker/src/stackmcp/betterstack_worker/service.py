@@ -14,7 +14,10 @@ import logging
 from stackmcp.betterstack_worker.catalog import default_catalog
 from stackmcp.betterstack_worker.config import WorkerConfig, cursor_key
 from stackmcp.betterstack_worker.cursors import CursorSigner
-from stackmcp.betterstack_worker.execution.accounts import AccountStore
+from stackmcp.betterstack_worker.execution.accounts import (
+    AccountStore,
+    forget_on_account_events,
+)
 from stackmcp.betterstack_worker.execution.executor import Executor
 from stackmcp.betterstack_worker.upstream import UpstreamClient, UpstreamConfig
 from stackmcp.contracts.keys import RedisKeys
@@ -58,6 +61,7 @@ async def run(stop: asyncio.Event) -> None:
         )
         executor = Executor(catalog, accounts, upstream, signer)
         subjects = Subjects(nats_config.subject_prefix)
+        await forget_on_account_events(nc, subjects.account_events, accounts)
         queue = subjects.worker_queue_group
         endpoints = [
             Endpoint(nc, subjects.catalog_get, queue, CatalogRequest, executor.catalog),

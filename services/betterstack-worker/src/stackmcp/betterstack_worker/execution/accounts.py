@@ -14,6 +14,9 @@ import time
 from urllib.parse import urlsplit
 
 import msgspec
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
@@ -22,13 +25,22 @@ from stackmcp.contracts.keys import RedisKeys
 from stackmcp.runtime.crypto import DecryptionError, SecretBox
 from stackmcp.runtime.errors import Internal, NotFound, Unavailable
 
-__all__ = ["Account", "AccountStore", "betterstack_origin"]
+__all__ = ["Account", "AccountStore", "betterstack_origin", "forget_on_account_events"]
 
 logger = logging.getLogger(__name__)
 
 _UPTIME_HOST = "uptime.betterstack.com"
 _BETTERSTACK_ORIGIN = "https://betterstack.com"
 _DECODER = msgspec.json.Decoder(AccountRecord)
+
+
+class _AccountEvent(msgspec.Struct, frozen=True):
+    """The part of any account lifecycle event the cache needs."""
+
+    account_id: str
+
+
+_EVENT_DECODER = msgspec.json.Decoder(_AccountEvent)
 
 
 class Account(msgspec.Struct, frozen=True, kw_only=True):
@@ -126,3 +138,19 @@ class AccountStore:
             betterstack_origin=betterstack_origin(origin),
             team_name=record.team_name,
         )
+
+
+async def forget_on_account_events(nc: Client, subject: str, store: AccountStore) -> Subscription:
+    """Drop an account from ``store`` as soon as any replica hears an event about it.
+
+    A plain (non-queue) subscription, so every worker replica receives every event; the
+    JetStream-published lifecycle events reach core subscribers on the same subject.
+    """
+
+    async def on_event(msg: Msg) -> None:
+        try:
+            store.forget(_EVENT_DECODER.decode(msg.data).account_id)
+        except msgspec.DecodeError:
+            logger.warning("ignored a malformed account event on %s", msg.subject)
+
+    return await nc.subscribe(subject, cb=on_event)
