@@ -25,10 +25,10 @@ from tests.support.sandbox import RunningSandbox
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-async def client() -> AsyncIterator[UpstreamClient]:
-    """A client with short timeouts."""
-    upstream = UpstreamClient(UpstreamConfig(timeout=5, connect_timeout=1))
+@pytest.fixture(params=["aiohttp", "httpx"])
+async def client(request: pytest.FixtureRequest) -> AsyncIterator[UpstreamClient]:
+    """A client with short timeouts, on each HTTP engine."""
+    upstream = UpstreamClient(UpstreamConfig(timeout=5, connect_timeout=1, client=request.param))
     yield upstream
     await upstream.aclose()
 
