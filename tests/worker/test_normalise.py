@@ -72,3 +72,28 @@ def test_unresolved_references_stay_compact_and_raw_bodies_pass_through() -> Non
     assert flatten_document(document)["status_updates"] == [{"id": "4", "type": "status_update"}]
     raw = {"events": [{"id": 1, "users": ["a@example.com"]}]}
     assert flatten_document(raw) is raw
+
+
+def test_null_attributes_are_left_out_but_other_falsy_values_stay() -> None:
+    """``null`` attributes are dropped; ``false``, ``0``, ``""`` and ``[]`` are information."""
+    document = {
+        "data": {
+            "id": "7",
+            "type": "incident",
+            "attributes": {
+                "resolved_at": None,
+                "call": False,
+                "team_wait": 0,
+                "cause": "",
+                "regions": [],
+            },
+        }
+    }
+    assert flatten_document(document) == {
+        "id": "7",
+        "type": "incident",
+        "call": False,
+        "team_wait": 0,
+        "cause": "",
+        "regions": [],
+    }

@@ -2,8 +2,11 @@
 
 ``{"id","type","attributes":{…},"relationships":{"monitor":{"data":{"id","type"}}}}`` becomes
 ``{"id","type",…attributes, "monitor": {"id","type"}}``; a reference that ``included`` resolves
-is replaced by the flattened included object. Lists lose their ``pagination`` block (the worker
-issues its own cursors). Raw, un-enveloped answers pass through unchanged.
+is replaced by the flattened included object. Attributes whose value is ``null`` are left out
+(an incident carries a dozen unset fields such as ``screenshot_url``; leaving them out saves a
+model's context, and an absent field reads the same as an unset one). Lists lose their
+``pagination`` block (the worker issues its own cursors). Raw, un-enveloped answers pass
+through unchanged.
 """
 
 from __future__ import annotations
@@ -34,7 +37,9 @@ def flatten_resource(resource: Any, index: _Index | None = None) -> Any:
         return resource
     flat: dict[str, Any] = {"id": resource.get("id"), "type": resource.get("type")}
     attributes = resource.get("attributes") or {}
-    flat.update({k: v for k, v in attributes.items() if k not in ("id", "type")})
+    flat.update(
+        {k: v for k, v in attributes.items() if v is not None and k not in ("id", "type")}
+    )
     for relation_name, relation in (resource.get("relationships") or {}).items():
         name = f"{relation_name}_relationship" if relation_name in flat else relation_name
         data = relation.get("data") if isinstance(relation, dict) else None
