@@ -257,10 +257,11 @@ def test_nested_objects_in_arrays() -> None:
 
 
 def test_open_objects_accept_any_member_but_check_known_ones() -> None:
-    # A step is an open object: unknown members pass, and (as in its JSON Schema, which has
-    # no "required" for open objects) a missing "type" passes too.
+    # A step is an open object: unknown members pass, but its required "type" is enforced.
     steps = [{"type": "escalation", "note": "extra"}, {"wait_before": 10}]
-    assert errors_of(CREATE_POLICY, {"name": "p", "steps": steps}) == {}
+    assert errors_of(CREATE_POLICY, {"name": "p", "steps": steps}) == {
+        "steps[1].type": ["is required"]
+    }
     steps = [{"type": "escalation", "wait_before": "10"}]
     assert errors_of(CREATE_POLICY, {"name": "p", "steps": steps}) == {
         "steps[0].wait_before": ['must be an integer, got "10"']

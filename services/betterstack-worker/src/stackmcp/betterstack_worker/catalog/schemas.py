@@ -76,6 +76,9 @@ def param_schema(param: Param, *, described: bool = True) -> Schema:
         schema.update(_object_members(param.properties))
     elif param.properties:
         schema["properties"] = {p.name: param_schema(p) for p in param.properties}
+        required = [p.name for p in param.properties if p.required]
+        if required:
+            schema["required"] = required
     return schema
 
 

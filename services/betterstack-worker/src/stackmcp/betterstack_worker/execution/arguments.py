@@ -357,14 +357,13 @@ def _items_check(item: _Check) -> _Check:
 
 
 def _members_check(param: Param) -> _Check:
-    """Known members are checked; a closed object also rejects others and needs its required.
-
-    Mirrors :func:`~stackmcp.betterstack_worker.catalog.schemas.param_schema`: an open object
-    with known members gets only ``properties`` there, so its ``required`` is not enforced.
+    """Known members are checked and required ones must be there; a closed object also
+    rejects members it does not know (as in
+    :func:`~stackmcp.betterstack_worker.catalog.schemas.param_schema`).
     """
     members = {p.name: _compile(p) for p in param.properties}
     closed = not param.open_object
-    required = tuple(p.name for p in param.properties if p.required) if closed else ()
+    required = tuple(p.name for p in param.properties if p.required)
     unknown = _unknown_message("member", "this object", tuple(sorted(members)))
 
     def check(value: dict[str, Any], path: str, errors: FieldErrors) -> None:
