@@ -37,9 +37,7 @@ def flatten_resource(resource: Any, index: _Index | None = None) -> Any:
         return resource
     flat: dict[str, Any] = {"id": resource.get("id"), "type": resource.get("type")}
     attributes = resource.get("attributes") or {}
-    flat.update(
-        {k: v for k, v in attributes.items() if v is not None and k not in ("id", "type")}
-    )
+    flat.update({k: v for k, v in attributes.items() if v is not None and k not in ("id", "type")})
     for relation_name, relation in (resource.get("relationships") or {}).items():
         name = f"{relation_name}_relationship" if relation_name in flat else relation_name
         data = relation.get("data") if isinstance(relation, dict) else None
