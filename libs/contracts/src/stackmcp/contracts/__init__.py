@@ -5,10 +5,12 @@ Depends on msgspec only; every service imports it, it imports no service.
 
 from stackmcp.contracts._base import Event, Message, new_event_id, utcnow
 from stackmcp.contracts.accounts import AccountRecord, credential_context
+from stackmcp.contracts.apitokens import ApiTokenRecord
 from stackmcp.contracts.errors import STATUS_BY_CODE, ErrorBody, ErrorCode
 from stackmcp.contracts.events import (
     AccountCreated,
     AccountDeleted,
+    ApiTokenRevoked,
     LifecycleEvent,
     McpServerCreated,
     McpServerDeleted,
@@ -17,7 +19,7 @@ from stackmcp.contracts.events import (
     ToolCallCompleted,
 )
 from stackmcp.contracts.filters import FilterProblems, check_filter, filter_tools, tool_matches
-from stackmcp.contracts.grants import Grant
+from stackmcp.contracts.grants import Grant, grant_key_ttl
 from stackmcp.contracts.keys import RedisKeys
 from stackmcp.contracts.subjects import DEFAULT_PREFIX, Subjects
 from stackmcp.contracts.tools import (
@@ -36,6 +38,8 @@ __all__ = [
     "AccountCreated",
     "AccountDeleted",
     "AccountRecord",
+    "ApiTokenRecord",
+    "ApiTokenRevoked",
     "CatalogRequest",
     "CatalogResponse",
     "ErrorBody",
@@ -60,6 +64,7 @@ __all__ = [
     "check_filter",
     "credential_context",
     "filter_tools",
+    "grant_key_ttl",
     "new_event_id",
     "tool_matches",
     "utcnow",

@@ -10,6 +10,7 @@ from stackmcp.contracts.grants import Grant
 __all__ = [
     "AccountCreated",
     "AccountDeleted",
+    "ApiTokenRevoked",
     "LifecycleEvent",
     "McpServerCreated",
     "McpServerDeleted",
@@ -66,6 +67,13 @@ class McpServerExpired(Event, frozen=True, kw_only=True, tag="stackmcp.mcp_serve
     expired_at: datetime
 
 
+class ApiTokenRevoked(Event, frozen=True, kw_only=True, tag="stackmcp.api_token.v1.revoked"):
+    """An API token was revoked; gateways stop accepting it at once."""
+
+    token_hash: str
+    """Hash of the revoked token; lets gateways drop exactly this cached token."""
+
+
 class ToolCallCompleted(Event, frozen=True, kw_only=True, tag="stackmcp.tool_call.v1.completed"):
     """Audit record of one tool call (no arguments or results, only what happened)."""
 
@@ -85,6 +93,7 @@ LifecycleEvent = (
     | McpServerUpdated
     | McpServerDeleted
     | McpServerExpired
+    | ApiTokenRevoked
     | ToolCallCompleted
 )
 """Every event type; decode with ``msgspec.json.Decoder(LifecycleEvent)``."""

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 
 from stackmcp.contracts._base import Message
 
-__all__ = ["Grant"]
+__all__ = ["Grant", "grant_key_ttl"]
 
 
 class Grant(Message, frozen=True, kw_only=True, tag="stackmcp.grant.v1"):
@@ -29,3 +30,14 @@ class Grant(Message, frozen=True, kw_only=True, tag="stackmcp.grant.v1"):
     def is_expired(self, now: datetime) -> bool:
         """Whether the grant is past ``expires_at`` at ``now`` (timezone-aware)."""
         return self.expires_at is not None and now >= self.expires_at
+
+
+def grant_key_ttl(grant: Grant, now: datetime) -> int | None:
+    """Seconds of Redis key expiry for ``grant`` stored at ``now``, or ``None`` without expiry.
+
+    Rounded up to whole seconds (and at least 1), so the key never disappears before
+    ``expires_at``: the key expiry is the safety net, the gateway's own clock check is the rule.
+    """
+    if grant.expires_at is None:
+        return None
+    return max(1, math.ceil((grant.expires_at - now).total_seconds()))

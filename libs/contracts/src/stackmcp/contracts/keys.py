@@ -28,6 +28,19 @@ class RedisKeys:
         """The :class:`~stackmcp.contracts.grants.Grant` found by a URL token's hash."""
         return f"{self.prefix}:grant:{token_hash}"
 
+    def grants_of_account(self, account_id: str) -> str:
+        """Set of the token hashes of every grant (MCP server) of one account."""
+        return f"{self.prefix}:account:{account_id}:grants"
+
+    def api_token(self, token_hash: str) -> str:
+        """The :class:`~stackmcp.contracts.apitokens.ApiTokenRecord` found by a token's hash."""
+        return f"{self.prefix}:api_token:{token_hash}"
+
+    @property
+    def api_tokens(self) -> str:
+        """Set of the hashes of every API token (for listing)."""
+        return f"{self.prefix}:api_tokens"
+
     def session(self, session_id: str) -> str:
         """MCP session state shared by gateway replicas."""
         return f"{self.prefix}:session:{session_id}"

@@ -14,6 +14,7 @@ from typing import Literal
 __all__ = [
     "DEFAULT_PREFIX",
     "AccountEventKind",
+    "ApiTokenEventKind",
     "McpServerEventKind",
     "Subjects",
 ]
@@ -22,6 +23,7 @@ DEFAULT_PREFIX = "stackmcp"
 
 McpServerEventKind = Literal["created", "updated", "deleted", "expired"]
 AccountEventKind = Literal["created", "deleted"]
+ApiTokenEventKind = Literal["created", "revoked"]
 
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]+$")
 
@@ -82,6 +84,15 @@ class Subjects:
         """Wildcard matching every account lifecycle event."""
         return f"{self.prefix}.evt.account.*"
 
+    def api_token_event(self, kind: ApiTokenEventKind) -> str:
+        """Lifecycle event of an API token."""
+        return f"{self.prefix}.evt.api_token.{kind}"
+
+    @property
+    def api_token_events(self) -> str:
+        """Wildcard matching every API token lifecycle event."""
+        return f"{self.prefix}.evt.api_token.*"
+
     @property
     def tool_call_completed(self) -> str:
         """Audit event: a tool call finished (gateway → audit readers)."""
@@ -98,6 +109,11 @@ class Subjects:
         return self.prefix.replace(".", "_").replace("-", "_").upper() + "_EVENTS"
 
     # Core NATS between gateway replicas.
+    @property
+    def gateway_session_closed(self) -> str:
+        """Broadcast: a session was ended; every replica drops its cached copy."""
+        return f"{self.prefix}.gateway.session_closed"
+
     def gateway_session(self, session_id: str) -> str:
         """Messages for the gateway replica holding the SSE stream of ``session_id``."""
         if not _TOKEN_RE.match(session_id):

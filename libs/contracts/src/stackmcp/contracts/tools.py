@@ -97,6 +97,17 @@ class RateLimitInfo(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=Tru
     retry_after: int | None = None
     """Seconds to wait after a 429."""
 
+    def fields(self) -> dict[str, int]:
+        """The IETF names and values present: ``ratelimit-limit``, ``-remaining``, ``-reset``,
+        ``retry-after`` (as HTTP response headers and in a tool result's ``_meta``)."""
+        pairs = {
+            "ratelimit-limit": self.limit,
+            "ratelimit-remaining": self.remaining,
+            "ratelimit-reset": self.reset,
+            "retry-after": self.retry_after,
+        }
+        return {name: value for name, value in pairs.items() if value is not None}
+
 
 class ToolCallResult(Message, frozen=True, kw_only=True, tag="stackmcp.tool.v1.call_result"):
     """Outcome of a tool call. Failures while running the tool are results, not errors.

@@ -51,7 +51,13 @@ Req = TypeVar("Req")
 Resp = TypeVar("Resp")
 
 
-async def connect(config: NatsConfig, name: str, *, stop: asyncio.Event | None = None) -> Client:
+async def connect(
+    config: NatsConfig,
+    name: str,
+    *,
+    stop: asyncio.Event | None = None,
+    on_reconnect: Callable[[], Awaitable[None]] | None = None,
+) -> Client:
     """Connect to NATS, waiting for a server until one answers or ``stop`` is set.
 
     nats-py keeps cycling through the servers itself (endless attempts, also for the first
@@ -61,6 +67,9 @@ async def connect(config: NatsConfig, name: str, *, stop: asyncio.Event | None =
         config: servers and timeouts.
         name: client name shown in NATS monitoring.
         stop: give up waiting when set.
+        on_reconnect: awaited after each reconnection (core messages published while the client
+            was away are lost, so caches fed by events should be cleared here). An exception it
+            raises is logged, never propagated.
 
     Returns:
         A connected client.
@@ -79,7 +88,7 @@ async def connect(config: NatsConfig, name: str, *, stop: asyncio.Event | None =
             drain_timeout=int(config.drain_timeout),
             error_cb=_on_error,
             disconnected_cb=_on_disconnected,
-            reconnected_cb=_on_reconnected,
+            reconnected_cb=_reconnected_callback(on_reconnect),
         )
     )
     if stop is None:
@@ -105,6 +114,22 @@ async def _on_disconnected() -> None:
 
 async def _on_reconnected() -> None:
     logger.info("nats reconnected")
+
+
+def _reconnected_callback(
+    hook: Callable[[], Awaitable[None]] | None,
+) -> Callable[[], Awaitable[None]]:
+    if hook is None:
+        return _on_reconnected
+
+    async def reconnected() -> None:
+        await _on_reconnected()
+        try:
+            await hook()
+        except Exception:
+            logger.exception("nats reconnect hook failed")
+
+    return reconnected
 
 
 async def request(

@@ -53,13 +53,7 @@ def rate_limit_headers(info: RateLimitInfo | None) -> dict[str, str]:
     """The IETF response headers for ``info`` (what the gateway sends back)."""
     if info is None:
         return {}
-    pairs = {
-        "ratelimit-limit": info.limit,
-        "ratelimit-remaining": info.remaining,
-        "ratelimit-reset": info.reset,
-        "retry-after": info.retry_after,
-    }
-    return {name: str(value) for name, value in pairs.items() if value is not None}
+    return {name: str(value) for name, value in info.fields().items()}
 
 
 def _int(text: str | None) -> int | None:

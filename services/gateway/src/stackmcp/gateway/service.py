@@ -1,16 +1,124 @@
-"""Terminates MCP for Claude and other clients. This first shape connects to NATS and Redis and
-drains on SIGTERM; the MCP transports arrive with the gateway issue.
+"""The gateway process: wiring, the embedded Granian server, graceful drain.
+
+``run`` connects NATS and Redis, subscribes to the lifecycle events that invalidate cached
+grants and sessions, keeps the tool catalogue fresh, and serves the Litestar app on Granian
+inside this event loop. On stop it stops taking connections, lets requests in flight finish,
+then drains NATS.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
+import socket
+from collections.abc import Awaitable, Callable
 
-from stackmcp.runtime.idle import connect_and_wait
+from granian.constants import Interfaces
+from granian.server.embed import Server
+from nats.aio.client import Client
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from stackmcp.contracts.keys import RedisKeys
+from stackmcp.contracts.subjects import Subjects
+from stackmcp.gateway.app import create_app
+from stackmcp.gateway.catalog import ToolCatalog
+from stackmcp.gateway.config import GatewayConfig
+from stackmcp.gateway.grants import GrantResolver
+from stackmcp.gateway.http import McpTransport
+from stackmcp.gateway.mcp import McpMethods
+from stackmcp.gateway.sessions import SessionStore
+from stackmcp.runtime.config import NatsConfig, RedisConfig, load_section
+from stackmcp.runtime.errors import Unavailable
+from stackmcp.runtime.natsx import connect
+from stackmcp.runtime.redisx import connect_redis
 
 __all__ = ["run"]
 
+logger = logging.getLogger(__name__)
+NAME = "stackmcp-gateway"
+
 
 async def run(stop: asyncio.Event) -> None:
-    """Connect to the infrastructure, wait until ``stop`` is set, then drain."""
-    await connect_and_wait("stackmcp-gateway", stop, redis=True)
+    """Serve MCP until ``stop`` is set, then drain."""
+    config = load_section(GatewayConfig, "GATEWAY")
+    nats_config = load_section(NatsConfig, "NATS")
+    redis_config = load_section(RedisConfig, "REDIS")
+    port = config.port or _free_port(config.host)
+    async with contextlib.AsyncExitStack() as stack:
+        caches: list[Callable[[], None]] = []
+
+        async def reconnected() -> None:
+            for clear in caches:
+                clear()
+
+        try:
+            nc = await connect(nats_config, NAME, stop=stop, on_reconnect=reconnected)
+            stack.push_async_callback(nc.drain)
+            redis = await connect_redis(redis_config, stop=stop)
+            stack.push_async_callback(redis.aclose)
+        except Unavailable:
+            logger.info("%s stopped before its servers were reachable", NAME)
+            return
+        subjects = Subjects(nats_config.subject_prefix)
+        keys = RedisKeys(redis_config.key_prefix)
+        grants = GrantResolver(redis, keys, cache_ttl=config.cache_ttl)
+        await grants.subscribe(nc, subjects)
+        sessions = SessionStore(
+            redis, keys, nc, subjects.gateway_session_closed, ttl=config.session_ttl
+        )
+        await sessions.start()
+        caches += [grants.clear, sessions.forget_all]
+        catalog = ToolCatalog(nc, subjects, page_size=config.tools_page_size)
+        refresher = asyncio.create_task(catalog.keep_fresh(config.catalog_refresh, stop))
+        methods = McpMethods(catalog, nc, subjects, call_timeout=config.call_timeout)
+        transport = McpTransport(
+            methods=methods,
+            grants=grants,
+            sessions=sessions,
+            nc=nc,
+            subjects=subjects,
+            allowed_origins=config.allowed_origins,
+            keepalive=config.sse_keepalive,
+            public_url=config.public_url,
+        )
+        app = create_app(
+            transport, _ready_check(nc, redis, catalog), max_body_bytes=config.max_body_bytes
+        )
+        server = Server(
+            app,
+            address=config.host,
+            port=port,
+            interface=Interfaces.ASGINL,
+            log_enabled=False,
+            log_access=False,
+        )
+        serving = asyncio.create_task(server.serve())
+        logger.info("%s ready on http://%s:%d", NAME, config.host, port)
+        await stop.wait()
+        logger.info("%s draining", NAME)
+        server.stop()  # type: ignore[no-untyped-call]
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(serving, nats_config.drain_timeout)
+        await refresher
+    logger.info("%s stopped", NAME)
+
+
+def _ready_check(
+    nc: Client, redis: Redis, catalog: ToolCatalog
+) -> Callable[[], Awaitable[dict[str, bool]]]:
+    async def check() -> dict[str, bool]:
+        try:
+            redis_ok = bool(await asyncio.wait_for(redis.ping(), 1.0))
+        except (RedisError, OSError, TimeoutError):
+            redis_ok = False
+        return {"nats": nc.is_connected, "redis": redis_ok, "catalog": catalog.loaded}
+
+    return check
+
+
+def _free_port(host: str) -> int:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])

@@ -14,8 +14,8 @@ from stackmcp.betterstack_worker.catalog.compiler import (
     describe,
     version_of,
 )
-from stackmcp.betterstack_worker.catalog.mcp import mcp_tool, mcp_tools
 from stackmcp.betterstack_worker.catalog.naming import NAME_RE, tool_name
+from stackmcp.contracts.mcp_tools import mcp_tool, mcp_tools
 
 __all__ = [
     "NAME_RE",

@@ -1,4 +1,7 @@
-"""The MCP wire form of a tool (``tools/list`` entries use camelCase member names)."""
+"""The MCP wire form of a tool (``tools/list`` entries use camelCase member names).
+
+Shared by the gateway (which lists tools) and the CLI (which shows what a filter lists).
+"""
 
 from __future__ import annotations
 

@@ -1,0 +1,95 @@
+"""The gateway's Litestar application: MCP routes, health probes, CORS, body limit."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from litestar import Litestar, Request, Response, get
+from litestar.config.cors import CORSConfig
+from litestar.exceptions import HTTPException
+
+from stackmcp.gateway.http import McpTransport, mcp_router
+
+__all__ = ["create_app"]
+
+EXPOSED_HEADERS = [
+    "Mcp-Session-Id",
+    "ratelimit-limit",
+    "ratelimit-remaining",
+    "ratelimit-reset",
+    "retry-after",
+    "WWW-Authenticate",
+]
+ALLOWED_HEADERS = [
+    "Content-Type",
+    "Accept",
+    "Authorization",
+    "Mcp-Session-Id",
+    "Mcp-Protocol-Version",
+    "Mcp-Method",
+    "Mcp-Name",
+    "Last-Event-ID",
+    "traceparent",
+    "tracestate",
+]
+
+ReadyCheck = Callable[[], Awaitable[dict[str, bool]]]
+
+
+@get("/healthz", name="healthz")
+async def healthz() -> dict[str, str]:
+    """Liveness: the process serves HTTP."""
+    return {"status": "ok"}
+
+
+@get("/readyz", name="readyz")
+async def readyz(request: Request[Any, Any, Any]) -> Response[Any]:
+    """Readiness: NATS and Redis connected and the tool catalogue loaded (503 otherwise)."""
+    check: ReadyCheck = request.app.state.ready_check
+    parts = await check()
+    ready = all(parts.values())
+    return Response(
+        content={"status": "ready" if ready else "not ready", **parts},
+        status_code=200 if ready else 503,
+    )
+
+
+def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    if exc.status_code == 413:
+        body = {
+            "jsonrpc": "2.0",
+            "id": None,
+            "error": {"code": -32600, "message": "Request body too large"},
+        }
+        return Response(content=body, status_code=413)
+    return Response(content={"error": exc.detail}, status_code=exc.status_code)
+
+
+def create_app(
+    transport: McpTransport,
+    ready_check: ReadyCheck,
+    *,
+    max_body_bytes: int,
+) -> Litestar:
+    """Build the app around a wired :class:`McpTransport`."""
+    origins = list(transport.allowed_origins) or ["*"]
+    app = Litestar(
+        route_handlers=[mcp_router(), healthz, readyz],
+        cors_config=CORSConfig(
+            allow_origins=origins,
+            allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+            allow_headers=ALLOWED_HEADERS,
+            expose_headers=EXPOSED_HEADERS,
+            max_age=600,
+        ),
+        request_max_body_size=max_body_bytes,
+        exception_handlers={HTTPException: _http_error},
+        openapi_config=None,
+        logging_config=None,
+    )
+    app.state.mcp = transport
+    app.state.ready_check = ready_check
+    app.state.started = time.time()
+    return app

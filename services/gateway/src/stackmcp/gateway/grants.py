@@ -1,0 +1,260 @@
+"""Token → grant resolution and the API-token second factor, cached per gateway replica.
+
+Provisioning stores each MCP server's :class:`~stackmcp.contracts.grants.Grant` under
+:meth:`RedisKeys.grant` (keyed by the URL token's hash, with Redis key expiry at ``expires_at``)
+and each API token's record under :meth:`RedisKeys.api_token`. :class:`GrantResolver` reads them,
+keeps positives in a small in-process cache, and drops cache entries as soon as a lifecycle event
+says so (:meth:`GrantResolver.subscribe`). ``cache_ttl`` is the backstop when an event is missed.
+
+Whatever is cached, a grant past ``expires_at`` on the gateway's own clock is refused on every
+call, even if no purge has run yet.
+
+Core NATS subscribers miss events published while their connection is down, so the service must
+clear the caches after every reconnection::
+
+    resolver = GrantResolver(redis, keys)
+    nc = await natsx.connect(config.nats, "stackmcp-gateway", on_reconnect=resolver.reconnected)
+    await resolver.subscribe(nc, subjects)
+
+Nothing secret is logged: no token and no token hash at INFO or above (an 8-character hash
+prefix at DEBUG only).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import msgspec
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from stackmcp.contracts.events import (
+    ApiTokenRevoked,
+    LifecycleEvent,
+    McpServerCreated,
+    McpServerDeleted,
+    McpServerExpired,
+    McpServerUpdated,
+)
+from stackmcp.contracts.grants import Grant
+from stackmcp.contracts.keys import RedisKeys
+from stackmcp.contracts.subjects import Subjects
+from stackmcp.contracts.tokens import API_TOKEN_PREFIX, SERVER_TOKEN_PREFIX, hash_token
+from stackmcp.runtime.errors import NotFound, Unauthenticated, Unavailable
+
+__all__ = [
+    "API_TOKEN_NOT_ACCEPTED",
+    "API_TOKEN_REQUIRED",
+    "NO_SERVER",
+    "GrantResolver",
+]
+
+logger = logging.getLogger(__name__)
+
+NO_SERVER = "no MCP server at this URL"
+"""The one message for every refused URL token: unknown, malformed, unreadable or expired."""
+API_TOKEN_REQUIRED = (
+    "this MCP server requires an API token: send it as 'Authorization: Bearer <API token>'"  # noqa: S105
+)
+"""Message when the ``Authorization`` header is missing or not a bearer token."""
+API_TOKEN_NOT_ACCEPTED = "the API token was not accepted: it is unknown, malformed or revoked"  # noqa: S105
+"""Message when a bearer token is given but is not a valid API token."""
+
+# new_token() yields 43 URL-safe characters after the prefix; accept a bounded range so a
+# future, longer format keeps working while junk of any size is refused before Redis.
+_SECRET_BODY = r"[A-Za-z0-9_-]{32,128}"  # noqa: S105 - a pattern
+_SERVER_TOKEN_RE = re.compile(re.escape(SERVER_TOKEN_PREFIX) + _SECRET_BODY)
+_API_TOKEN_RE = re.compile(re.escape(API_TOKEN_PREFIX) + _SECRET_BODY)
+
+_GRANT_DECODER = msgspec.json.Decoder(Grant)
+_EVENT_DECODER = msgspec.json.Decoder(LifecycleEvent)
+
+
+def _short(token_hash: str) -> str:
+    """The part of a hash that may appear in DEBUG logs."""
+    return token_hash[:8]
+
+
+class GrantResolver:
+    """Resolve MCP server URL tokens to grants and check API tokens, with a cache.
+
+    Args:
+        redis: client for the shared Redis.
+        keys: key names (with the deployment's prefix).
+        cache_ttl: seconds a cached grant or API token is trusted without re-reading Redis; the
+            backstop for a missed event.
+        max_entries: bound of each cache (grants, API tokens); the oldest entry goes first.
+        clock: the wall clock ``expires_at`` is compared with (timezone-aware).
+    """
+
+    def __init__(
+        self,
+        redis: Redis,
+        keys: RedisKeys,
+        *,
+        cache_ttl: float = 30.0,
+        max_entries: int = 10000,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        if max_entries < 1:
+            raise ValueError("max_entries must be at least 1")
+        self._redis = redis
+        self._keys = keys
+        self._cache_ttl = cache_ttl
+        self._max_entries = max_entries
+        self._clock = clock
+        self._grants: dict[str, tuple[Grant, float]] = {}
+        self._api_tokens: dict[str, float] = {}
+        # Bumped by every forget/clear: a Redis read that started before an invalidation must
+        # not put what it read into the cache afterwards (the event may have overtaken it).
+        self._generation = 0
+        self._subscriptions: list[Subscription] = []
+
+    async def resolve(self, token: str) -> Grant:
+        """The grant of the MCP server whose URL carries ``token``.
+
+        Raises:
+            NotFound: with the same message whether the token is malformed, unknown, its record
+                unreadable, or the grant expired — the caller learns nothing more.
+            Unavailable: Redis cannot be reached.
+        """
+        if not _SERVER_TOKEN_RE.fullmatch(token):
+            raise NotFound(NO_SERVER)
+        token_hash = hash_token(token)
+        now = time.monotonic()
+        cached = self._grants.get(token_hash)
+        if cached is not None and now - cached[1] < self._cache_ttl:
+            grant = cached[0]
+        else:
+            generation = self._generation
+            grant = await self._load_grant(token_hash)
+            if generation == self._generation:
+                self._grants.pop(token_hash, None)
+                self._grants[token_hash] = (grant, now)
+                while len(self._grants) > self._max_entries:
+                    del self._grants[next(iter(self._grants))]
+        if grant.is_expired(self._clock()):
+            logger.debug("refused expired grant %s", _short(token_hash))
+            raise NotFound(NO_SERVER)
+        return grant
+
+    async def _load_grant(self, token_hash: str) -> Grant:
+        try:
+            raw = await self._redis.get(self._keys.grant(token_hash))
+        except RedisError as exc:
+            logger.warning("redis unavailable resolving a grant: %s", type(exc).__name__)
+            raise Unavailable("the grant store is unreachable; try again shortly") from None
+        if raw is None:
+            logger.debug("no grant for %s", _short(token_hash))
+            raise NotFound(NO_SERVER)
+        try:
+            grant = _GRANT_DECODER.decode(raw)
+        except msgspec.DecodeError:
+            logger.warning("refused an undecodable grant record")
+            logger.debug("undecodable grant record %s", _short(token_hash))
+            raise NotFound(NO_SERVER) from None
+        if grant.expires_at is not None and grant.expires_at.tzinfo is None:
+            logger.warning("refused a grant record whose expires_at has no timezone")
+            raise NotFound(NO_SERVER)
+        return grant
+
+    def forget(self, token_hash: str) -> None:
+        """Drop the cached grant of ``token_hash`` (it was changed, revoked or expired)."""
+        self._generation += 1
+        self._grants.pop(token_hash, None)
+
+    def forget_api_token(self, token_hash: str) -> None:
+        """Drop the cached acceptance of an API token (it was revoked)."""
+        self._generation += 1
+        self._api_tokens.pop(token_hash, None)
+
+    def clear(self) -> None:
+        """Drop every cached grant and API token (e.g. after a NATS reconnection)."""
+        self._generation += 1
+        self._grants.clear()
+        self._api_tokens.clear()
+
+    async def reconnected(self) -> None:
+        """:meth:`clear`, as an ``on_reconnect`` hook for :func:`stackmcp.runtime.natsx.connect`.
+
+        Events published while the connection was down are lost to core subscribers, so any
+        cached entry may be stale after a reconnection.
+        """
+        self.clear()
+        logger.info("grant caches cleared after NATS reconnection")
+
+    async def check_api_token(self, authorization: str | None) -> None:
+        """Accept the request only with ``Authorization: Bearer <valid API token>``.
+
+        For grants with ``require_api_token_auth``. The scheme is case-insensitive; the token
+        must have the API-token shape and a record in Redis.
+
+        Raises:
+            Unauthenticated: the header is missing or not a bearer token, or the token is not a
+                valid API token. The message never contains the token.
+            Unavailable: Redis cannot be reached.
+        """
+        parts = (authorization or "").split(None, 1)
+        if len(parts) != 2 or parts[0].lower() != "bearer":
+            raise Unauthenticated(API_TOKEN_REQUIRED)
+        token = parts[1].strip()
+        if not _API_TOKEN_RE.fullmatch(token):
+            raise Unauthenticated(API_TOKEN_NOT_ACCEPTED)
+        token_hash = hash_token(token)
+        now = time.monotonic()
+        cached_at = self._api_tokens.get(token_hash)
+        if cached_at is not None and now - cached_at < self._cache_ttl:
+            return
+        generation = self._generation
+        try:
+            exists = await self._redis.exists(self._keys.api_token(token_hash))
+        except RedisError as exc:
+            logger.warning("redis unavailable checking an API token: %s", type(exc).__name__)
+            raise Unavailable("the API token store is unreachable; try again shortly") from None
+        if not exists:
+            logger.debug("unknown API token %s", _short(token_hash))
+            raise Unauthenticated(API_TOKEN_NOT_ACCEPTED)
+        if generation == self._generation:
+            self._api_tokens.pop(token_hash, None)
+            self._api_tokens[token_hash] = now
+            while len(self._api_tokens) > self._max_entries:
+                del self._api_tokens[next(iter(self._api_tokens))]
+
+    async def subscribe(self, nc: Client, subjects: Subjects) -> None:
+        """Drop cache entries as soon as this replica hears a lifecycle event about them.
+
+        Plain (non-queue) core subscriptions on the MCP server and API token event subjects, so
+        every gateway replica receives every event (JetStream-published events also reach core
+        subscribers). Malformed messages are logged (without payload) and ignored.
+        """
+        for subject in (subjects.mcp_server_events, subjects.api_token_events):
+            self._subscriptions.append(await nc.subscribe(subject, cb=self._on_event))
+
+    async def unsubscribe(self) -> None:
+        """Stop listening to lifecycle events (before closing the NATS connection)."""
+        subscriptions, self._subscriptions = self._subscriptions, []
+        for subscription in subscriptions:
+            await subscription.unsubscribe()
+
+    async def _on_event(self, msg: Msg) -> None:
+        try:
+            event = _EVENT_DECODER.decode(msg.data)
+        except msgspec.DecodeError:
+            logger.warning("ignored a malformed lifecycle event on %s", msg.subject)
+            return
+        match event:
+            case McpServerCreated() | McpServerUpdated() | McpServerDeleted() | McpServerExpired():
+                logger.debug("grant event %s for %s", event.id, _short(event.token_hash))
+                self.forget(event.token_hash)
+            case ApiTokenRevoked():
+                logger.debug("API token revoked %s", _short(event.token_hash))
+                self.forget_api_token(event.token_hash)
+            case _:
+                pass
