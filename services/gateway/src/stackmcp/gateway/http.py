@@ -303,7 +303,7 @@ async def _legacy(
         return _rpc_error(message.id, error, 400)
     session = await transport.sessions.get(session_id, hash_token(token))
     if session is None:
-        return _rpc_error(message.id, RpcError(INVALID_REQUEST, "Session not found"), 404)
+        return _rpc_error(message.id, RpcError(INVALID_REQUEST, "Session not found", status=404))
     payload = await answer_legacy(transport, grant, session, message)
     if payload is None:
         return _accepted()
@@ -399,7 +399,7 @@ async def mcp_delete(request: Request[Any, Any, Any], token: str) -> Response[An
             return _rpc_error(None, error, 400)
         session = await transport.sessions.get(session_id, hash_token(token))
         if session is None:
-            return _rpc_error(None, RpcError(INVALID_REQUEST, "Session not found"), 404)
+            return _rpc_error(None, RpcError(INVALID_REQUEST, "Session not found", status=404))
         await transport.sessions.end(session)
         return Response(content=b"", status_code=200)
 
@@ -461,7 +461,9 @@ async def sse_message(request: Request[Any, Any, Any], token: str) -> Response[A
         session_id = request.query_params.get("session_id") or ""
         session = await transport.sessions.get(session_id, hash_token(token))
         if session is None or session.transport != "sse":
-            return _rpc_error(message.id, RpcError(INVALID_REQUEST, "Session not found"), 404)
+            return _rpc_error(
+                message.id, RpcError(INVALID_REQUEST, "Session not found", status=404)
+            )
         payload = await answer_legacy(transport, grant, session, message)
         if payload is not None:
             await transport.nc.publish(transport.subjects.gateway_session(session.id), payload)
