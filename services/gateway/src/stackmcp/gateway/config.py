@@ -15,14 +15,12 @@ class GatewayConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     port: int = 8080
     """Listen port."""
     public_url: str = ""
-    """External base URL (e.g. ``https://mcp.example.com``); used for the 2024-11-05 SSE
-    ``endpoint`` event. Empty: derived from the request (and ``X-Forwarded-*`` from trusted
-    proxies)."""
+    """External base URL (e.g. ``https://mcp.example.com``) for the 2024-11-05 SSE ``endpoint``
+    event. Empty: the event carries a path, which clients resolve against the URL they used, so
+    it is right behind any reverse proxy."""
     allowed_origins: tuple[str, ...] = ()
     """Browser origins allowed to call (``https://claude.ai``); a request with any other
     ``Origin`` gets 403. Requests without ``Origin`` (non-browser clients) are allowed."""
-    trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
-    """Peers whose ``X-Forwarded-Proto``/``-Host`` are believed."""
     max_body_bytes: int = 1_048_576
     """Largest request body accepted (413 above)."""
     call_timeout: float = 30.0
