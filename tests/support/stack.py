@@ -2,7 +2,8 @@
 processes on real NATS and Valkey, against the real sandbox.
 
 Session-scoped (processes take a second or two to start). Everything the stack owns lives under
-its own subject and key prefix, so tests that flush or use other prefixes never disturb it.
+its own subject and key prefix, in its own Valkey server (``redis_url`` flushes the shared one
+before every test that uses it), so tests that flush or use other prefixes never disturb it.
 Tests mint grants with :mod:`tests.support.grants` under :attr:`McpStack.keys`.
 """
 
@@ -44,6 +45,8 @@ class McpStack:
     sandbox: RunningSandbox
     env: dict[str, str]
     logs: list[Path] = field(default_factory=list)
+    worker_pid: int = 0
+    """Process id of the worker (tests may pause it with SIGSTOP, then SIGCONT)."""
 
     @property
     def keys(self) -> RedisKeys:
@@ -86,9 +89,21 @@ def _wait_ready(url: str, proc: subprocess.Popen[str], log: Path, timeout: float
 
 
 @pytest.fixture(scope="session")
+def stack_valkey(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ValkeyServer]:
+    """The stack's own ``valkey-server``: the shared one is flushed by the ``redis_url`` fixture,
+    which would wipe the stack's account and sessions mid-session."""
+    server = ValkeyServer(tmp_path_factory.mktemp("mcp-stack-valkey"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
 def mcp_stack(
     nats_server: NatsServer,
-    valkey_server: ValkeyServer,
+    stack_valkey: ValkeyServer,
     running_sandbox: RunningSandbox,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[McpStack]:
@@ -100,7 +115,7 @@ def mcp_stack(
         **clean,
         "STACKMCP_NATS_URL": nats_server.url,
         "STACKMCP_NATS_SUBJECT_PREFIX": prefix,
-        "STACKMCP_REDIS_URL": valkey_server.url,
+        "STACKMCP_REDIS_URL": stack_valkey.url,
         "STACKMCP_REDIS_KEY_PREFIX": prefix,
         "STACKMCP_CRYPTO_KEY": crypto_key,
         "STACKMCP_LOG_FORMAT": "json",
@@ -108,7 +123,7 @@ def mcp_stack(
         "STACKMCP_GATEWAY_CATALOG_REFRESH": "2",
     }
     logs_dir = tmp_path_factory.mktemp("mcp-stack")
-    account = asyncio.run(_store_account(valkey_server.url, crypto_key, prefix, running_sandbox))
+    account = asyncio.run(_store_account(stack_valkey.url, crypto_key, prefix, running_sandbox))
     processes: list[subprocess.Popen[str]] = []
     logs: list[Path] = []
     try:
@@ -129,12 +144,13 @@ def mcp_stack(
         yield McpStack(
             gateways=[url for url, _, _ in gateways],
             nats_url=nats_server.url,
-            redis_url=valkey_server.url,
+            redis_url=stack_valkey.url,
             prefix=prefix,
             account_id=account,
             sandbox=running_sandbox,
             env=env,
             logs=logs,
+            worker_pid=processes[0].pid,
         )
     finally:
         for proc in reversed(processes):
@@ -158,4 +174,4 @@ async def _store_account(
     return record.id
 
 
-__all__ = ["LineReader", "McpStack", "mcp_stack"]
+__all__ = ["LineReader", "McpStack", "mcp_stack", "stack_valkey"]
