@@ -1,0 +1,714 @@
+"""Load-test the stackmcp stack (gateway + NATS + betterstack-worker) against the official MCP
+SDK server, on the same machine, in the same run, with the shared load generator.
+
+What runs (all on 127.0.0.1, every process started here and stopped in ``finally``):
+
+* embedded NATS and Valkey (``EmbeddedInfra``), one ``stackmcp.betterstack_worker`` and one
+  ``stackmcp.gateway`` process; an account and a read-only grant stored in Valkey exactly as
+  ``tests/support`` writes them;
+* the shared upstream emulator (``shared/bench/upstream_emulator.py``), which both stacks call;
+* the peer, ``shared/bench/peers/mcp_sdk_server.py`` (mcp 2.3.0 ``MCPServer`` under uvicorn),
+  in its default mode (stateful sessions, SSE replies) and stateless + JSON replies;
+* optionally our sandbox (``python -m stackmcp.sandbox``), for one more row where our worker
+  gets a real Better Stack JSON:API answer to normalise.
+
+For each op (``tools/list``, ``tools/call`` of the list-incidents tool) and each concurrency,
+``mcp_load.py`` runs against each target, interleaved so drift hits all targets alike, with
+``--expect`` so a wrong payload counts as an error and ``--cpu-pid`` for the processes of the
+target. CPU placement (as ``run_matrix.py``): the target's processes (gateway, worker,
+nats-server and Valkey for us; the server for the peer) share CPU 0, the load generator and the
+upstreams CPU 1, so both sides get the same one-core budget.
+
+What one ``tools/call`` does: ours is gateway (session, grant, catalogue check) → NATS request
+→ worker (argument validation, account, request building) → HTTP GET to the upstream →
+normalise, page, sign a cursor → NATS reply → gateway encodes ``content`` text and
+``structuredContent``. The peer's is SDK server → httpx GET to the upstream → the body as one
+text block. The emulator ignores ``page``/``per_page``, so both sides ask for 50 incidents
+(``limit: 50``) and get the same 50 (12,397 upstream bytes).
+
+    ./bin/uv run python bench/gateway_load.py                    # about 4 min
+    ./bin/uv run python bench/gateway_load.py --conc 8 -d 4 --no-sandbox   # quick look
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from stackmcp.embedded import EmbeddedInfra, free_port
+from stackmcp.runtime.crypto import CryptoConfig, SecretBox, new_key
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # bench/ runs as a script; tests.support lives at the repo root
+    sys.path.insert(0, str(ROOT))
+
+from tests.support.grants import mint_grant  # noqa: E402
+from tests.support.worker import store_account  # noqa: E402
+
+TOKEN = "bench-upstream-token"
+OUR_TOOL = "list_all_better_stack_incidents"
+PEER_TOOL = "list_incidents"
+SERVER_CPU, HARNESS_CPU = "0", "1"
+TASKSET = shutil.which("taskset") or "taskset"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+# --------------------------------------------------------------------------- processes
+
+
+class Child:
+    """A process started here in its own session; stopped by its own process-group id."""
+
+    def __init__(
+        self,
+        name: str,
+        argv: list[str],
+        logs: Path,
+        env: dict[str, str] | None = None,
+        cpus: str | None = None,
+    ) -> None:
+        self.name = name
+        self.log = logs / f"{name}.log"
+        if cpus is not None:
+            argv = [TASKSET, "-c", cpus, *argv]  # taskset execs: the pid stays the program's
+        with self.log.open("wb") as out:
+            self.proc = subprocess.Popen(
+                argv, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        self.pid = self.proc.pid
+
+    def alive(self) -> bool:
+        """Whether the process still runs."""
+        return self.proc.poll() is None
+
+    def stop(self, grace: float = 10.0) -> None:
+        """SIGTERM the process group, SIGKILL it after ``grace`` seconds."""
+        for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+            if self.proc.poll() is not None:
+                return
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.pid, sig)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(wait)
+
+    def tail(self, lines: int = 15) -> str:
+        """The last lines of the process's log."""
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+def service_env(infra: EmbeddedInfra, key: str, **extra: str) -> dict[str, str]:
+    """The environment of one of our services: no inherited STACKMCP_/OTEL_ settings."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("STACKMCP_", "OTEL_"))}
+    return {
+        **clean,
+        "STACKMCP_NATS_URL": infra.nats_url,
+        "STACKMCP_REDIS_URL": infra.redis_url,
+        "STACKMCP_CRYPTO_KEY": key,
+        "STACKMCP_LOG_LEVEL": "warning",
+        "OTEL_TRACES_EXPORTER": "none",
+        **extra,
+    }
+
+
+def pin(pid: int | None, cpus: str | None) -> None:
+    """Move every thread of an already running process to ``cpus``."""
+    if pid is not None and cpus is not None:
+        subprocess.run(
+            [TASKSET, "-a", "-p", "-c", cpus, str(pid)], check=False, capture_output=True
+        )
+
+
+def wait_http(
+    url: str, child: Child | None, timeout: float = 30.0, any_answer: bool = False
+) -> None:
+    """Poll ``url`` until it answers 200 (or anything at all with ``any_answer``)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if child is not None and not child.alive():
+            raise SystemExit(f"{child.name} exited early:\n{child.tail()}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as answer:  # noqa: S310 - loopback
+                if answer.status == 200:
+                    return
+        except urllib.error.HTTPError:
+            if any_answer:
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    tail = child.tail() if child is not None else ""
+    raise SystemExit(f"{url} not ready within {timeout:.0f}s\n{tail}")
+
+
+def ensure_venvs(shared: Path, perf_root: Path) -> tuple[Path, Path]:
+    """The load and peer venv pythons; creates only the missing ones with setup_venvs.sh."""
+    pythons = {v: perf_root / f"venv-{v}" / "bin" / "python" for v in ("load", "mcp")}
+    missing = [v for v, py in pythons.items() if not py.exists()]
+    if missing:
+        print(f"creating venv(s) {missing} with {shared / 'setup_venvs.sh'}", flush=True)
+        subprocess.run(
+            [shutil.which("bash") or "/bin/bash", str(shared / "setup_venvs.sh"), *missing],
+            env={**os.environ, "PERF_ROOT": str(perf_root)},
+            check=True,
+            timeout=900,
+        )
+    return pythons["load"], pythons["mcp"]
+
+
+async def provision(redis_url: str, key: str, base_urls: dict[str, str]) -> dict[str, str]:
+    """One account per upstream and a read-only grant on each; returns upstream → URL token."""
+    redis = aioredis.Redis.from_url(redis_url)
+    box = SecretBox(CryptoConfig(key=key))
+    tokens = {}
+    try:
+        for name, base_url in base_urls.items():
+            account = await store_account(redis, box, base_url=base_url, token=TOKEN)
+            token, _ = await mint_grant(
+                redis, account_id=account.id, methods=("read",), name=f"bench {name}"
+            )
+            tokens[name] = token
+    finally:
+        await redis.aclose()
+    return tokens
+
+
+# --------------------------------------------------------------------------- targets and runs
+
+
+@dataclass
+class Target:
+    """One MCP endpoint under test."""
+
+    name: str
+    url: str
+    cpu: dict[str, int]
+    """Process name → pid whose CPU is charged to this target."""
+    tool: str
+    args: dict[str, Any]
+    expect_list: str
+    expect_call: str
+    ops: tuple[str, ...] = ("list", "call")
+    ours: bool = False
+    notes: str = ""
+
+
+@dataclass
+class Harness:
+    """How to run one load cell."""
+
+    python: Path
+    script: Path
+    duration: float
+    warmup: float
+    timeout: float
+    cpus: str | None
+    own_pids: list[int] = field(default_factory=list)
+    """Every process this bench started (for the "other CPU" contamination check)."""
+
+
+def _tree(pid: int) -> list[int]:
+    out, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        out.append(current)
+        with contextlib.suppress(OSError):
+            for task in os.listdir(f"/proc/{current}/task"):
+                with contextlib.suppress(OSError, ValueError):
+                    children = Path(f"/proc/{current}/task/{task}/children").read_text()
+                    todo.extend(int(c) for c in children.split())
+    return out
+
+
+def own_cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds of the process trees under ``pids`` (live processes)."""
+    ticks = 0
+    for pid in {p for root in pids for p in _tree(root)}:
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / CLK_TCK
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds all CPUs spent not idle (``/proc/stat``; idle and iowait excluded)."""
+    busy = 0
+    for line in Path("/proc/stat").read_text().splitlines():
+        if line.startswith("cpu") and line[3].isdigit():
+            values = [int(v) for v in line.split()[1:]]
+            busy += sum(values[:8]) - values[3] - values[4]
+    return busy / CLK_TCK
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_cell(h: Harness, target: Target, op: str, conc: int) -> dict[str, Any]:
+    """One ``mcp_load.py`` run; its JSON result, or ``{"error": ...}``."""
+    label = f"{target.name}|{op}|c{conc}"
+    cmd = [str(h.python), str(h.script), target.url, "--json-only", "--op", op]
+    cmd += ["-c", str(conc), "-d", str(h.duration), "--warmup", str(h.warmup)]
+    cmd += ["--timeout", str(h.timeout), "--label", label]
+    if op == "call":
+        cmd += ["--tool", target.tool, "--args", json.dumps(target.args)]
+    cmd += ["--expect", target.expect_call if op == "call" else target.expect_list]
+    for name, pid in target.cpu.items():
+        cmd += ["--cpu-pid", f"{name}={pid}"]
+    if h.cpus is not None:
+        cmd = [TASKSET, "-c", h.cpus, *cmd]
+    limit = h.duration + h.warmup + 2 * h.timeout + 90
+    before = (
+        time.monotonic(),
+        machine_busy_seconds(),
+        own_cpu_seconds(h.own_pids),
+        _children_cpu(),
+    )
+    try:
+        done = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=limit)
+    except subprocess.TimeoutExpired:
+        return {"label": label, "error": f"mcp_load did not finish in {limit:.0f}s"}
+    after = (time.monotonic(), machine_busy_seconds(), own_cpu_seconds(h.own_pids), _children_cpu())
+    lines = [ln for ln in done.stdout.splitlines() if ln.startswith("{")]
+    if done.returncode not in (0, 2) or not lines:
+        return {"label": label, "error": (done.stderr or done.stdout)[-800:]}
+    result: dict[str, Any] = json.loads(lines[-1])
+    # CPU used on this machine by anything this bench did not start, over the whole cell
+    # (handshake + warm-up + window), in % of one core: other work skews req/s and latency.
+    wall, busy, own, loadgen = (b - a for a, b in zip(before, after, strict=True))
+    result["other_cpu_pct"] = round(100 * max(0.0, busy - own - loadgen) / wall, 1)
+    return result
+
+
+def summarise(target: Target, op: str, conc: int, r: dict[str, Any]) -> dict[str, Any]:
+    """The row the table and the JSON line show."""
+    row: dict[str, Any] = {"target": target.name, "op": op, "concurrency": conc}
+    if "error" in r:
+        row["failed"] = r["error"]
+        return row
+    ms = r.get("cpu_ms_per_req") or {}
+    row.update(
+        rps=r["rps"],
+        ok=r["ok"],
+        errors=r["errors"],
+        error_kinds=r["error_kinds"],
+        error_samples=r["error_samples"],
+        p50_ms=r["latency_ms"]["p50"],
+        p99_ms=r["latency_ms"]["p99"],
+        max_ms=r["latency_ms"]["max"],
+        resp_bytes=r["resp_bytes_avg"],
+        content_types=r["content_types"],
+        loadgen_cpu_pct=r["loadgen_cpu_pct"],
+        other_cpu_pct=r.get("other_cpu_pct"),
+        cpu_pct=r["cpu_pct"],
+        cpu_ms=ms,
+    )
+    if target.ours and ms:
+        row["cpu_ms_total"] = _sum(ms, "gateway", "worker")
+        row["cpu_ms_total_nats"] = _sum(ms, "gateway", "worker", "nats")
+    elif ms:
+        row["cpu_ms_total"] = ms.get("server")
+    return row
+
+
+def _sum(ms: dict[str, float | None], *names: str) -> float | None:
+    values = [ms.get(n) for n in names]
+    if any(v is None for v in values):
+        return None
+    return round(sum(v for v in values if v is not None), 3)
+
+
+def _f(value: Any, digits: int = 2) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    """The result table (Markdown)."""
+    head = (
+        "| target | op | c | req/s | p50 ms | p99 ms | gateway | worker | nats | ours total "
+        "| +nats | peer server | upstream | loadgen % | other % | resp B | errors |"
+    )
+    out = [head, "|---|---|---:|" + "---:|" * 14]
+    for row in rows:
+        op = {"list": "tools/list", "call": "tools/call"}[row["op"]]
+        if "failed" in row:
+            out.append(f"| {row['target']} | {op} | {row['concurrency']} | FAILED |" + " |" * 13)
+            continue
+        ms = row["cpu_ms"]
+        ours = "gateway" in ms
+        cells = [
+            row["target"],
+            op,
+            str(row["concurrency"]),
+            _f(row["rps"], 1),
+            _f(row["p50_ms"]),
+            _f(row["p99_ms"]),
+            _f(ms.get("gateway"), 3),
+            _f(ms.get("worker"), 3),
+            _f(ms.get("nats"), 3),
+            _f(row.get("cpu_ms_total") if ours else None, 3),
+            _f(row.get("cpu_ms_total_nats"), 3),
+            _f(ms.get("server"), 3),
+            _f(ms.get("upstream"), 3),
+            _f(row["loadgen_cpu_pct"], 1),
+            _f(row["other_cpu_pct"], 1),
+            _f(row["resp_bytes"]),
+            str(row["errors"]) + (f" {row['error_kinds']}" if row["errors"] else ""),
+        ]
+        out.append("| " + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
+def ratios(rows: list[dict[str, Any]], ours: str, peers: list[str]) -> list[dict[str, Any]]:
+    """Our CPU ms per request over each peer's, per op and concurrency."""
+    index = {(r["target"], r["op"], r["concurrency"]): r for r in rows if "failed" not in r}
+    out = []
+    for (name, op, conc), row in index.items():
+        if name != ours:
+            continue
+        for peer in peers:
+            other = index.get((peer, op, conc))
+            if other is None or not other.get("cpu_ms_total") or row.get("cpu_ms_total") is None:
+                continue
+            base = other["cpu_ms_total"]
+            out.append(
+                {
+                    "op": op,
+                    "concurrency": conc,
+                    "peer": peer,
+                    "ours_ms": row["cpu_ms_total"],
+                    "ours_nats_ms": row.get("cpu_ms_total_nats"),
+                    "peer_ms": base,
+                    "ratio": round(row["cpu_ms_total"] / base, 2),
+                    "ratio_with_nats": (
+                        round(row["cpu_ms_total_nats"] / base, 2)
+                        if row.get("cpu_ms_total_nats") is not None
+                        else None
+                    ),
+                    "rps_ratio": round(row["rps"] / other["rps"], 2) if other["rps"] else None,
+                }
+            )
+    return out
+
+
+# --------------------------------------------------------------------------- the run
+
+
+@dataclass
+class Stack:
+    """Everything started for one run."""
+
+    infra: EmbeddedInfra
+    key: str
+    children: list[Child] = field(default_factory=list)
+    upstreams: dict[str, str] = field(default_factory=dict)
+    upstream_pids: dict[str, int] = field(default_factory=dict)
+
+    def start(self, child: Child) -> Child:
+        """Remember ``child`` so it is stopped with the stack."""
+        self.children.append(child)
+        return child
+
+    def stop(self) -> None:
+        """Stop every child (last started first), then NATS and Valkey."""
+        for child in reversed(self.children):
+            child.stop()
+        self.infra.stop()
+
+
+def _start_upstreams(stack: Stack, options: argparse.Namespace, logs: Path, py_load: Path) -> None:
+    cpus = None if options.no_pin else HARNESS_CPU
+    port = free_port()
+    script = str(options.shared / "upstream_emulator.py")
+    emulator = stack.start(
+        Child("upstream-emulator", [str(py_load), script, "--port", str(port)], logs, cpus=cpus)
+    )
+    stack.upstreams["emulator"] = f"http://127.0.0.1:{port}"
+    stack.upstream_pids["emulator"] = emulator.pid
+    wait_http(f"{stack.upstreams['emulator']}/healthz", emulator)
+    if not options.sandbox:
+        return
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STACKMCP_")}
+    env |= {"STACKMCP_SANDBOX_PORT": str(port), "STACKMCP_SANDBOX_TOKEN": TOKEN}
+    argv = [sys.executable, "-m", "stackmcp.sandbox"]
+    sandbox = stack.start(Child("sandbox", argv, logs, env=env, cpus=cpus))
+    stack.upstreams["sandbox"] = f"http://127.0.0.1:{port}"
+    stack.upstream_pids["sandbox"] = sandbox.pid
+    wait_http(f"{stack.upstreams['sandbox']}/_sandbox/healthz", sandbox)
+
+
+def _start_ours(stack: Stack, options: argparse.Namespace, logs: Path) -> list[Target]:
+    cpus = None if options.no_pin else SERVER_CPU
+    infra = stack.infra
+    pin(infra.nats_server.pid if infra.nats_server else None, cpus)
+    pin(infra.valkey_server.pid if infra.valkey_server else None, cpus)
+    env = service_env(infra, stack.key)
+    argv = [sys.executable, "-m", "stackmcp.betterstack_worker"]
+    worker = stack.start(Child("worker", argv, logs, env=env, cpus=cpus))
+    port = free_port()
+    env = service_env(infra, stack.key, STACKMCP_GATEWAY_PORT=str(port))
+    argv = [sys.executable, "-m", "stackmcp.gateway"]
+    gateway = stack.start(Child("gateway", argv, logs, env=env, cpus=cpus))
+    tokens = asyncio.run(provision(infra.redis_url, stack.key, stack.upstreams))
+    base = f"http://127.0.0.1:{port}"
+    wait_http(f"{base}/readyz", gateway, timeout=40)
+    cpu = {"gateway": gateway.pid, "worker": worker.pid}
+    for name, server in (("nats", infra.nats_server), ("valkey", infra.valkey_server)):
+        if server is not None and server.pid is not None:
+            cpu[name] = server.pid
+    targets = [
+        Target(
+            name="stackmcp",
+            url=f"{base}/mcp/{tokens['emulator']}",
+            cpu={**cpu, "upstream": stack.upstream_pids["emulator"]},
+            tool=OUR_TOOL,
+            args={"limit": 50},
+            expect_list=OUR_TOOL,
+            expect_call="INC-0050",
+            ours=True,
+            notes="gateway + NATS + worker; upstream: the shared emulator (bare JSON array, "
+            "50 incidents); MCP sessions, JSON replies",
+        )
+    ]
+    if "sandbox" in tokens:
+        targets.append(
+            Target(
+                name="stackmcp-sandbox",
+                url=f"{base}/mcp/{tokens['sandbox']}",
+                cpu={**cpu, "upstream": stack.upstream_pids["sandbox"]},
+                tool=OUR_TOOL,
+                args={"limit": 10},
+                expect_list=OUR_TOOL,
+                expect_call="Checkout API is down",  # the sandbox's newest seeded incident
+                ops=("call",),
+                ours=True,
+                notes="same gateway and worker; upstream: our sandbox (Better Stack JSON:API "
+                "envelope, 10 incidents, flattened by the worker)",
+            )
+        )
+    return targets
+
+
+def _start_peers(
+    stack: Stack, options: argparse.Namespace, logs: Path, py_mcp: Path
+) -> list[Target]:
+    cpus = None if options.no_pin else SERVER_CPU
+    script = str(options.shared / "peers" / "mcp_sdk_server.py")
+    targets = []
+    for name, extra in options.peers:
+        port = free_port()
+        argv = [str(py_mcp), script, "--port", str(port), "--upstream", stack.upstreams["emulator"]]
+        peer = stack.start(Child(name, [*argv, *extra], logs, cpus=cpus))
+        wait_http(f"http://127.0.0.1:{port}/mcp", peer, any_answer=True)
+        mode = "stateless, JSON replies" if extra else "stateful sessions, SSE replies"
+        targets.append(
+            Target(
+                name=name,
+                url=f"http://127.0.0.1:{port}/mcp",
+                cpu={"server": peer.pid, "upstream": stack.upstream_pids["emulator"]},
+                tool=PEER_TOOL,
+                args={"limit": 50},
+                expect_list=PEER_TOOL,
+                expect_call="INC-0050",
+                notes=f"mcp 2.3.0 MCPServer + httpx tools, uvicorn 1 worker, {mode}; "
+                "upstream: the shared emulator",
+            )
+        )
+    return targets
+
+
+@contextlib.contextmanager
+def running_stack(
+    options: argparse.Namespace, logs: Path, py_mcp: Path, py_load: Path
+) -> Iterator[tuple[list[Target], list[Child]]]:
+    """Start everything, yield the targets (ours first) and the processes, stop everything."""
+    stack = Stack(infra=EmbeddedInfra.start(logs / "infra"), key=new_key())
+    try:
+        _start_upstreams(stack, options, logs, py_load)
+        ours = _start_ours(stack, options, logs)
+        peers = _start_peers(stack, options, logs, py_mcp)
+        yield [ours[0], *peers, *ours[1:]], stack.children
+    finally:
+        stack.stop()
+
+
+def run_cells(
+    options: argparse.Namespace, harness: Harness, targets: list[Target], started: float
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int]:
+    """Every (op, concurrency, target) cell, interleaved; rows, raw results, cells skipped."""
+    concs = [int(c) for c in options.conc.split(",")]
+    cells = [(op, c, t) for op in ("list", "call") for c in concs for t in targets if op in t.ops]
+    eta = len(cells) * (options.duration + options.warmup + 2)
+    print(
+        f"stack up in {time.monotonic() - started:.1f}s; {len(cells)} cells, ~{eta:.0f}s; "
+        f"pinning: {'off' if options.no_pin else 'targets CPU 0, harness CPU 1'}",
+        flush=True,
+    )
+    rows: list[dict[str, Any]] = []
+    raw: list[dict[str, Any]] = []
+    skipped = 0
+    for op, conc, target in cells:
+        if time.monotonic() - started > options.budget:
+            skipped += 1
+            continue
+        result = run_cell(harness, target, op, conc)
+        raw.append(result)
+        row = summarise(target, op, conc, result)
+        rows.append(row)
+        if "failed" in row:
+            print(f"  {target.name} {op} c={conc}: FAILED {row['failed'][:300]}", flush=True)
+        else:
+            print(
+                f"  {target.name:24} {op:4} c={conc:<3} {row['rps']:>7} req/s "
+                f"p50 {row['p50_ms']} ms p99 {row['p99_ms']} ms errors {row['errors']} "
+                f"cpu ms/req {row['cpu_ms']}",
+                flush=True,
+            )
+            if row["errors"]:
+                print(f"    error samples: {row['error_samples']}", flush=True)
+        time.sleep(0.5)
+    return rows, raw, skipped
+
+
+def report(
+    options: argparse.Namespace,
+    rows: list[dict[str, Any]],
+    notes: list[str],
+    skipped: int,
+    elapsed: float,
+) -> None:
+    """Print the table, the ratios and the final JSON line."""
+    ratio_rows = ratios(rows, "stackmcp", [name for name, _ in options.peers])
+    print()
+    print(
+        f"stackmcp gateway load: {options.duration:g} s (+{options.warmup:g} s warm-up) per cell, "
+        f"1 run each; CPU ms per request of each process tree; {os.cpu_count()} CPUs, "
+        f"Python {sys.version.split()[0]}; pinning "
+        + ("off" if options.no_pin else "targets CPU 0, load generator + upstreams CPU 1")
+        + (f"; {skipped} cell(s) skipped (budget)" if skipped else "")
+    )
+    print()
+    print(table(rows))
+    print()
+    print("\n".join(notes))
+    print()
+    print("CPU per request, ours (gateway + worker [+ nats]) / peer server, same upstream, run:")
+    for r in ratio_rows:
+        print(
+            f"  {r['op']:4} c={r['concurrency']:<3} vs {r['peer']:24} "
+            f"{r['ours_ms']:.3f} / {r['peer_ms']:.3f} ms = {r['ratio']:.2f}x"
+            f"  (with nats {r['ratio_with_nats']}x; req/s ratio {r['rps_ratio']})"
+        )
+    line = {
+        "bench": "gateway_load",
+        "duration_s": options.duration,
+        "warmup_s": options.warmup,
+        "pinning": not options.no_pin,
+        "elapsed_s": round(elapsed, 1),
+        "skipped": skipped,
+        "rows": rows,
+        "ratios": ratio_rows,
+    }
+    print(json.dumps(line, separators=(",", ":")))
+
+
+def parse_options() -> argparse.Namespace:
+    """Command-line options."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("-d", "--duration", type=float, default=8.0, help="measured s per cell")
+    parser.add_argument("--warmup", type=float, default=2.0)
+    parser.add_argument("--conc", default="1,8,64", help="comma list of concurrencies")
+    parser.add_argument("--timeout", type=float, default=30.0, help="per-request timeout, s")
+    parser.add_argument("--no-pin", action="store_true", help="no CPU pinning")
+    parser.add_argument("--no-sandbox", dest="sandbox", action="store_false")
+    parser.add_argument(
+        "--peer",
+        choices=["stateful", "stateless-json", "both"],
+        default="both",
+        help="which mcp_sdk_server mode(s) to measure (default both)",
+    )
+    parser.add_argument("--budget", type=float, default=330.0, help="skip cells after this many s")
+    parser.add_argument("--out", type=Path, help="keep logs and results.jsonl in this folder")
+    parser.add_argument(
+        "--shared", type=Path, default=ROOT.parent / "shared" / "bench", help="shared/bench"
+    )
+    parser.add_argument(
+        "--perf-root",
+        type=Path,
+        default=Path(os.environ.get("PERF_ROOT", Path.home() / ".cache" / "stackmcp-bench")),
+    )
+    options = parser.parse_args()
+    if shutil.which("taskset") is None or (os.cpu_count() or 1) < 2:
+        options.no_pin = True
+    options.peers = []
+    if options.peer in ("stateful", "both"):
+        options.peers.append(("mcp-sdk", []))
+    if options.peer in ("stateless-json", "both"):
+        options.peers.append(("mcp-sdk-stateless-json", ["--stateless", "--json-response"]))
+    return options
+
+
+def main() -> None:
+    """Run the matrix, print the table, the ratios and one JSON line."""
+    options = parse_options()
+    py_load, py_mcp = ensure_venvs(options.shared, options.perf_root)
+    harness = Harness(
+        python=py_load,
+        script=options.shared / "mcp_load.py",
+        duration=options.duration,
+        warmup=options.warmup,
+        timeout=options.timeout,
+        cpus=None if options.no_pin else HARNESS_CPU,
+        own_pids=[os.getpid()],  # every process started here descends from this one
+    )
+    started = time.monotonic()
+    with contextlib.ExitStack() as exits:
+        if options.out is not None:
+            logs = options.out
+            logs.mkdir(parents=True, exist_ok=True)
+        else:
+            logs = Path(exits.enter_context(tempfile.TemporaryDirectory(prefix="gateway-load-")))
+        with running_stack(options, logs, py_mcp, py_load) as (targets, children):
+            rows, raw, skipped = run_cells(options, harness, targets, started)
+            for child in children:
+                if not child.alive():
+                    print(f"!! {child.name} died during the run:\n{child.tail()}")
+            if any(r.get("errors") or "failed" in r for r in rows):
+                for child in children:
+                    if child.name in ("gateway", "worker"):
+                        print(f"--- last lines of {child.name}.log:\n{child.tail(20)}")
+        notes = [f"- {t.name}: {t.notes}" for t in targets]
+        if options.out is not None:
+            with (logs / "results.jsonl").open("w") as out:
+                out.writelines(json.dumps(r) + "\n" for r in raw)
+    report(options, rows, notes, skipped, time.monotonic() - started)
+
+
+if __name__ == "__main__":
+    main()
