@@ -11,10 +11,12 @@ validation ladder answers unknown versions with ``-32022``.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from litestar import Request, Response, Router, delete, get, post
@@ -72,10 +74,8 @@ class McpTransport:
     allowed_origins: tuple[str, ...]
     keepalive: float
     public_url: str = ""
-    in_flight: dict[tuple[str, Any], asyncio.Task[bytes]] | None = None
-
-    def __post_init__(self) -> None:
-        self.in_flight = {}
+    in_flight: dict[tuple[str, Any], asyncio.Task[bytes]] = field(default_factory=dict)
+    """Session-era calls running on this replica, by (session id, request id), for cancels."""
 
 
 def _state(request: Request[Any, Any, Any]) -> McpTransport:
@@ -278,9 +278,6 @@ def _modern_envelope(request: Request[Any, Any, Any], message: Message, header_v
 def _decode_header(value: str | None) -> str | None:
     if value is None or not (value.startswith("=?base64?") and value.endswith("?=")):
         return value
-    import base64  # noqa: PLC0415 - rare path
-    import binascii  # noqa: PLC0415
-
     try:
         return base64.b64decode(value[9:-2], validate=True).decode()
     except (binascii.Error, UnicodeDecodeError):
@@ -329,7 +326,6 @@ async def answer_legacy(
             transport.methods.dispatch(message.method or "", message.params, ctx)
         )
         key = (session.id, message.id)
-        assert transport.in_flight is not None
         transport.in_flight[key] = task
         try:
             result = await task
@@ -345,7 +341,6 @@ async def answer_legacy(
             return encode_error(message.id, _internal(exc))
         finally:
             transport.in_flight.pop(key, None)
-    _ = ctx.headers  # rate-limit headers only travel on Streamable HTTP replies
     return encode_result(message.id, result)
 
 
@@ -355,7 +350,6 @@ def _current_cancelling() -> bool:
 
 
 def _cancel(transport: McpTransport, session_id: str, request_id: Any) -> None:
-    assert transport.in_flight is not None
     task = transport.in_flight.get((session_id, request_id))
     if task is not None:
         task.cancel()

@@ -25,7 +25,7 @@ from stackmcp.gateway.versions import HANDSHAKE_VERSIONS, MODERN_VERSIONS, negot
 from stackmcp.runtime.errors import DeadlineExceeded, NotFound, StackmcpError, Unavailable
 from stackmcp.runtime.natsx import request
 
-__all__ = ["INSTRUCTIONS", "CallContext", "McpMethods", "Outcome", "server_info"]
+__all__ = ["INSTRUCTIONS", "CallContext", "McpMethods", "server_info"]
 
 logger = logging.getLogger(__name__)
 
@@ -63,13 +63,6 @@ class CallContext:
     session_id: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
     """Response headers the method adds (rate-limit fields)."""
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """An encoded result."""
-
-    result: bytes
 
 
 class McpMethods:
