@@ -4,7 +4,12 @@ Depends on msgspec only; every service imports it, it imports no service.
 """
 
 from stackmcp.contracts._base import Event, Message, new_event_id, utcnow
-from stackmcp.contracts.accounts import AccountRecord, credential_context
+from stackmcp.contracts.accounts import (
+    AccountRecord,
+    AccountVerifyRequest,
+    AccountVerifyResponse,
+    credential_context,
+)
 from stackmcp.contracts.apitokens import ApiTokenRecord
 from stackmcp.contracts.errors import STATUS_BY_CODE, ErrorBody, ErrorCode
 from stackmcp.contracts.events import (
@@ -21,6 +26,7 @@ from stackmcp.contracts.events import (
 from stackmcp.contracts.filters import FilterProblems, check_filter, filter_tools, tool_matches
 from stackmcp.contracts.grants import Grant, grant_key_ttl
 from stackmcp.contracts.keys import RedisKeys
+from stackmcp.contracts.servers import McpServerRecord
 from stackmcp.contracts.subjects import DEFAULT_PREFIX, Subjects
 from stackmcp.contracts.tools import (
     CatalogRequest,
@@ -38,6 +44,8 @@ __all__ = [
     "AccountCreated",
     "AccountDeleted",
     "AccountRecord",
+    "AccountVerifyRequest",
+    "AccountVerifyResponse",
     "ApiTokenRecord",
     "ApiTokenRevoked",
     "CatalogRequest",
@@ -51,6 +59,7 @@ __all__ = [
     "McpServerCreated",
     "McpServerDeleted",
     "McpServerExpired",
+    "McpServerRecord",
     "McpServerUpdated",
     "Message",
     "RateLimitInfo",

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from stackmcp.contracts._base import Message
 
-__all__ = ["AccountRecord", "credential_context"]
+__all__ = ["AccountRecord", "AccountVerifyRequest", "AccountVerifyResponse", "credential_context"]
 
 
 class AccountRecord(Message, frozen=True, kw_only=True, tag="stackmcp.account.v1.record"):
@@ -28,3 +28,23 @@ class AccountRecord(Message, frozen=True, kw_only=True, tag="stackmcp.account.v1
 def credential_context(account_id: str) -> str:
     """Associated data binding a sealed token to its account."""
     return f"account:{account_id}"
+
+
+class AccountVerifyRequest(
+    Message, frozen=True, kw_only=True, tag="stackmcp.account.v1.verify_request"
+):
+    """Provisioning → worker: does this account's token work upstream?
+
+    The token travels sealed (the worker holds the same key), never in plain text on NATS.
+    """
+
+    account: AccountRecord
+
+
+class AccountVerifyResponse(
+    Message, frozen=True, kw_only=True, tag="stackmcp.account.v1.verify_response"
+):
+    """The token was accepted upstream. A refusal comes back as an error reply instead."""
+
+    detail: str = ""
+    """What was checked, e.g. ``"listed monitors"``."""

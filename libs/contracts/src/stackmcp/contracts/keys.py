@@ -28,9 +28,29 @@ class RedisKeys:
         """The :class:`~stackmcp.contracts.grants.Grant` found by a URL token's hash."""
         return f"{self.prefix}:grant:{token_hash}"
 
-    def grants_of_account(self, account_id: str) -> str:
-        """Set of the token hashes of every grant (MCP server) of one account."""
-        return f"{self.prefix}:account:{account_id}:grants"
+    def mcp_server(self, server_id: str) -> str:
+        """Hash of one MCP server: its :class:`~stackmcp.contracts.servers.McpServerRecord` and
+        ``expires_at`` in Unix seconds (fields named in :mod:`stackmcp.contracts.servers`)."""
+        return f"{self.prefix}:mcp_server:{server_id}"
+
+    def mcp_servers_of_account(self, account_id: str) -> str:
+        """Set of the ids of every MCP server of one account."""
+        return f"{self.prefix}:account:{account_id}:mcp_servers"
+
+    @property
+    def expiry_schedule(self) -> str:
+        """Sorted set: MCP server id scored by ``expires_at`` (Unix seconds); kept by expiry."""
+        return f"{self.prefix}:expiry:schedule"
+
+    @property
+    def expiry_outbox(self) -> str:
+        """Hash: server id → encoded ``McpServerExpired`` event purged but not yet published."""
+        return f"{self.prefix}:expiry:outbox"
+
+    @property
+    def admin_token(self) -> str:
+        """Hash of the provisioning admin token (the token itself is never stored)."""
+        return f"{self.prefix}:admin:token_hash"
 
     def api_token(self, token_hash: str) -> str:
         """The :class:`~stackmcp.contracts.apitokens.ApiTokenRecord` found by a token's hash."""
@@ -40,6 +60,11 @@ class RedisKeys:
     def api_tokens(self) -> str:
         """Set of the hashes of every API token (for listing)."""
         return f"{self.prefix}:api_tokens"
+
+    @property
+    def api_token_ids(self) -> str:
+        """Hash: API token id → token hash (to revoke by id)."""
+        return f"{self.prefix}:api_token_ids"
 
     def session(self, session_id: str) -> str:
         """MCP session state shared by gateway replicas."""

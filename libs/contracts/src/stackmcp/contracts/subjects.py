@@ -61,6 +61,11 @@ class Subjects:
         return f"{self.prefix}.betterstack.catalog.get"
 
     @property
+    def account_verify(self) -> str:
+        """Provisioning → worker: check a (sealed) Better Stack token against the upstream."""
+        return f"{self.prefix}.betterstack.account.verify"
+
+    @property
     def worker_queue_group(self) -> str:
         """Queue group shared by worker replicas."""
         return "betterstack-worker"
@@ -107,6 +112,11 @@ class Subjects:
     def events_stream(self) -> str:
         """Name of the JetStream stream holding every event."""
         return self.prefix.replace(".", "_").replace("-", "_").upper() + "_EVENTS"
+
+    @property
+    def expiry_consumer(self) -> str:
+        """Durable JetStream consumer shared by expiry replicas."""
+        return "expiry"
 
     # Core NATS between gateway replicas.
     @property
