@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.support.sandbox",
     "tests.support.conformance",
     "tests.support.stack",
+    "tests.support.provisioning",
 ]

@@ -1,7 +1,7 @@
 """MCP server grants and API tokens written the way provisioning writes them.
 
 :func:`mint_grant` stores a :class:`Grant` under the libs' key with Redis expiry from
-:func:`grant_key_ttl` and records it in the account's set of grants; :func:`revoke_grant` and
+:func:`grant_key_ttl`; :func:`revoke_grant` and
 :func:`revoke_api_token` delete the records and publish the lifecycle event gateways listen to.
 Events go out as plain core publishes (JetStream would reach core subscribers the same way).
 """
@@ -61,7 +61,6 @@ async def mint_grant(
     await redis.set(
         keys.grant(token_hash), msgspec.json.encode(grant), ex=grant_key_ttl(grant, now)
     )
-    await redis.sadd(keys.grants_of_account(account_id), token_hash)
     return token, grant
 
 
@@ -98,7 +97,6 @@ async def revoke_grant(
     keys = keys or RedisKeys()
     token_hash = hash_token(token)
     await redis.delete(keys.grant(token_hash))
-    await redis.srem(keys.grants_of_account(grant.account_id), token_hash)
     event = McpServerDeleted(
         id=new_event_id(),
         occurred_at=utcnow(),

@@ -67,14 +67,16 @@ class McpStack:
         return aioredis.Redis.from_url(self.redis_url)
 
 
-def _spawn(module: str, env: dict[str, str], log: Path) -> subprocess.Popen[str]:
+def spawn_service(module: str, env: dict[str, str], log: Path) -> subprocess.Popen[str]:
+    """Start ``python -m module`` with ``env``, its output going to ``log``."""
     with log.open("w") as out:  # the child keeps its own descriptor
         return subprocess.Popen(
             [sys.executable, "-m", module], env=env, stdout=out, stderr=subprocess.STDOUT, text=True
         )
 
 
-def _wait_ready(url: str, proc: subprocess.Popen[str], log: Path, timeout: float = 30) -> None:
+def wait_ready(url: str, proc: subprocess.Popen[str], log: Path, timeout: float = 30) -> None:
+    """Poll ``<url>/readyz`` until 200; fail with the log's tail if the process dies or stalls."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -128,19 +130,19 @@ def mcp_stack(
     logs: list[Path] = []
     try:
         worker_log = logs_dir / "worker.log"
-        processes.append(_spawn("stackmcp.betterstack_worker", env, worker_log))
+        processes.append(spawn_service("stackmcp.betterstack_worker", env, worker_log))
         logs.append(worker_log)
         gateways = []
         for replica in range(2):
             port = free_port()
             log = logs_dir / f"gateway-{replica}.log"
             gateway_env = {**env, "STACKMCP_GATEWAY_PORT": str(port)}
-            proc = _spawn("stackmcp.gateway", gateway_env, log)
+            proc = spawn_service("stackmcp.gateway", gateway_env, log)
             processes.append(proc)
             logs.append(log)
             gateways.append((f"http://127.0.0.1:{port}", proc, log))
         for url, proc, log in gateways:
-            _wait_ready(url, proc, log)
+            wait_ready(url, proc, log)
         yield McpStack(
             gateways=[url for url, _, _ in gateways],
             nats_url=nats_server.url,
@@ -174,4 +176,4 @@ async def _store_account(
     return record.id
 
 
-__all__ = ["LineReader", "McpStack", "mcp_stack", "stack_valkey"]
+__all__ = ["LineReader", "McpStack", "mcp_stack", "spawn_service", "stack_valkey", "wait_ready"]

@@ -15,6 +15,7 @@ from stackmcp.contracts.errors import STATUS_BY_CODE, ErrorBody, ErrorCode
 from stackmcp.contracts.events import (
     AccountCreated,
     AccountDeleted,
+    ApiTokenCreated,
     ApiTokenRevoked,
     LifecycleEvent,
     McpServerCreated,
@@ -46,6 +47,7 @@ __all__ = [
     "AccountRecord",
     "AccountVerifyRequest",
     "AccountVerifyResponse",
+    "ApiTokenCreated",
     "ApiTokenRecord",
     "ApiTokenRevoked",
     "CatalogRequest",

@@ -10,6 +10,7 @@ from stackmcp.contracts.grants import Grant
 __all__ = [
     "AccountCreated",
     "AccountDeleted",
+    "ApiTokenCreated",
     "ApiTokenRevoked",
     "LifecycleEvent",
     "McpServerCreated",
@@ -67,11 +68,19 @@ class McpServerExpired(Event, frozen=True, kw_only=True, tag="stackmcp.mcp_serve
     expired_at: datetime
 
 
+class ApiTokenCreated(Event, frozen=True, kw_only=True, tag="stackmcp.api_token.v1.created"):
+    """An API token was created (the token itself never travels)."""
+
+    token_id: str
+    name: str = ""
+
+
 class ApiTokenRevoked(Event, frozen=True, kw_only=True, tag="stackmcp.api_token.v1.revoked"):
     """An API token was revoked; gateways stop accepting it at once."""
 
     token_hash: str
     """Hash of the revoked token; lets gateways drop exactly this cached token."""
+    token_id: str = ""
 
 
 class ToolCallCompleted(Event, frozen=True, kw_only=True, tag="stackmcp.tool_call.v1.completed"):
@@ -93,6 +102,7 @@ LifecycleEvent = (
     | McpServerUpdated
     | McpServerDeleted
     | McpServerExpired
+    | ApiTokenCreated
     | ApiTokenRevoked
     | ToolCallCompleted
 )

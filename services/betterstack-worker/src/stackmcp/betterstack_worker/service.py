@@ -19,7 +19,9 @@ from stackmcp.betterstack_worker.execution.accounts import (
     forget_on_account_events,
 )
 from stackmcp.betterstack_worker.execution.executor import Executor
+from stackmcp.betterstack_worker.execution.verify import AccountVerifier
 from stackmcp.betterstack_worker.upstream import UpstreamClient, UpstreamConfig
+from stackmcp.contracts.accounts import AccountVerifyRequest
 from stackmcp.contracts.keys import RedisKeys
 from stackmcp.contracts.subjects import Subjects
 from stackmcp.contracts.tools import CatalogRequest, ToolCallRequest
@@ -60,11 +62,13 @@ async def run(stop: asyncio.Event) -> None:
             redis, RedisKeys(redis_config.key_prefix), box, ttl=worker.account_cache_ttl
         )
         executor = Executor(catalog, accounts, upstream, signer)
+        verifier = AccountVerifier(box, upstream)
         subjects = Subjects(nats_config.subject_prefix)
         await forget_on_account_events(nc, subjects.account_events, accounts)
         queue = subjects.worker_queue_group
         endpoints = [
             Endpoint(nc, subjects.catalog_get, queue, CatalogRequest, executor.catalog),
+            Endpoint(nc, subjects.account_verify, queue, AccountVerifyRequest, verifier.verify),
             Endpoint(
                 nc,
                 subjects.tool_call,

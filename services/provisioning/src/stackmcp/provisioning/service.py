@@ -1,16 +1,147 @@
-"""Owns accounts, MCP servers and API tokens. This first shape connects to NATS and Redis and
-drains on SIGTERM; the admin API arrives with the provisioning issue.
+"""The provisioning process: wiring, the embedded Granian server, graceful drain.
+
+``run`` connects NATS (JetStream) and Redis, makes sure the events stream exists, sets up the
+admin token, and serves the admin API. Changes are stored in Redis, then announced on JetStream.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
+import socket
+import sys
+from collections.abc import Awaitable, Callable
 
-from stackmcp.runtime.idle import connect_and_wait
+from granian.constants import Interfaces
+from granian.server.embed import Server
+from nats.aio.client import Client
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from stackmcp.contracts.accounts import AccountRecord, AccountVerifyRequest, AccountVerifyResponse
+from stackmcp.contracts.keys import RedisKeys
+from stackmcp.contracts.subjects import Subjects
+from stackmcp.provisioning.api import create_app
+from stackmcp.provisioning.auth import AdminAuth, setup_admin_token
+from stackmcp.provisioning.catalog import CatalogSource
+from stackmcp.provisioning.config import ProvisioningConfig
+from stackmcp.provisioning.events import EventPublisher
+from stackmcp.provisioning.provisioner import Provisioner, Verifier
+from stackmcp.provisioning.store import Store
+from stackmcp.runtime.admin import AdminConfig, admin_token
+from stackmcp.runtime.config import NatsConfig, RedisConfig, load_section
+from stackmcp.runtime.crypto import CryptoConfig, SecretBox
+from stackmcp.runtime.errors import DeadlineExceeded, Unavailable
+from stackmcp.runtime.events import ensure_events_stream
+from stackmcp.runtime.natsx import connect, request
+from stackmcp.runtime.redisx import connect_redis
 
 __all__ = ["run"]
 
+logger = logging.getLogger(__name__)
+NAME = "stackmcp-provisioning"
+
 
 async def run(stop: asyncio.Event) -> None:
-    """Connect to the infrastructure, wait until ``stop`` is set, then drain."""
-    await connect_and_wait("stackmcp-provisioning", stop, redis=True)
+    """Serve the admin API until ``stop`` is set, then drain."""
+    config = load_section(ProvisioningConfig, "PROVISIONING")
+    nats_config = load_section(NatsConfig, "NATS")
+    redis_config = load_section(RedisConfig, "REDIS")
+    box = SecretBox(load_section(CryptoConfig, "CRYPTO"))
+    configured_token = admin_token(load_section(AdminConfig, "ADMIN"))
+    port = config.port or _free_port(config.host)
+    async with contextlib.AsyncExitStack() as stack:
+        try:
+            nc = await connect(nats_config, NAME, stop=stop)
+            stack.push_async_callback(nc.drain)
+            redis = await connect_redis(redis_config, stop=stop)
+            stack.push_async_callback(redis.aclose)
+        except Unavailable:
+            logger.info("%s stopped before its servers were reachable", NAME)
+            return
+        subjects = Subjects(nats_config.subject_prefix)
+        js = nc.jetstream()
+        await ensure_events_stream(js, subjects)
+        store = Store(redis, RedisKeys(redis_config.key_prefix))
+        token_hash, generated = await setup_admin_token(store, configured_token)
+        if generated is not None:
+            _print_once(generated)
+        catalog = CatalogSource(nc, subjects, timeout=config.catalog_timeout)
+        provisioner = Provisioner(
+            store=store,
+            events=EventPublisher(js),
+            subjects=subjects,
+            catalog=catalog,
+            box=box,
+            verify=_verifier(nc, subjects, config.verify_timeout),
+            min_expiry=config.min_expiry,
+        )
+        app = create_app(
+            provisioner,
+            AdminAuth(token_hash),
+            _ready_check(nc, redis),
+            mcp_base_url=config.mcp_base_url,
+            max_body_bytes=config.max_body_bytes,
+        )
+        server = Server(
+            app,
+            address=config.host,
+            port=port,
+            interface=Interfaces.ASGINL,
+            log_enabled=False,
+            log_access=False,
+        )
+        serving = asyncio.create_task(server.serve())
+        logger.info("%s ready on http://%s:%d", NAME, config.host, port)
+        await stop.wait()
+        logger.info("%s draining", NAME)
+        server.stop()  # type: ignore[no-untyped-call]
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(serving, nats_config.drain_timeout)
+    logger.info("%s stopped", NAME)
+
+
+def _verifier(nc: Client, subjects: Subjects, timeout: float) -> Verifier:
+    async def verify(account: AccountRecord) -> None:
+        try:
+            await request(
+                nc,
+                subjects.account_verify,
+                AccountVerifyRequest(account=account),
+                AccountVerifyResponse,
+                timeout=timeout,
+            )
+        except (Unavailable, DeadlineExceeded) as exc:
+            raise type(exc)(
+                "could not verify the token: no betterstack-worker answered in time; "
+                "retry, or create the account without verify"
+            ) from None
+
+    return verify
+
+
+def _print_once(token: str) -> None:
+    # Deliberately not logged: logs are shipped and kept; this line is shown once on the console.
+    sys.stdout.write(
+        f"stackmcp-provisioning: generated the admin token (shown only now, store it):\n  {token}\n"
+    )
+    sys.stdout.flush()
+    logger.info("admin token generated and shown once on standard output")
+
+
+def _ready_check(nc: Client, redis: Redis) -> Callable[[], Awaitable[dict[str, bool]]]:
+    async def check() -> dict[str, bool]:
+        try:
+            redis_ok = bool(await asyncio.wait_for(redis.ping(), 1.0))
+        except (RedisError, OSError, TimeoutError):
+            redis_ok = False
+        return {"nats": nc.is_connected, "redis": redis_ok}
+
+    return check
+
+
+def _free_port(host: str) -> int:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])

@@ -1,0 +1,301 @@
+"""The admin REST API over HTTP (Litestar): routes, admin auth, one error body.
+
+Handlers decode bodies with :func:`~stackmcp.provisioning.bodies.decode_body` (so every field
+problem is reported precisely), call the :class:`~stackmcp.provisioning.provisioner.Provisioner`,
+and answer the Structs of :mod:`stackmcp.provisioning.views`. Every error, including Litestar's
+own 404/405/413, is answered as ``{"error": {"code", "message", "fields"?}}``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from litestar import Litestar, Request, Response, delete, get, patch, post
+from litestar.connection import ASGIConnection
+from litestar.exceptions import HTTPException
+from litestar.handlers.base import BaseRouteHandler
+from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
+
+from stackmcp.contracts._base import utcnow
+from stackmcp.contracts.errors import ErrorBody, ErrorCode
+from stackmcp.provisioning.auth import AdminAuth
+from stackmcp.provisioning.bodies import (
+    AccountCreate,
+    ApiTokenCreate,
+    ServerCreate,
+    ServerUpdate,
+    decode_body,
+)
+from stackmcp.provisioning.clientconfig import client_config
+from stackmcp.provisioning.openapi import openapi_document
+from stackmcp.provisioning.provisioner import Provisioner
+from stackmcp.provisioning.views import (
+    AccountList,
+    AccountView,
+    ApiTokenList,
+    CreatedApiTokenView,
+    CreatedServerView,
+    ErrorView,
+    ServerList,
+    ServerView,
+    account_view,
+    api_token_view,
+    server_view,
+)
+from stackmcp.runtime.errors import InvalidArgument, StackmcpError
+
+__all__ = ["create_app"]
+
+logger = logging.getLogger(__name__)
+
+ReadyCheck = Callable[[], Awaitable[dict[str, bool]]]
+AnyRequest = Request[Any, Any, Any]
+
+_CODE_BY_STATUS = {
+    400: ErrorCode.INVALID_ARGUMENT,
+    401: ErrorCode.UNAUTHENTICATED,
+    403: ErrorCode.PERMISSION_DENIED,
+    404: ErrorCode.NOT_FOUND,
+    405: ErrorCode.INVALID_ARGUMENT,
+    409: ErrorCode.CONFLICT,
+    413: ErrorCode.INVALID_ARGUMENT,
+    429: ErrorCode.RATE_LIMITED,
+    503: ErrorCode.UNAVAILABLE,
+}
+
+
+def _state(request: AnyRequest) -> Provisioner:
+    provisioner: Provisioner = request.app.state.provisioner
+    return provisioner
+
+
+def admin_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Refuse the request unless it carries the admin token."""
+    auth: AdminAuth = connection.app.state.auth
+    auth.check(connection.headers.get("authorization"))
+
+
+# Integrated accounts -----------------------------------------------------------------------
+
+
+@post("/integrated-account", status_code=HTTP_201_CREATED, guards=[admin_guard])
+async def create_account(request: AnyRequest) -> AccountView:
+    """Connect a Better Stack account (optionally verifying its token first)."""
+    body = decode_body(await request.body(), AccountCreate)
+    record = await _state(request).create_account(body)
+    return account_view(record, 0)
+
+
+@get("/integrated-account", guards=[admin_guard])
+async def list_accounts(request: AnyRequest) -> AccountList:
+    """Every integrated account."""
+    provisioner = _state(request)
+    records = await provisioner.accounts()
+    return AccountList(
+        items=[account_view(r, await provisioner.server_count(r.id)) for r in records]
+    )
+
+
+@get("/integrated-account/{account_id:str}", guards=[admin_guard])
+async def get_account(request: AnyRequest, account_id: str) -> AccountView:
+    """One integrated account."""
+    provisioner = _state(request)
+    record = await provisioner.account(account_id)
+    return account_view(record, await provisioner.server_count(account_id))
+
+
+@delete(
+    "/integrated-account/{account_id:str}", status_code=HTTP_204_NO_CONTENT, guards=[admin_guard]
+)
+async def delete_account(request: AnyRequest, account_id: str) -> None:
+    """Remove an account and revoke all its MCP servers."""
+    await _state(request).delete_account(account_id)
+
+
+# MCP servers -------------------------------------------------------------------------------
+
+
+@post(
+    "/integrated-account/{account_id:str}/mcp", status_code=HTTP_201_CREATED, guards=[admin_guard]
+)
+async def create_server(request: AnyRequest, account_id: str) -> CreatedServerView:
+    """Mint an MCP server; the answer carries its URL, this once."""
+    body = decode_body(await request.body(), ServerCreate)
+    provisioner = _state(request)
+    minted = await provisioner.create_server(account_id, body)
+    base: str = request.app.state.mcp_base_url
+    url = f"{base}/mcp/{minted.token}"
+    grant = minted.record.grant
+    view = server_view(minted.record, utcnow(), await provisioner.tool_count(grant))
+    return CreatedServerView(
+        **{f: getattr(view, f) for f in view.__struct_fields__},
+        url=url,
+        client_config=client_config(
+            url, grant.name, require_api_token=grant.require_api_token_auth
+        ),
+    )
+
+
+@get("/integrated-account/{account_id:str}/mcp", guards=[admin_guard])
+async def list_servers(request: AnyRequest, account_id: str) -> ServerList:
+    """Every MCP server of an account (never their URLs)."""
+    provisioner = _state(request)
+    now = utcnow()
+    records = await provisioner.servers(account_id)
+    return ServerList(
+        items=[server_view(r, now, await provisioner.tool_count(r.grant)) for r in records]
+    )
+
+
+@get("/integrated-account/{account_id:str}/mcp/{server_id:str}", guards=[admin_guard])
+async def get_server(request: AnyRequest, account_id: str, server_id: str) -> ServerView:
+    """One MCP server (never its URL)."""
+    provisioner = _state(request)
+    record = await provisioner.server(account_id, server_id)
+    return server_view(record, utcnow(), await provisioner.tool_count(record.grant))
+
+
+@patch("/integrated-account/{account_id:str}/mcp/{server_id:str}", guards=[admin_guard])
+async def update_server(request: AnyRequest, account_id: str, server_id: str) -> ServerView:
+    """Change a server's name, filter or expiry (``"expires_at": null`` clears it)."""
+    body = decode_body(await request.body(), ServerUpdate)
+    provisioner = _state(request)
+    record = await provisioner.update_server(account_id, server_id, body)
+    return server_view(record, utcnow(), await provisioner.tool_count(record.grant))
+
+
+@delete(
+    "/integrated-account/{account_id:str}/mcp/{server_id:str}",
+    status_code=HTTP_204_NO_CONTENT,
+    guards=[admin_guard],
+)
+async def delete_server(request: AnyRequest, account_id: str, server_id: str) -> None:
+    """Revoke an MCP server."""
+    await _state(request).delete_server(account_id, server_id)
+
+
+# API tokens --------------------------------------------------------------------------------
+
+
+@post("/api-token", status_code=HTTP_201_CREATED, guards=[admin_guard])
+async def create_api_token(request: AnyRequest) -> CreatedApiTokenView:
+    """Create an API token; the answer carries the token, this once."""
+    body = decode_body(await request.body(), ApiTokenCreate)
+    record, token = await _state(request).create_api_token(body)
+    view = api_token_view(record)
+    return CreatedApiTokenView(id=view.id, name=view.name, created_at=view.created_at, token=token)
+
+
+@get("/api-token", guards=[admin_guard])
+async def list_api_tokens(request: AnyRequest) -> ApiTokenList:
+    """Every API token (never the tokens)."""
+    return ApiTokenList(items=[api_token_view(r) for r in await _state(request).api_tokens()])
+
+
+@delete("/api-token/{token_id:str}", status_code=HTTP_204_NO_CONTENT, guards=[admin_guard])
+async def revoke_api_token(request: AnyRequest, token_id: str) -> None:
+    """Revoke an API token."""
+    await _state(request).revoke_api_token(token_id)
+
+
+# Operations --------------------------------------------------------------------------------
+
+
+@get("/healthz")
+async def healthz() -> dict[str, str]:
+    """Liveness: the process serves HTTP."""
+    return {"status": "ok"}
+
+
+@get("/readyz")
+async def readyz(request: AnyRequest) -> Response[Any]:
+    """Readiness: NATS and Redis connected (503 otherwise)."""
+    check: ReadyCheck = request.app.state.ready_check
+    parts = await check()
+    ready = all(parts.values())
+    return Response(
+        content={"status": "ready" if ready else "not ready", **parts},
+        status_code=200 if ready else 503,
+    )
+
+
+@get(["/openapi.json", "/schema/openapi.json"])
+async def openapi() -> dict[str, Any]:
+    """The OpenAPI 3.1 description of this API."""
+    return openapi_document()
+
+
+# Errors ------------------------------------------------------------------------------------
+
+
+def _error(body: ErrorBody, status: int, headers: dict[str, str] | None = None) -> Response[Any]:
+    return Response(content=ErrorView(error=body), status_code=status, headers=headers)
+
+
+def _stackmcp_error(_: AnyRequest, exc: StackmcpError) -> Response[Any]:
+    status = exc.status
+    if isinstance(exc, InvalidArgument) and exc.fields:
+        status = 422
+    headers = {"WWW-Authenticate": 'Bearer realm="stackmcp-admin"'} if status == 401 else None
+    return _error(exc.to_body(), status, headers)
+
+
+def _http_error(_: AnyRequest, exc: HTTPException) -> Response[Any]:
+    status = exc.status_code
+    code = _CODE_BY_STATUS.get(status, ErrorCode.INTERNAL)
+    message = {
+        404: "no such route; see /openapi.json",
+        405: "method not allowed on this route",
+        413: "the request body is too large",
+    }.get(status, str(exc.detail))
+    return _error(ErrorBody(code=code, message=message), status)
+
+
+def _unexpected(_: AnyRequest, exc: Exception) -> Response[Any]:
+    logger.error("unexpected %s while handling a request", type(exc).__name__)
+    return _error(ErrorBody(code=ErrorCode.INTERNAL, message="internal error"), 500)
+
+
+def create_app(
+    provisioner: Provisioner,
+    auth: AdminAuth,
+    ready_check: ReadyCheck,
+    *,
+    mcp_base_url: str,
+    max_body_bytes: int,
+) -> Litestar:
+    """Build the admin API application around wired domain objects."""
+    app = Litestar(
+        route_handlers=[
+            create_account,
+            list_accounts,
+            get_account,
+            delete_account,
+            create_server,
+            list_servers,
+            get_server,
+            update_server,
+            delete_server,
+            create_api_token,
+            list_api_tokens,
+            revoke_api_token,
+            healthz,
+            readyz,
+            openapi,
+        ],
+        exception_handlers={
+            StackmcpError: _stackmcp_error,
+            HTTPException: _http_error,
+            Exception: _unexpected,
+        },
+        request_max_body_size=max_body_bytes,
+        openapi_config=None,
+        logging_config=None,
+    )
+    app.state.provisioner = provisioner
+    app.state.auth = auth
+    app.state.ready_check = ready_check
+    app.state.mcp_base_url = mcp_base_url.rstrip("/")
+    return app

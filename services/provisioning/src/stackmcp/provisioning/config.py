@@ -1,0 +1,26 @@
+"""Provisioning settings (section ``PROVISIONING``)."""
+
+from __future__ import annotations
+
+import msgspec
+
+__all__ = ["ProvisioningConfig"]
+
+
+class ProvisioningConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """How the admin API is served and what it mints (``STACKMCP_PROVISIONING_*``)."""
+
+    host: str = "127.0.0.1"
+    """Listen address (``0.0.0.0`` in a container)."""
+    port: int = 8081
+    """Listen port."""
+    mcp_base_url: str = "http://127.0.0.1:8080"
+    """Public base URL of the gateway; minted MCP server URLs are ``<this>/mcp/<token>``."""
+    max_body_bytes: int = 65_536
+    """Largest request body accepted (413 above)."""
+    verify_timeout: float = 15.0
+    """Seconds a "verify the Better Stack token first" check may take."""
+    catalog_timeout: float = 5.0
+    """Seconds to wait for the worker's tool catalogue when checking a filter."""
+    min_expiry: float = 60.0
+    """An ``expires_at`` must be at least this many seconds ahead."""

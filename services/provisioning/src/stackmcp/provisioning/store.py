@@ -1,0 +1,242 @@
+"""Redis persistence of accounts, MCP servers and API tokens, in the layout of ``contracts``.
+
+Every change of more than one key is one ``MULTI``/``EXEC`` transaction, so a gateway, worker or
+expiry replica never reads half a change. Tokens are only ever stored as hashes and Better Stack
+credentials only sealed; this module never sees either in plain text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import msgspec
+from redis.asyncio import Redis
+from redis.exceptions import RedisError, WatchError
+
+from stackmcp.contracts.accounts import AccountRecord
+from stackmcp.contracts.apitokens import ApiTokenRecord
+from stackmcp.contracts.grants import grant_key_ttl
+from stackmcp.contracts.keys import RedisKeys
+from stackmcp.contracts.servers import SERVER_EXPIRES_FIELD, SERVER_RECORD_FIELD, McpServerRecord
+from stackmcp.runtime.errors import Unavailable
+
+__all__ = ["Store", "StoreUnavailable"]
+
+_ACCOUNT = msgspec.json.Decoder(AccountRecord)
+_SERVER = msgspec.json.Decoder(McpServerRecord)
+_API_TOKEN = msgspec.json.Decoder(ApiTokenRecord)
+
+
+class StoreUnavailable(Unavailable):
+    """Redis could not be reached."""
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _unavailable(exc: RedisError) -> StoreUnavailable:
+    return StoreUnavailable(f"the state store is unreachable ({type(exc).__name__}); try again")
+
+
+class Store:
+    """Reads and writes provisioning's records under one key prefix."""
+
+    def __init__(self, redis: Redis, keys: RedisKeys) -> None:
+        self._redis = redis
+        self._keys = keys
+
+    # Accounts ------------------------------------------------------------------------------
+
+    async def put_account(self, record: AccountRecord) -> None:
+        """Store a new account and list it."""
+        try:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.set(self._keys.account(record.id), msgspec.json.encode(record))
+                pipe.sadd(self._keys.accounts, record.id)
+                await pipe.execute()
+        except RedisError as exc:
+            raise _unavailable(exc) from None
+
+    async def get_account(self, account_id: str) -> AccountRecord | None:
+        """The account, or ``None`` when there is none with this id."""
+        try:
+            raw = await self._redis.get(self._keys.account(account_id))
+        except RedisError as exc:
+            raise _unavailable(exc) from None
+        return None if raw is None else _ACCOUNT.decode(raw)
+
+    async def list_accounts(self) -> list[AccountRecord]:
+        """Every account, oldest first."""
+        try:
+            ids = sorted(_text(m) for m in await self._redis.smembers(self._keys.accounts))
+            raws = await self._redis.mget([self._keys.account(i) for i in ids]) if ids else []
+        except RedisError as exc:
+            raise _unavailable(exc) from None
+        records = [_ACCOUNT.decode(raw) for raw in raws if raw is not None]
+        return sorted(records, key=lambda r: (r.created_at, r.id))
+
+    async def delete_account(self, account_id: str) -> list[McpServerRecord]:
+        """Remove an account and every MCP server of it; return the servers removed."""
+        servers = await self.list_servers(account_id)
+        try:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                for server in servers:
+                    pipe.delete(self._keys.grant(server.token_hash))
+                    pipe.delete(self._keys.mcp_server(server.id))
+                pipe.delete(self._keys.mcp_servers_of_account(account_id))
+                pipe.delete(self._keys.account(account_id))
+                pipe.srem(self._keys.accounts, account_id)
+                await pipe.execute()
+        except RedisError as exc:
+            raise _unavailable(exc) from None
+        return servers
+
+    # MCP servers ---------------------------------------------------------------------------
+
+    async def put_server(self, record: McpServerRecord, now: datetime, *, create: bool) -> bool:
+        """Store a server's grant and record together.
+
+        Args:
+            record: the new state.
+            now: the time ``expires_at`` is measured from (for the grant key's Redis expiry).
+            create: ``True`` for a new server; ``False`` to update one, which succeeds only
+                while its record still exists (expiry or a revocation may have removed it).
+
+        Returns:
+            Whether the record was written (always ``True`` when creating).
+        """
+        server_key = self._keys.mcp_server(record.id)
+        try:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                if not create:
+                    await pipe.watch(server_key)
+                    if not await pipe.exists(server_key):
+                        return False
+                    pipe.multi()  # type: ignore[no-untyped-call]
+                self._queue_server(pipe, record, now)
+                await pipe.execute()
+        except WatchError:
+            return False
+        except RedisError as exc:
+            raise _unavailable(exc) from None
+        return True
+
+    def _queue_server(self, pipe: Redis, record: McpServerRecord, now: datetime) -> None:
+        grant = record.grant
+        server_key = self._keys.mcp_server(record.id)
+        pipe.set(
+            self._keys.grant(record.token_hash),
+            msgspec.json.encode(grant),
+            ex=grant_key_ttl(grant, now),
+        )
+        pipe.hset(server_key, SERVER_RECORD_FIELD, msgspec.json.encode(record))
+        if grant.expires_at is None:
+            pipe.hdel(server_key, SERVER_EXPIRES_FIELD)
+        else:
+            pipe.hset(server_key, SERVER_EXPIRES_FIELD, repr(grant.expires_at.timestamp()))
+        pipe.sadd(self._keys.mcp_servers_of_account(grant.account_id), record.id)
+
+    async def get_server(self, account_id: str, server_id: str) -> McpServerRecord | None:
+        """The server of ``account_id`` with this id, or ``None``."""
+        try:
+            raw = await self._redis.hget(self._keys.mcp_server(server_id), SERVER_RECORD_FIELD)
+        except RedisError as exc:
+            raise _unavailable(exc) from None
+        if raw is None:
+            return None
+        record = _SERVER.decode(raw)
+        return record if record.grant.account_id == account_id else None
+
+    async def list_servers(self, account_id: str) -> list[McpServerRecord]:
+        """Every server of an account, oldest first."""
+        try:
+            members = await self._redis.smembers(self._keys.mcp_servers_of_account(account_id))
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for member in sorted(members):
+                    pipe.hget(self._keys.mcp_server(_text(member)), SERVER_RECORD_FIELD)
+                raws: Sequence[bytes | None] = await pipe.execute()
+        except RedisError as exc:
+            raise _unavailable(exc) from None
+        records = [_SERVER.decode(raw) for raw in raws if raw is not None]
+        return sorted(records, key=lambda r: (r.grant.created_at or r.updated_at, r.id))
+
+    async def count_servers(self, account_id: str) -> int:
+        """How many servers an account has."""
+        try:
+            return int(await self._redis.scard(self._keys.mcp_servers_of_account(account_id)))
+        except RedisError as exc:
+            raise _unavailable(exc) from None
+
+    async def delete_server(self, record: McpServerRecord) -> bool:
+        """Remove a server's grant and record; whether it was still there."""
+        try:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.delete(self._keys.mcp_server(record.id))
+                pipe.delete(self._keys.grant(record.token_hash))
+                pipe.srem(self._keys.mcp_servers_of_account(record.grant.account_id), record.id)
+                removed, *_ = await pipe.execute()
+        except RedisError as exc:
+            raise _unavailable(exc) from None
+        return bool(removed)
+
+    # API tokens ----------------------------------------------------------------------------
+
+    async def put_api_token(self, record: ApiTokenRecord) -> None:
+        """Store a new API token record (by hash) and index it by id."""
+        try:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.set(self._keys.api_token(record.token_hash), msgspec.json.encode(record))
+                pipe.sadd(self._keys.api_tokens, record.token_hash)
+                pipe.hset(self._keys.api_token_ids, record.id, record.token_hash)
+                await pipe.execute()
+        except RedisError as exc:
+            raise _unavailable(exc) from None
+
+    async def list_api_tokens(self) -> list[ApiTokenRecord]:
+        """Every API token record, oldest first."""
+        try:
+            hashes = sorted(_text(m) for m in await self._redis.smembers(self._keys.api_tokens))
+            raws = (
+                await self._redis.mget([self._keys.api_token(h) for h in hashes]) if hashes else []
+            )
+        except RedisError as exc:
+            raise _unavailable(exc) from None
+        records = [_API_TOKEN.decode(raw) for raw in raws if raw is not None]
+        return sorted(records, key=lambda r: (r.created_at, r.id))
+
+    async def delete_api_token(self, token_id: str) -> ApiTokenRecord | None:
+        """Remove an API token by id; the removed record, or ``None`` when unknown."""
+        try:
+            token_hash = await self._redis.hget(self._keys.api_token_ids, token_id)
+            if token_hash is None:
+                return None
+            key = self._keys.api_token(_text(token_hash))
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.get(key)
+                pipe.delete(key)
+                pipe.srem(self._keys.api_tokens, token_hash)
+                pipe.hdel(self._keys.api_token_ids, token_id)
+                raw, *_ = await pipe.execute()
+        except RedisError as exc:
+            raise _unavailable(exc) from None
+        return None if raw is None else _API_TOKEN.decode(raw)
+
+    # Admin token ---------------------------------------------------------------------------
+
+    async def admin_token_hash(self) -> str | None:
+        """The stored hash of the admin token, if any."""
+        try:
+            raw = await self._redis.get(self._keys.admin_token)
+        except RedisError as exc:
+            raise _unavailable(exc) from None
+        return None if raw is None else _text(raw)
+
+    async def set_admin_token_hash(self, token_hash: str, *, only_if_absent: bool) -> bool:
+        """Store the admin token's hash; with ``only_if_absent``, only when none is stored yet."""
+        try:
+            done = await self._redis.set(self._keys.admin_token, token_hash, nx=only_if_absent)
+        except RedisError as exc:
+            raise _unavailable(exc) from None
+        return bool(done)
