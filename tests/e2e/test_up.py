@@ -30,7 +30,9 @@ def _up(
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("STACKMCP_", "OTEL_"))}
     env = {
         **clean,
-        "STACKMCP_LOCAL_DATA_DIR": str(data_dir),
+        "STACKMCP_DATA_DIR": str(data_dir),
+        "STACKMCP_GATEWAY_PORT": str(ports.get("gateway") or free_port()),
+        "STACKMCP_PROVISIONING_PORT": str(ports.get("provisioning") or free_port()),
         "STACKMCP_LOCAL_NATS_PORT": str(ports["nats"]),
         "STACKMCP_LOCAL_REDIS_PORT": str(ports["redis"]),
         "STACKMCP_SANDBOX_PORT": str(ports["sandbox"]),
@@ -70,7 +72,15 @@ def test_up_runs_everything_prints_where_and_stops_on_sigterm(tmp_path: Path) ->
         assert f"http://127.0.0.1:{ports['sandbox']}" in printed
         assert "sandbox API token: e2e-sandbox-token" in printed
         pids = _pids(printed)
-        assert set(pids) == {"nats", "valkey", "sandbox"}
+        assert set(pids) == {
+            "nats",
+            "valkey",
+            "sandbox",
+            "worker",
+            "gateway",
+            "provisioning",
+            "expiry",
+        }
 
         assert asyncio.run(_nats_round_trip(f"nats://127.0.0.1:{ports['nats']}")) == b"persisted"
         with redis.Redis(port=ports["redis"]) as client:

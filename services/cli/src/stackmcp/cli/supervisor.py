@@ -15,7 +15,7 @@ from pathlib import Path
 
 from stackmcp.embedded import EmbeddedInfra, ManagedProcess
 
-__all__ = ["Component", "Supervisor", "python_service"]
+__all__ = ["Component", "Supervisor", "http_ok", "log_says", "python_service"]
 
 logger = logging.getLogger(__name__)
 
@@ -106,3 +106,25 @@ class Supervisor:
                 component.process.stop(timeout)
                 logger.info("stopped %s in %.1fs", component.name, time.monotonic() - started)
         self.infra.stop()
+
+
+def log_says(log_file: Path, text: str) -> Callable[[], bool]:
+    """Return a probe that is true once ``text`` is written to ``log_file`` after this call.
+
+    For services without an HTTP port (worker, expiry): their "ready" log line. Only what is
+    appended from now on counts, since log files are kept across runs.
+    """
+    try:
+        start = log_file.stat().st_size
+    except OSError:
+        start = 0
+
+    def probe() -> bool:
+        try:
+            with log_file.open("rb") as file:
+                file.seek(start)
+                return text.encode() in file.read()
+        except OSError:
+            return False
+
+    return probe

@@ -1,21 +1,54 @@
-"""``stackmcp up``: run the whole system on this machine until Ctrl-C or SIGTERM."""
+"""``stackmcp up``: run the whole system on this machine until Ctrl-C or SIGTERM.
+
+Starts embedded NATS (JetStream) and Valkey (append-only file) unless URLs are given, the
+Better Stack sandbox (unless a real Better Stack token is configured), then the worker, the
+gateway, provisioning and expiry; creates a demo account and MCP server on the first start;
+prints where everything is and how to connect Claude; stops everything in reverse order.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
 import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
-from stackmcp.cli.config import LocalConfig
-from stackmcp.cli.supervisor import Supervisor, http_ok, python_service
+from stackmcp.cli.config import BetterStackConfig, DataConfig, LocalConfig, UpConfig
+from stackmcp.cli.demo import DemoError, DemoTarget, ensure_demo
+from stackmcp.cli.localstate import LocalState, write_private
+from stackmcp.cli.supervisor import Supervisor, http_ok, log_says, python_service
 from stackmcp.embedded import EmbeddedError, EmbeddedInfra, free_port
+from stackmcp.gateway.config import GatewayConfig
+from stackmcp.provisioning.config import ProvisioningConfig
 from stackmcp.runtime.config import load_section
 from stackmcp.sandbox.config import SandboxConfig
 
 __all__ = ["run_up"]
+
+
+@dataclass
+class Plan:
+    """Settings of one run, read from the environment before anything starts."""
+
+    local: LocalConfig
+    state: LocalState
+    up: UpConfig
+    betterstack: BetterStackConfig
+    sandbox: SandboxConfig
+    gateway: GatewayConfig
+    provisioning: ProvisioningConfig
+    urls: dict[str, str] = field(default_factory=dict)
+    """Base URLs of the HTTP components, filled in as they start."""
+
+    @property
+    def use_sandbox(self) -> bool:
+        """Whether the sandbox stands in for Better Stack."""
+        return self.local.sandbox and not self.betterstack.token
 
 
 def run_up(out: TextIO = sys.stdout) -> int:
@@ -24,83 +57,215 @@ def run_up(out: TextIO = sys.stdout) -> int:
     Returns:
         The process exit code: 0 after a requested stop, 1 when a component failed.
     """
-    local = load_section(LocalConfig, "LOCAL")
-    sandbox = load_section(SandboxConfig, "SANDBOX")
+    plan = Plan(
+        local=load_section(LocalConfig, "LOCAL"),
+        state=LocalState(Path(load_section(DataConfig, "DATA").dir).resolve()),
+        up=load_section(UpConfig, "UP"),
+        betterstack=load_section(BetterStackConfig, "BETTERSTACK"),
+        sandbox=load_section(SandboxConfig, "SANDBOX"),
+        gateway=load_section(GatewayConfig, "GATEWAY"),
+        provisioning=load_section(ProvisioningConfig, "PROVISIONING"),
+    )
     stop = _stop_on_signals()
-    data_dir = Path(local.data_dir).resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    out.write(f"stackmcp: starting (data in {data_dir})\n")
-    out.flush()
+    data_dir = plan.state.data_dir
+    _say(out, f"stackmcp: starting (data in {data_dir})")
     try:
         infra = EmbeddedInfra.start(
             data_dir,
             nats_url=os.environ.get("STACKMCP_NATS_URL"),
             redis_url=os.environ.get("STACKMCP_REDIS_URL"),
-            nats_port=local.nats_port,
-            redis_port=local.redis_port,
-            timeout=local.start_timeout,
+            nats_port=plan.local.nats_port,
+            redis_port=plan.local.redis_port,
+            timeout=plan.local.start_timeout,
         )
     except EmbeddedError as exc:
-        out.write(f"stackmcp: could not start: {exc}\n")
+        _say(out, f"stackmcp: could not start: {exc}")
         return 1
     supervisor = Supervisor(infra)
     try:
-        _start_services(supervisor, local, sandbox, data_dir)
-    except EmbeddedError as exc:
-        out.write(f"stackmcp: could not start: {exc}\n")
+        _start_services(supervisor, plan)
+        target = _demo_target(plan)
+        demo = (
+            ensure_demo(plan.state, plan.urls["provisioning"], plan.state.admin_token(), target)
+            if target is not None
+            else {"note": "none: set STACKMCP_BETTERSTACK_TOKEN or leave the sandbox on"}
+        )
+    except (EmbeddedError, DemoError) as exc:
+        _say(out, f"stackmcp: could not start: {exc}")
         supervisor.stop()
         return 1
-    _print_summary(out, supervisor, data_dir, sandbox)
+    facts = _facts(plan, demo)
+    _print_summary(out, supervisor, plan, demo, facts)
+    if plan.up.info:
+        write_private(Path(plan.up.info), json.dumps(facts, indent=2) + "\n")
     failed = supervisor.wait(stop)
     if failed:
-        out.write(f"stackmcp: {failed} exited unexpectedly; see {data_dir / 'logs'}\n")
-    out.write("stackmcp: stopping\n")
-    out.flush()
+        _say(out, f"stackmcp: {failed} exited unexpectedly; see {plan.state.logs}")
+    _say(out, "stackmcp: stopping")
     supervisor.stop()
-    out.write("stackmcp: stopped\n")
+    _say(out, "stackmcp: stopped")
     return 1 if failed else 0
 
 
-def _start_services(
-    supervisor: Supervisor, local: LocalConfig, sandbox: SandboxConfig, data_dir: Path
-) -> None:
-    logs = data_dir / "logs"
-    shared_env = {
+@dataclass(frozen=True)
+class Child:
+    """One service process to start, and how to tell it is ready."""
+
+    module: str
+    name: str
+    note: str
+    address: str
+    ready: Callable[[], bool]
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def _start_services(supervisor: Supervisor, plan: Plan) -> None:
+    shared = {
         "STACKMCP_NATS_URL": supervisor.infra.nats_url,
         "STACKMCP_REDIS_URL": supervisor.infra.redis_url,
+        "STACKMCP_CRYPTO_KEY": plan.state.crypto_key(),
     }
-    if local.sandbox:
-        port = sandbox.port or free_port(sandbox.host)
+    for child in _children(plan):
         process = python_service(
-            "stackmcp.sandbox",
-            name="sandbox",
-            env={**shared_env, "STACKMCP_SANDBOX_PORT": str(port)},
-            log_dir=logs,
+            child.module, name=child.name, env={**shared, **child.env}, log_dir=plan.state.logs
         )
-        base = f"http://{sandbox.host}:{port}"
         supervisor.start_service(
             process,
-            address=base,
-            note="Better Stack API emulator",
-            ready=http_ok(f"{base}/_sandbox/healthz"),
-            timeout=local.start_timeout,
+            address=child.address,
+            note=child.note,
+            ready=child.ready,
+            timeout=plan.local.start_timeout,
         )
+
+
+def _children(plan: Plan) -> Iterator[Child]:
+    """The services in start order (each is ready before the next starts)."""
+    logs = plan.state.logs
+    if plan.use_sandbox:
+        port = plan.sandbox.port or free_port(plan.sandbox.host)
+        base = plan.urls["sandbox"] = f"http://{plan.sandbox.host}:{port}"
+        yield Child(
+            "stackmcp.sandbox",
+            "sandbox",
+            "Better Stack API emulator",
+            base,
+            http_ok(f"{base}/_sandbox/healthz"),
+            {"STACKMCP_SANDBOX_PORT": str(port)},
+        )
+    yield Child(
+        "stackmcp.betterstack_worker",
+        "worker",
+        "runs tools against Better Stack",
+        "NATS",
+        log_says(logs / "worker.log", "stackmcp-betterstack-worker ready"),
+    )
+    port = plan.gateway.port or free_port(plan.gateway.host)
+    base = plan.urls["gateway"] = f"http://{_connectable(plan.gateway.host)}:{port}"
+    yield Child(
+        "stackmcp.gateway",
+        "gateway",
+        "MCP endpoint for Claude",
+        base,
+        http_ok(f"{base}/readyz"),
+        {"STACKMCP_GATEWAY_PORT": str(port)},
+    )
+    port = plan.provisioning.port or free_port(plan.provisioning.host)
+    base = plan.urls["provisioning"] = f"http://{_connectable(plan.provisioning.host)}:{port}"
+    env = {
+        "STACKMCP_PROVISIONING_PORT": str(port),
+        "STACKMCP_PROVISIONING_MCP_BASE_URL": os.environ.get(
+            "STACKMCP_PROVISIONING_MCP_BASE_URL", plan.urls["gateway"]
+        ),
+        "STACKMCP_ADMIN_TOKEN": plan.state.admin_token(),
+    }
+    yield Child(
+        "stackmcp.provisioning",
+        "provisioning",
+        "admin API (CLI, curl)",
+        base,
+        http_ok(f"{base}/readyz"),
+        env,
+    )
+    yield Child("stackmcp.expiry", "expiry", "purges expired MCP servers", "NATS",
+                log_says(logs / "expiry.log", "stackmcp-expiry ready"))  # fmt: skip
+
+
+def _demo_target(plan: Plan) -> DemoTarget | None:
+    if plan.betterstack.token:
+        return DemoTarget(
+            token=plan.betterstack.token,
+            base_url=plan.betterstack.base_url,
+            team_name=plan.betterstack.team_name or None,
+            real=True,
+        )
+    if "sandbox" not in plan.urls:
+        return None
+    return DemoTarget(
+        token=plan.sandbox.token, base_url=plan.urls["sandbox"], team_name=None, real=False
+    )
+
+
+def _facts(plan: Plan, demo: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "mcp_url": demo.get("mcp_url"),
+        "gateway_url": plan.urls["gateway"],
+        "provisioning_url": plan.urls["provisioning"],
+        "sandbox_url": plan.urls.get("sandbox"),
+        "admin_token": plan.state.admin_token(),
+        "account_id": demo.get("account_id"),
+        "server_id": demo.get("server_id"),
+    }
 
 
 def _print_summary(
-    out: TextIO, supervisor: Supervisor, data_dir: Path, sandbox: SandboxConfig
+    out: TextIO, supervisor: Supervisor, plan: Plan, demo: dict[str, Any], facts: dict[str, Any]
 ) -> None:
-    out.write("stackmcp is up:\n")
+    lines = ["stackmcp is up:"]
     for c in supervisor.components:
         pid = f"pid {c.pid}" if c.pid else ""
-        out.write(f"  {c.name:<10} {c.address:<28} {pid:<11} {c.note}\n")
-    if any(c.name == "sandbox" for c in supervisor.components):
-        out.write(
-            f"  sandbox API token: {sandbox.token} (Authorization: Bearer <token>; "
-            "demo data only)\n"
+        lines.append(f"  {c.name:<12} {c.address:<28} {pid:<11} {c.note}")
+    if plan.use_sandbox:
+        lines.append(f"  sandbox API token: {plan.sandbox.token} (demo data only)")
+    lines += [
+        f"  logs in {plan.state.logs}",
+        "",
+        f"Admin API:  {facts['provisioning_url']}  (OpenAPI at /openapi.json)",
+        f"Admin token: {facts['admin_token']}",
+        "  (kept in the data directory; the stackmcp CLI finds it with",
+        f"   export STACKMCP_ADMIN_URL={facts['provisioning_url']}"
+        f" STACKMCP_ADMIN_TOKEN_FILE={plan.state.data_dir / 'admin_token'})",
+        "",
+    ]
+    if facts["account_id"]:
+        lines.append(
+            f"Demo MCP server ({demo['note']}): account {facts['account_id']},"
+            f" server {facts['server_id']}"
         )
-    out.write(f"  logs in {data_dir / 'logs'}\n")
-    out.write("Press Ctrl-C to stop.\n")
+    else:
+        lines.append(f"Demo MCP server: {demo['note']}")
+    mcp_url = facts["mcp_url"]
+    if mcp_url:
+        config = demo.get("client_config") or {}
+        desktop = json.dumps(config.get("claude_desktop", {}), indent=2)
+        lines += [
+            f"MCP URL: {mcp_url}",
+            "Connect Claude:",
+            "  Claude (claude.ai / Desktop): Settings → Connectors → Add custom connector →"
+            " paste the MCP URL",
+            f"  Claude Code: {config.get('claude_code', '')}",
+            "  Claude Desktop via mcp-remote (claude_desktop_config.json):",
+            *("    " + line for line in desktop.splitlines()),
+        ]
+    lines.append("Press Ctrl-C to stop.")
+    _say(out, "\n".join(lines))
+
+
+def _connectable(host: str) -> str:
+    return "127.0.0.1" if host in ("0.0.0.0", "", "::") else host  # noqa: S104 - comparison only
+
+
+def _say(out: TextIO, text: str) -> None:
+    out.write(text + "\n")
     out.flush()
 
 

@@ -1,0 +1,80 @@
+"""What ``stackmcp up`` keeps in its data directory between runs, in owner-only files.
+
+A local install has no secret store, so the admin token, the credential encryption key and the
+demo server's URL live next to the data they protect (``0600`` files in a ``0700`` directory),
+like a kubeconfig. Anything set in the environment wins over the files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from stackmcp.contracts.tokens import ADMIN_TOKEN_PREFIX, new_token
+from stackmcp.runtime.crypto import new_key
+
+__all__ = ["LocalState", "write_private"]
+
+
+class LocalState:
+    """Files of one data directory."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        data_dir.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(OSError):
+            data_dir.chmod(0o700)
+
+    @property
+    def logs(self) -> Path:
+        """Directory of the components' log files."""
+        return self.data_dir / "logs"
+
+    def admin_token(self) -> str:
+        """``STACKMCP_ADMIN_TOKEN``, else the stored one, else a new one (stored)."""
+        return os.environ.get("STACKMCP_ADMIN_TOKEN") or self._secret(
+            "admin_token", lambda: new_token(ADMIN_TOKEN_PREFIX)
+        )
+
+    def crypto_key(self) -> str:
+        """``STACKMCP_CRYPTO_KEY``, else the stored key, else a new one (stored)."""
+        return os.environ.get("STACKMCP_CRYPTO_KEY") or self._secret("crypto.key", new_key)
+
+    def demo(self) -> dict[str, Any] | None:
+        """The demo account and server created on the first start, if any."""
+        path = self.data_dir / "demo.json"
+        try:
+            value = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return value if isinstance(value, dict) else None
+
+    def save_demo(self, demo: dict[str, Any]) -> None:
+        """Remember the demo account and server (the file holds the server URL: owner-only)."""
+        self._write("demo.json", json.dumps(demo, indent=2) + "\n")
+
+    def _secret(self, name: str, make: Callable[[], str]) -> str:
+        path = self.data_dir / name
+        with contextlib.suppress(OSError):
+            text = path.read_text(encoding="utf-8").strip()
+            if text:
+                return text
+        value = make()
+        self._write(name, value + "\n")
+        return value
+
+    def _write(self, name: str, text: str) -> None:
+        write_private(self.data_dir / name, text)
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path``, readable by the owner only."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as file:
+        file.write(text)
+    path.chmod(0o600)
