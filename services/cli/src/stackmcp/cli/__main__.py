@@ -1,4 +1,11 @@
-"""The ``stackmcp`` command."""
+"""The ``stackmcp`` command.
+
+``up`` runs the system, ``catalog`` prints the tool catalogue, and ``accounts``, ``servers`` and
+``tokens`` manage it through the provisioning admin API; those admin commands exit with 0 on
+success, 1 when the API refused the request, 2 on a usage or configuration error, 3 when the
+admin token was refused, 4 when something was not found and 5 when provisioning is unreachable
+or unavailable (see :mod:`stackmcp.cli.admin`).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +13,8 @@ import argparse
 import logging
 import sys
 
-from stackmcp.cli import catalog
+from stackmcp.cli import accounts, catalog, servers, tokens
+from stackmcp.cli.admin import EXIT_CODES, run_admin
 from stackmcp.cli.up import run_up
 from stackmcp.runtime.config import ConfigError, LogConfig, load_section
 from stackmcp.runtime.logging import configure_logging
@@ -18,6 +26,8 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="stackmcp",
         description="Scoped MCP servers for Better Stack. Settings come from STACKMCP_* variables.",
+        epilog="accounts, servers and tokens " + EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands.add_parser(
@@ -28,6 +38,9 @@ def _parser() -> argparse.ArgumentParser:
         "stop everything on Ctrl-C or SIGTERM.",
     )
     catalog.add_parser(commands)
+    accounts.add_parser(commands)
+    servers.add_parser(commands)
+    tokens.add_parser(commands)
     return parser
 
 
@@ -36,6 +49,8 @@ def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     if args.command == "catalog":
         sys.exit(catalog.run_catalog(args))
+    if getattr(args, "admin_action", None) is not None:
+        sys.exit(run_admin(args))
     try:
         configure_logging(load_section(LogConfig, "LOG"), "stackmcp")
         logging.getLogger("stackmcp.embedded").setLevel(logging.WARNING)

@@ -1,0 +1,237 @@
+"""``stackmcp servers``: scoped MCP servers on a connected account (create, list, show, update,
+revoke).
+
+``create`` prints the server's URL once — the API never shows it again — followed by
+ready-to-paste configuration for Claude, Claude Code and Claude Desktop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from stackmcp.cli.admin import (
+    Context,
+    UsageError,
+    add_command,
+    add_noun,
+    expiry_options,
+    requested_expiry,
+)
+from stackmcp.cli.admin_client import segment
+from stackmcp.cli.catalog import parse_terms
+from stackmcp.cli.output import cell, key_values, table, when
+
+__all__ = ["add_parser"]
+
+_METHODS_HELP = "comma-separated: read, write, custom or exact method names (API default: read)"
+_TAGS_HELP = "comma-separated catalogue tags, e.g. incidents,on-call; a tool needs one of them"
+
+
+def add_parser(commands: Any) -> None:
+    """Register ``servers`` and its verbs on an argparse sub-parsers object."""
+    verbs = add_noun(
+        commands,
+        "servers",
+        help="scoped MCP servers on an account (create, list, show, update, revoke)",
+        description="MCP servers: each is a secret URL exposing the Better Stack tools its "
+        "method/tag filter allows, for one account, optionally until an expiry time.",
+    )
+    create = add_command(
+        verbs,
+        "create",
+        _create,
+        help="create an MCP server and print its URL (once) and client config",
+        description="Create an MCP server. Its URL is printed only now: store it.",
+    )
+    create.add_argument("account_id", metavar="ACCOUNT_ID")
+    create.add_argument("--name", required=True, help="a name for people, e.g. 'oncall triage'")
+    create.add_argument("--methods", help=_METHODS_HELP)
+    create.add_argument("--tags", help=_TAGS_HELP + " (default: any)")
+    create.add_argument(
+        "--require-api-token",
+        action="store_const",
+        const=True,
+        help="clients must also send an API token (see stackmcp tokens)",
+    )
+    expiry_options(create, clearable=False)
+    listing = add_command(
+        verbs, "list", _list, help="list an account's servers", description="List the servers."
+    )
+    listing.add_argument("account_id", metavar="ACCOUNT_ID")
+    show = add_command(verbs, "show", _show, help="show one server", description="Show one.")
+    _ids(show)
+    update = add_command(
+        verbs,
+        "update",
+        _update,
+        help="change a server's name, filter, API-token requirement or expiry",
+        description="Change a server; options not given stay as they are.",
+    )
+    _ids(update)
+    update.add_argument("--name", help="a new name")
+    update.add_argument("--methods", help=_METHODS_HELP)
+    update.add_argument("--tags", help=_TAGS_HELP + " ('' = any)")
+    update.add_argument(
+        "--require-api-token",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="whether clients must also send an API token",
+    )
+    expiry_options(update, clearable=True)
+    revoke = add_command(
+        verbs,
+        "revoke",
+        _revoke,
+        help="revoke a server; its URL stops working",
+        description="Revoke a server.",
+    )
+    _ids(revoke)
+
+
+def _ids(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("account_id", metavar="ACCOUNT_ID")
+    parser.add_argument("server_id", metavar="SERVER_ID")
+
+
+def _path(args: argparse.Namespace, server: bool = True) -> str:
+    base = f"/integrated-account/{segment(args.account_id)}/mcp"
+    return f"{base}/{segment(args.server_id)}" if server else base
+
+
+def _filter(args: argparse.Namespace) -> dict[str, Any]:
+    config: dict[str, Any] = {}
+    if args.methods is not None:
+        config["methods"] = list(parse_terms(args.methods))
+    if args.tags is not None:
+        config["tags"] = list(parse_terms(args.tags))
+    if args.require_api_token is not None:
+        config["require_api_token_auth"] = args.require_api_token
+    return config
+
+
+def _create(ctx: Context) -> None:
+    args = ctx.args
+    body: dict[str, Any] = {"name": args.name}
+    config = _filter(args)
+    if config:
+        body["config"] = config
+    expires_at = requested_expiry(args)
+    if expires_at is not None:
+        body["expires_at"] = expires_at
+    answer = ctx.client.post(_path(args, server=False), body)
+    if args.json:
+        ctx.note("note: the url in this answer is shown only now; store it")
+    ctx.show(answer, _created)
+
+
+def _created(server: dict[str, Any]) -> str:
+    url = server.get("url")
+    lines = [f"Created MCP server {server.get('id')}.", _details(server)]
+    lines += [
+        "URL — shown only now, store it somewhere safe (it cannot be shown again):",
+        f"  {url}",
+        "",
+    ]
+    client = server.get("client_config") or {}
+    if client.get("connector_url"):
+        lines += [
+            "Claude (claude.ai or Desktop): Settings → Connectors → Add custom connector, URL:",
+            f"  {client['connector_url']}",
+            "",
+        ]
+    if client.get("claude_code"):
+        lines += ["Claude Code:", f"  {client['claude_code']}", ""]
+    if client.get("claude_desktop"):
+        desktop = json.dumps(client["claude_desktop"], indent=2, ensure_ascii=False)
+        lines += [
+            "Claude Desktop, claude_desktop_config.json (bridges with npx mcp-remote):",
+            *(f"  {line}" for line in desktop.splitlines()),
+            "",
+        ]
+    if (server.get("config") or {}).get("require_api_token_auth"):
+        lines.append(
+            "Clients must also send an API token: create one with "
+            "`stackmcp tokens create --name NAME` and put it where the snippets say "
+            "<API token> / STACKMCP_API_TOKEN."
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _list(ctx: Context) -> None:
+    ctx.show(ctx.client.get(_path(ctx.args, server=False)), _table)
+
+
+def _table(answer: dict[str, Any]) -> str:
+    items = answer.get("items") or []
+    if not items:
+        return "No MCP servers on this account; create one with: stackmcp servers create\n"
+    rows = []
+    for server in items:
+        config = server.get("config") or {}
+        rows.append(
+            (
+                cell(server.get("id")),
+                cell(server.get("name")),
+                cell(server.get("status")),
+                cell(config.get("methods")),
+                cell(config.get("tags")),
+                cell(config.get("require_api_token_auth")),
+                cell(server.get("tool_count")),
+                when(server.get("expires_at")),
+            )
+        )
+    headers = ("ID", "NAME", "STATUS", "METHODS", "TAGS", "API_TOKEN", "TOOLS", "EXPIRES")
+    return table(headers, rows)
+
+
+def _show(ctx: Context) -> None:
+    ctx.show(ctx.client.get(_path(ctx.args)), _details)
+
+
+def _details(server: dict[str, Any]) -> str:
+    config = server.get("config") or {}
+    return key_values(
+        [
+            ("id", cell(server.get("id"))),
+            ("account", cell(server.get("account_id"))),
+            ("name", cell(server.get("name"))),
+            ("status", cell(server.get("status"))),
+            ("methods", cell(config.get("methods"))),
+            ("tags", cell(config.get("tags")) if config.get("tags") else "(any)"),
+            ("api token required", cell(config.get("require_api_token_auth"))),
+            ("tools", cell(server.get("tool_count"))),
+            ("expires", when(server.get("expires_at"))),
+            ("created", when(server.get("created_at"))),
+            ("updated", when(server.get("updated_at"))),
+        ]
+    )
+
+
+def _update(ctx: Context) -> None:
+    args = ctx.args
+    body: dict[str, Any] = {}
+    if args.name is not None:
+        body["name"] = args.name
+    config = _filter(args)
+    if config:
+        body["config"] = config
+    if args.no_expiry:
+        body["expires_at"] = None
+    else:
+        expires_at = requested_expiry(args)
+        if expires_at is not None:
+            body["expires_at"] = expires_at
+    if not body:
+        raise UsageError(
+            "nothing to change: give --name, --methods, --tags, --[no-]require-api-token, "
+            "--expires-in, --expires-at or --no-expiry"
+        )
+    ctx.show(ctx.client.patch(_path(args), body), lambda s: "Updated.\n" + _details(s))
+
+
+def _revoke(ctx: Context) -> None:
+    args = ctx.args
+    answer = ctx.client.delete(_path(args))
+    ctx.show(answer, lambda _: f"Revoked MCP server {args.server_id}; its URL no longer works.\n")
