@@ -1,4 +1,4 @@
-"""Provisioning (and, once there, expiry) as real processes on the MCP stack.
+"""Provisioning and expiry as real processes on the MCP stack.
 
 The ``provisioning`` fixture adds a ``stackmcp.provisioning`` process to :func:`mcp_stack`
 (same NATS, Valkey, prefixes and crypto key, so the stack's worker and gateways serve what it
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,48 +43,140 @@ class Provisioning:
         return httpx.Client(base_url=self.url, headers=headers, timeout=15, **kwargs)
 
 
-@pytest.fixture(scope="session")
-def provisioning(mcp_stack: McpStack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Provisioning]:
-    """Provisioning on the stack, with a sandbox account connected through its API."""
+def start_provisioning(
+    stack: McpStack, log_dir: Path, processes: list[subprocess.Popen[str]], **extra: str
+) -> tuple[str, str, dict[str, str]]:
+    """Start one provisioning process on ``stack``; returns ``(url, admin_token, env)``."""
     admin_token = f"smcp_adm_{secrets.token_urlsafe(32)}"
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {
-        **mcp_stack.env,
+        **stack.env,
         "STACKMCP_PROVISIONING_PORT": str(port),
-        "STACKMCP_PROVISIONING_MCP_BASE_URL": mcp_stack.gateways[0],
+        "STACKMCP_PROVISIONING_MCP_BASE_URL": stack.gateways[0],
         "STACKMCP_ADMIN_TOKEN": admin_token,
         "STACKMCP_ADMIN_URL": url,
+        **extra,
     }
-    log = tmp_path_factory.mktemp("provisioning") / "provisioning.log"
+    log = log_dir / f"provisioning-{port}.log"
     proc = spawn_service("stackmcp.provisioning", env, log)
-    processes: list[subprocess.Popen[str]] = [proc]
+    processes.append(proc)
+    stack.logs.append(log)
+    wait_ready(url, proc, log)
+    return url, admin_token, env
+
+
+def connect_sandbox_account(url: str, admin_token: str, stack: McpStack) -> str:
+    """Connect the stack's sandbox through the admin API; returns the account id."""
+    with httpx.Client(base_url=url, timeout=15) as client:
+        answer = client.post(
+            "/integrated-account",
+            headers={"Authorization": f"Bearer {admin_token}"},
+            json={
+                "integration": "betterstack",
+                "name": "Sandbox",
+                "betterstack_token": stack.sandbox.token,
+                "base_url": stack.sandbox.base_url,
+            },
+        )
+    assert answer.status_code == 201, answer.text
+    return str(answer.json()["id"])
+
+
+@pytest.fixture(scope="session")
+def provisioning(
+    mcp_stack: McpStack, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Provisioning]:
+    """Provisioning on the stack (default settings), a sandbox account connected through it."""
+    processes: list[subprocess.Popen[str]] = []
+    log_dir = tmp_path_factory.mktemp("provisioning")
     try:
-        wait_ready(url, proc, log)
-        mcp_stack.logs.append(log)
-        with httpx.Client(base_url=url, timeout=15) as client:
-            answer = client.post(
-                "/integrated-account",
-                headers={"Authorization": f"Bearer {admin_token}"},
-                json={
-                    "integration": "betterstack",
-                    "name": "Sandbox",
-                    "betterstack_token": mcp_stack.sandbox.token,
-                    "base_url": mcp_stack.sandbox.base_url,
-                },
-            )
-        assert answer.status_code == 201, answer.text
+        url, admin_token, env = start_provisioning(mcp_stack, log_dir, processes)
         yield Provisioning(
             url=url,
             admin_token=admin_token,
-            account_id=answer.json()["id"],
+            account_id=connect_sandbox_account(url, admin_token, mcp_stack),
             stack=mcp_stack,
             env=env,
-            logs=[log],
+            logs=list(mcp_stack.logs),
         )
     finally:
         for process in processes:
             terminate(process)
 
 
-__all__ = ["Provisioning", "provisioning"]
+@dataclass
+class ExpiryReplicas:
+    """Expiry processes on the MCP stack, which tests may stop and start again."""
+
+    stack: McpStack
+    log_dir: Path
+    count: int = 2
+    processes: list[subprocess.Popen[str]] = field(default_factory=list)
+
+    def start(self) -> None:
+        """Start the replicas and wait until each logs that it is ready."""
+        env = {**self.stack.env, "STACKMCP_EXPIRY_MAX_SLEEP": "0.2"}
+        logs = []
+        for _ in range(self.count):
+            log = self.log_dir / f"expiry-{secrets.token_hex(3)}.log"
+            self.processes.append(spawn_service("stackmcp.expiry", env, log))
+            self.stack.logs.append(log)
+            logs.append(log)
+        deadline = time.monotonic() + 30
+        for log in logs:
+            while "stackmcp-expiry ready" not in log.read_text():
+                assert time.monotonic() < deadline, log.read_text()[-2000:]
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        """Stop every replica (SIGTERM, then wait)."""
+        for proc in self.processes:
+            terminate(proc)
+        self.processes.clear()
+
+
+@pytest.fixture(scope="session")
+def expiry_replicas(
+    mcp_stack: McpStack, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ExpiryReplicas]:
+    """Two expiry replicas on the stack."""
+    replicas = ExpiryReplicas(mcp_stack, tmp_path_factory.mktemp("expiry"))
+    replicas.start()
+    try:
+        yield replicas
+    finally:
+        replicas.stop()
+
+
+@pytest.fixture(scope="session")
+def fast_provisioning(
+    mcp_stack: McpStack, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Provisioning]:
+    """A second provisioning process allowing expiries 1 s ahead, for expiry tests."""
+    processes: list[subprocess.Popen[str]] = []
+    log_dir = tmp_path_factory.mktemp("fast-provisioning")
+    try:
+        url, admin_token, env = start_provisioning(
+            mcp_stack, log_dir, processes, STACKMCP_PROVISIONING_MIN_EXPIRY="1"
+        )
+        yield Provisioning(
+            url=url,
+            admin_token=admin_token,
+            account_id=connect_sandbox_account(url, admin_token, mcp_stack),
+            stack=mcp_stack,
+            env=env,
+            logs=list(mcp_stack.logs),
+        )
+    finally:
+        for process in processes:
+            terminate(process)
+
+
+__all__ = [
+    "ExpiryReplicas",
+    "Provisioning",
+    "expiry_replicas",
+    "fast_provisioning",
+    "provisioning",
+]

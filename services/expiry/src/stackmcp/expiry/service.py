@@ -1,16 +1,151 @@
-"""Purges expired MCP servers. This first shape connects to NATS and Redis and drains on SIGTERM;
-the schedule arrives with the expiry issue.
+"""The expiry process: wiring, start-up reconcile, the two loops, graceful drain.
+
+``run`` connects Redis and NATS, makes sure the events stream and the shared durable consumer
+exist, rebuilds the schedule from every server hash once, then runs two loops until stopped:
+:class:`~stackmcp.expiry.consumer.EventConsumer` (lifecycle events → schedule) and
+:class:`~stackmcp.expiry.purger.Purger` (schedule → purge → ``expired`` events). On stop both
+loops finish what they hold, the subscription goes, NATS is drained and Redis closed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
-from stackmcp.runtime.idle import connect_and_wait
+import nats.errors
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+from redis.exceptions import RedisError
+
+from stackmcp.contracts.events import McpServerExpired
+from stackmcp.contracts.keys import RedisKeys
+from stackmcp.contracts.subjects import Subjects
+from stackmcp.expiry.config import ExpiryConfig
+from stackmcp.expiry.consumer import EventConsumer, ensure_consumer
+from stackmcp.expiry.purger import Publish, Purger
+from stackmcp.expiry.schedule import Schedule
+from stackmcp.runtime.config import NatsConfig, RedisConfig, load_section
+from stackmcp.runtime.errors import Unavailable
+from stackmcp.runtime.events import ensure_events_stream, publish_event
+from stackmcp.runtime.natsx import connect
+from stackmcp.runtime.redisx import connect_redis
 
 __all__ = ["run"]
 
+logger = logging.getLogger(__name__)
+NAME = "stackmcp-expiry"
+_RETRY_DELAY = 2.0
+"""Seconds between attempts while JetStream or Redis is not ready at start-up."""
+
+T = TypeVar("T")
+
 
 async def run(stop: asyncio.Event) -> None:
-    """Connect to the infrastructure, wait until ``stop`` is set, then drain."""
-    await connect_and_wait("stackmcp-expiry", stop, redis=True)
+    """Keep the expiry schedule and purge expired MCP servers until ``stop`` is set."""
+    config = load_section(ExpiryConfig, "EXPIRY")
+    nats_config = load_section(NatsConfig, "NATS")
+    redis_config = load_section(RedisConfig, "REDIS")
+    subjects = Subjects(nats_config.subject_prefix)
+    keys = RedisKeys(redis_config.key_prefix)
+    async with contextlib.AsyncExitStack() as stack:
+        try:
+            # Redis first: on exit NATS is drained before Redis closes.
+            redis = await connect_redis(redis_config, stop=stop)
+            stack.push_async_callback(redis.aclose)
+            nc = await connect(nats_config, NAME, stop=stop)
+            stack.push_async_callback(_drain, nc)
+        except Unavailable:
+            logger.info("%s stopped before its servers were reachable", NAME)
+            return
+        js = nc.jetstream()
+        subscription = await _retrying(stop, "events consumer", _consumer(js, subjects, config))
+        schedule = Schedule(redis, keys)
+        checked = await _retrying(stop, "reconcile", schedule.reconcile)
+        if subscription is None or checked is None:
+            logger.info("%s stopped before it was ready", NAME)
+            return
+        logger.info("%s scheduled the expiry of %d servers", NAME, checked)
+        await _serve(stop, config, subscription, schedule, _publisher(js, subjects))
+        with contextlib.suppress(nats.errors.Error, ValueError):
+            await subscription.unsubscribe()
+    logger.info("%s stopped", NAME)
+
+
+async def _serve(
+    stop: asyncio.Event,
+    config: ExpiryConfig,
+    subscription: Any,  # nats-py's PullSubscription is untyped
+    schedule: Schedule,
+    publish: Publish,
+) -> None:
+    purger = Purger(
+        schedule,
+        publish,
+        batch=config.batch,
+        max_sleep=config.max_sleep,
+        outbox_grace=config.outbox_grace,
+        reconcile_interval=config.reconcile_interval,
+    )
+    consumer = EventConsumer(
+        subscription,
+        schedule,
+        wake=purger.wake,
+        batch=config.batch,
+        fetch_timeout=config.fetch_timeout,
+    )
+    loops = [asyncio.create_task(consumer.run(stop)), asyncio.create_task(purger.run(stop))]
+    logger.info("%s ready", NAME)
+    stopped = asyncio.create_task(stop.wait())
+    await asyncio.wait([stopped, *loops], return_when=asyncio.FIRST_COMPLETED)
+    if not stop.is_set():  # a loop died of a bug: stop the other one and fail the process
+        stopped.cancel()
+        stop.set()
+    logger.info("%s stopping", NAME)
+    await asyncio.wait(loops)
+    for loop in loops:
+        if loop.exception() is not None:
+            logger.error("%s loop failed", NAME, exc_info=loop.exception())
+            raise SystemExit(1)
+
+
+def _consumer(
+    js: JetStreamContext, subjects: Subjects, config: ExpiryConfig
+) -> Callable[[], Awaitable[Any]]:
+    async def start() -> Any:
+        await ensure_events_stream(js, subjects)
+        return await ensure_consumer(js, subjects, config)
+
+    return start
+
+
+def _publisher(js: JetStreamContext, subjects: Subjects) -> Publish:
+    subject = subjects.mcp_server_event("expired")
+
+    async def publish(event: McpServerExpired) -> None:
+        await publish_event(js, subject, event)
+
+    return publish
+
+
+async def _retrying(
+    stop: asyncio.Event, what: str, attempt: Callable[[], Awaitable[T]]
+) -> T | None:
+    """``await attempt()`` until it succeeds (its result) or ``stop`` is set (``None``)."""
+    while not stop.is_set():
+        try:
+            return await attempt()
+        except (Unavailable, nats.errors.Error, RedisError, OSError) as exc:
+            logger.warning("%s not ready (%s); retrying", what, type(exc).__name__)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), _RETRY_DELAY)
+    return None
+
+
+async def _drain(nc: Client) -> None:
+    try:
+        await nc.drain()
+    except nats.errors.Error:  # closed or reconnecting: nothing left to flush
+        await nc.close()

@@ -155,22 +155,28 @@ def check_name(errors: FieldErrors, field: str, value: str) -> str:
 
 
 def check_base_url(errors: FieldErrors, value: str) -> str:
-    """Check an ``http(s)://host[:port][/path]`` URL without credentials, query or fragment."""
+    """Check an ``http(s)://host[:port][/path]`` URL without credentials, query or fragment.
+
+    Checked on the text itself, not only on what ``urlsplit`` makes of it: ``urlsplit`` reports
+    no username for ``http://:pw@host`` and silently drops tabs and newlines.
+    """
+    url = value.strip()
     try:
-        parts = urlsplit(value.strip())
+        parts = urlsplit(url)
         valid = (
             parts.scheme in ("http", "https")
             and bool(parts.hostname)
-            and not parts.username
-            and not parts.query
-            and not parts.fragment
+            and "@" not in parts.netloc  # no credentials, not even an empty user name
+            and "?" not in url
+            and "#" not in url
+            and not any(c.isspace() or not c.isprintable() for c in url)
         )
         _ = parts.port  # raises for a non-numeric port
     except ValueError:
         valid = False
     if not valid:
         errors.add("base_url", "must be an http(s) URL such as https://uptime.betterstack.com")
-    return value.strip().rstrip("/")
+    return url.rstrip("/")
 
 
 def check_betterstack_token(errors: FieldErrors, value: str) -> str:
@@ -178,7 +184,11 @@ def check_betterstack_token(errors: FieldErrors, value: str) -> str:
     token = value.strip()
     if not token:
         errors.add("betterstack_token", "must not be empty")
-    elif len(token) > TOKEN_MAX or any(c.isspace() or not c.isprintable() for c in token):
+    elif len(token) > TOKEN_MAX:
+        errors.add(
+            "betterstack_token", f"must be at most {TOKEN_MAX} characters (got {len(token)})"
+        )
+    elif any(c.isspace() or not c.isprintable() for c in token):
         errors.add(
             "betterstack_token", "must be a single token without spaces, as Better Stack shows it"
         )
