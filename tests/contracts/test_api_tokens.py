@@ -29,13 +29,16 @@ def test_new_names_are_exported() -> None:
         assert hasattr(contracts, name)
 
 
-def test_api_token_keys_and_account_grants_live_under_the_prefix() -> None:
-    """Records by hash, a listing set, and each account's set of grant hashes."""
+def test_api_token_keys_and_account_servers_live_under_the_prefix() -> None:
+    """Records by hash, a listing set, an id index, and each account's set of server ids."""
     keys = RedisKeys("acme")
     assert keys.api_token("abc") == "acme:api_token:abc"
     assert keys.api_tokens == "acme:api_tokens"
-    assert keys.grants_of_account("acc_1") == "acme:account:acc_1:grants"
-    assert keys.grants_of_account("acc_1") != keys.account("acc_1")
+    assert keys.api_token_ids == "acme:api_token_ids"
+    assert keys.mcp_servers_of_account("acc_1") == "acme:account:acc_1:mcp_servers"
+    assert keys.mcp_server("srv_1") == "acme:mcp_server:srv_1"
+    assert keys.expiry_schedule == "acme:expiry:schedule"
+    assert keys.mcp_servers_of_account("acc_1") != keys.account("acc_1")
 
 
 def test_api_token_subjects_fall_under_the_events_wildcard() -> None:
