@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -187,3 +188,15 @@ async def test_plain_nats_client_sees_json_with_type_tag(nats_server: Any) -> No
         "known_version": "v",
     }
     await client.drain()
+
+
+async def test_own_drain_is_not_reported_as_a_lost_connection(
+    nats_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Draining on shutdown closes the connection on purpose: no "disconnected" warning."""
+    nc = await connect(NatsConfig(url=nats_url), "drain-test")
+    with caplog.at_level(logging.DEBUG, logger="stackmcp.runtime.natsx"):
+        await nc.drain()
+    messages = [r.getMessage() for r in caplog.records if r.name == "stackmcp.runtime.natsx"]
+    assert "nats connection closed" in messages
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]

@@ -78,6 +78,7 @@ async def connect(
         Unavailable: ``stop`` was set before a connection was made.
     """
     servers = [url.strip() for url in config.url.split(",") if url.strip()]
+    connected: list[Client] = []
     attempt = asyncio.create_task(
         nats.connect(
             servers=servers,
@@ -87,17 +88,19 @@ async def connect(
             connect_timeout=2,
             drain_timeout=int(config.drain_timeout),
             error_cb=_on_error,
-            disconnected_cb=_on_disconnected,
+            disconnected_cb=_disconnected_callback(connected),
             reconnected_cb=_reconnected_callback(on_reconnect),
         )
     )
     if stop is None:
-        return await attempt
+        connected.append(await attempt)
+        return connected[0]
     stopped = asyncio.create_task(stop.wait())
     await asyncio.wait({attempt, stopped}, return_when=asyncio.FIRST_COMPLETED)
     stopped.cancel()
     if attempt.done():
-        return attempt.result()
+        connected.append(attempt.result())
+        return connected[0]
     attempt.cancel()
     with contextlib.suppress(asyncio.CancelledError, nats.errors.Error, OSError):
         await attempt
@@ -108,8 +111,14 @@ async def _on_error(exc: Exception) -> None:
     logger.warning("nats error: %s", redact(f"{type(exc).__name__}: {exc}"))
 
 
-async def _on_disconnected() -> None:
-    logger.warning("nats disconnected; reconnecting")
+def _disconnected_callback(connected: list[Client]) -> Callable[[], Awaitable[None]]:
+    async def disconnected() -> None:
+        if connected and (connected[0].is_draining or connected[0].is_closed):
+            logger.debug("nats connection closed")  # our own drain: nothing to warn about
+            return
+        logger.warning("nats disconnected; reconnecting")
+
+    return disconnected
 
 
 async def _on_reconnected() -> None:
