@@ -21,6 +21,7 @@ from mcp import Client
 from stackmcp.betterstack_worker.catalog import default_catalog
 from stackmcp.contracts.filters import filter_tools
 from stackmcp.embedded import free_port
+from tests.support.sandbox import RunningSandbox
 from tests.support.streams import LineReader, terminate
 
 pytestmark = pytest.mark.e2e
@@ -30,7 +31,7 @@ FACTS = ("mcp_url", "gateway_url", "provisioning_url", "sandbox_url", "admin_tok
 
 
 def _start(
-    data_dir: Path, info: Path, ports: dict[str, int]
+    data_dir: Path, info: Path, ports: dict[str, int], **extra: str
 ) -> tuple[subprocess.Popen[str], LineReader]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("STACKMCP_", "OTEL_"))}
     env = {
@@ -42,6 +43,7 @@ def _start(
         "STACKMCP_SANDBOX_PORT": str(ports["sandbox"]),
         "STACKMCP_GATEWAY_PORT": str(ports["gateway"]),
         "STACKMCP_PROVISIONING_PORT": str(ports["provisioning"]),
+        **extra,
     }
     proc = subprocess.Popen(
         [str(STACKMCP), "up"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
@@ -120,6 +122,45 @@ def test_up_mints_a_demo_server_that_claude_can_use_and_keeps_it_across_restarts
         names, result = anyio.run(_list_and_call, again["mcp_url"])
         assert not result.is_error
         proc.send_signal(signal.SIGINT)
+        assert proc.wait(60) == 0
+    finally:
+        terminate(proc)
+
+
+def test_up_with_a_better_stack_token_verifies_it_and_mints_a_read_only_demo(
+    tmp_path: Path, running_sandbox: RunningSandbox
+) -> None:
+    """STACKMCP_BETTERSTACK_TOKEN: no sandbox is started, a refused token stops the start with a
+    clear message, an accepted one gives a read-only demo server on that API."""
+    ports = {n: free_port() for n in ("nats", "redis", "sandbox", "gateway", "provisioning")}
+    real = {"STACKMCP_BETTERSTACK_BASE_URL": running_sandbox.base_url}
+    proc, out = _start(
+        tmp_path / "refused", tmp_path / "refused.json", ports,
+        STACKMCP_BETTERSTACK_TOKEN="not-the-right-token", **real,
+    )  # fmt: skip
+    try:
+        assert proc.wait(90) == 1
+        printed = out.drain()
+        assert "Better Stack refused this token" in printed
+        assert "not-the-right-token" not in printed
+    finally:
+        terminate(proc)
+
+    info = tmp_path / "up.json"
+    proc, out = _start(
+        tmp_path / "data", info, ports, STACKMCP_BETTERSTACK_TOKEN=running_sandbox.token, **real
+    )
+    try:
+        facts = _wait_info(info, proc, out)
+        assert facts["sandbox_url"] is None
+        assert "sandbox" not in out.wait_for("Press Ctrl-C to stop.", timeout=10) + out.text()
+        names, result = anyio.run(_list_and_call, facts["mcp_url"])
+        assert names == [
+            t.name
+            for t in filter_tools(default_catalog().tools, ("read",), ("incidents", "on-call"))
+        ]
+        assert not result.is_error
+        proc.send_signal(signal.SIGTERM)
         assert proc.wait(60) == 0
     finally:
         terminate(proc)
