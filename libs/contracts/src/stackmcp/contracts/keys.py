@@ -47,6 +47,10 @@ class RedisKeys:
         """Hash: server id → encoded ``McpServerExpired`` event purged but not yet published."""
         return f"{self.prefix}:expiry:outbox"
 
+    def expiry_outbox_claim(self, server_id: str) -> str:
+        """Set (``NX EX``) by the expiry replica re-publishing the outbox entry of a server."""
+        return f"{self.prefix}:expiry:outbox_claim:{server_id}"
+
     @property
     def admin_token(self) -> str:
         """Hash of the provisioning admin token (the token itself is never stored)."""

@@ -94,7 +94,7 @@ _OUTBOX_DECODER = msgspec.json.Decoder(OutboxEntry)
 
 def outbox_claim_key(keys: RedisKeys, server_id: str) -> str:
     """Key a replica sets (``NX EX``) while it re-publishes the outbox entry of ``server_id``."""
-    return f"{keys.prefix}:expiry:outbox_claim:{server_id}"
+    return keys.expiry_outbox_claim(server_id)
 
 
 def expired_event_id(server_id: str, expires_at: str) -> str:
