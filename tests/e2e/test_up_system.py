@@ -75,7 +75,8 @@ def test_up_mints_a_demo_server_that_claude_can_use_and_keeps_it_across_restarts
     tmp_path: Path,
 ) -> None:
     """The info file names every fact; the MCP URL serves exactly the demo filter's tools and a
-    real tool call; a restart on the same data directory brings back the same server."""
+    real tool call; a restart on the same data directory brings back the same server, its URL
+    following the gateway to a new port."""
     ports = {n: free_port() for n in ("nats", "redis", "sandbox", "gateway", "provisioning")}
     data_dir, info = tmp_path / "data", tmp_path / "up.json"
     proc, out = _start(data_dir, info, ports)
@@ -114,10 +115,14 @@ def test_up_mints_a_demo_server_that_claude_can_use_and_keeps_it_across_restarts
         terminate(proc)
 
     info.unlink()
-    proc, out = _start(data_dir, info, ports)
+    moved = {**ports, "gateway": free_port()}  # same data, the gateway on another port
+    proc, out = _start(data_dir, info, moved)
     try:
         again = _wait_info(info, proc, out)
-        assert again == facts
+        token = facts["mcp_url"].rsplit("/", 1)[1]
+        assert again["mcp_url"] == f"http://127.0.0.1:{moved['gateway']}/mcp/{token}"
+        unchanged = ("admin_token", "account_id", "server_id", "provisioning_url")
+        assert {k: again[k] for k in unchanged} == {k: facts[k] for k in unchanged}
         assert "kept from an earlier start" in out.wait_for("Demo MCP server", timeout=10)
         names, result = anyio.run(_list_and_call, again["mcp_url"])
         assert not result.is_error

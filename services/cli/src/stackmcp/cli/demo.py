@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 
 from stackmcp.cli.localstate import LocalState
+from stackmcp.provisioning.clientconfig import client_config
 
 __all__ = ["DemoError", "DemoTarget", "ensure_demo"]
 
@@ -37,12 +38,14 @@ class DemoTarget:
 
 
 def ensure_demo(
-    state: LocalState, provisioning_url: str, admin_token: str, target: DemoTarget
+    state: LocalState, provisioning_url: str, admin_token: str, target: DemoTarget, mcp_base: str
 ) -> dict[str, Any]:
     """The demo facts (``account_id``, ``server_id``, ``mcp_url``, ``client_config``, ``note``).
 
     Created on the first start and remembered in the data directory; on later starts the stored
     server is looked up, and ``mcp_url`` is ``None`` when it has been revoked or has expired.
+    The URL is rebuilt on ``mcp_base`` (the gateway's address now), since ports may change
+    between runs while the token stays valid.
 
     Raises:
         DemoError: the admin API refused or could not be reached.
@@ -51,7 +54,7 @@ def ensure_demo(
     with httpx.Client(base_url=provisioning_url, headers=headers, timeout=30) as client:
         demo = state.demo()
         if demo is not None:
-            return _check_existing(client, demo)
+            return _check_existing(client, demo, mcp_base)
         account = _call(client, "POST", "/integrated-account", _account_body(target))
         server = _call(
             client,
@@ -86,14 +89,21 @@ def _account_body(target: DemoTarget) -> dict[str, Any]:
     }
 
 
-def _check_existing(client: httpx.Client, demo: dict[str, Any]) -> dict[str, Any]:
+def _check_existing(client: httpx.Client, demo: dict[str, Any], mcp_base: str) -> dict[str, Any]:
     path = f"/integrated-account/{demo.get('account_id')}/mcp/{demo.get('server_id')}"
     try:
         answer = client.get(path)
     except httpx.HTTPError as exc:
         raise DemoError(f"the admin API could not be reached: {type(exc).__name__}") from None
     if answer.status_code == 200 and answer.json().get("status") == "active":
-        return {**demo, "note": "kept from an earlier start"}
+        token = str(demo.get("mcp_url", "")).rsplit("/", 1)[-1]
+        url = f"{mcp_base.rstrip('/')}/mcp/{token}"
+        return {
+            **demo,
+            "mcp_url": url,
+            "client_config": client_config(url, "demo", require_api_token=False),
+            "note": "kept from an earlier start",
+        }
     return {
         **demo,
         "mcp_url": None,

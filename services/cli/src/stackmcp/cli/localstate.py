@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from stackmcp.contracts.tokens import ADMIN_TOKEN_PREFIX, new_token
+from stackmcp.runtime.admin import AdminConfig, admin_token
+from stackmcp.runtime.config import load_section
 from stackmcp.runtime.crypto import new_key
 
 __all__ = ["LocalState", "write_private"]
@@ -35,8 +37,12 @@ class LocalState:
         return self.data_dir / "logs"
 
     def admin_token(self) -> str:
-        """``STACKMCP_ADMIN_TOKEN``, else the stored one, else a new one (stored)."""
-        return os.environ.get("STACKMCP_ADMIN_TOKEN") or self._secret(
+        """``STACKMCP_ADMIN_TOKEN`` (or ``_FILE``), else the stored one, else a new one (stored).
+
+        Raises:
+            ConfigError: ``STACKMCP_ADMIN_TOKEN_FILE`` is set but unreadable or empty.
+        """
+        return admin_token(load_section(AdminConfig, "ADMIN")) or self._secret(
             "admin_token", lambda: new_token(ADMIN_TOKEN_PREFIX)
         )
 

@@ -86,7 +86,13 @@ def run_up(out: TextIO = sys.stdout) -> int:
         _start_services(supervisor, plan)
         target = _demo_target(plan)
         demo = (
-            ensure_demo(plan.state, plan.urls["provisioning"], plan.state.admin_token(), target)
+            ensure_demo(
+                plan.state,
+                plan.urls["provisioning"],
+                plan.state.admin_token(),
+                target,
+                _mcp_base(plan),
+            )
             if target is not None
             else {"note": "none: set STACKMCP_BETTERSTACK_TOKEN or leave the sandbox on"}
         )
@@ -173,9 +179,7 @@ def _children(plan: Plan) -> Iterator[Child]:
     base = plan.urls["provisioning"] = f"http://{_connectable(plan.provisioning.host)}:{port}"
     env = {
         "STACKMCP_PROVISIONING_PORT": str(port),
-        "STACKMCP_PROVISIONING_MCP_BASE_URL": os.environ.get(
-            "STACKMCP_PROVISIONING_MCP_BASE_URL", plan.urls["gateway"]
-        ),
+        "STACKMCP_PROVISIONING_MCP_BASE_URL": _mcp_base(plan),
         "STACKMCP_ADMIN_TOKEN": plan.state.admin_token(),
     }
     yield Child(
@@ -188,6 +192,11 @@ def _children(plan: Plan) -> Iterator[Child]:
     )
     yield Child("stackmcp.expiry", "expiry", "purges expired MCP servers", "NATS",
                 log_says(logs / "expiry.log", "stackmcp-expiry ready"))  # fmt: skip
+
+
+def _mcp_base(plan: Plan) -> str:
+    """Base of minted MCP URLs: the configured public URL, else the local gateway."""
+    return os.environ.get("STACKMCP_PROVISIONING_MCP_BASE_URL") or plan.urls["gateway"]
 
 
 def _demo_target(plan: Plan) -> DemoTarget | None:
@@ -251,7 +260,8 @@ def _print_summary(
             f"MCP URL: {mcp_url}",
             "Connect Claude:",
             "  Claude (claude.ai / Desktop): Settings → Connectors → Add custom connector →"
-            " paste the MCP URL",
+            " paste the MCP URL (connectors reach it from Anthropic's cloud: it needs a public"
+            " HTTPS address, set with STACKMCP_PROVISIONING_MCP_BASE_URL)",
             f"  Claude Code: {config.get('claude_code', '')}",
             "  Claude Desktop via mcp-remote (claude_desktop_config.json):",
             *("    " + line for line in desktop.splitlines()),
