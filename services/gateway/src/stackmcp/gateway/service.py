@@ -11,14 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import socket
 from collections.abc import Awaitable, Callable
 
-from granian.constants import Interfaces
-from granian.server.embed import Server
 from nats.aio.client import Client
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from stackmcp.contracts.keys import RedisKeys
 from stackmcp.contracts.subjects import Subjects
@@ -33,6 +29,7 @@ from stackmcp.runtime.config import NatsConfig, RedisConfig, load_section
 from stackmcp.runtime.errors import Unavailable
 from stackmcp.runtime.natsx import connect
 from stackmcp.runtime.redisx import connect_redis
+from stackmcp.runtime.serving import redis_reachable, serve_until_stopped
 
 __all__ = ["run"]
 
@@ -45,7 +42,6 @@ async def run(stop: asyncio.Event) -> None:
     config = load_section(GatewayConfig, "GATEWAY")
     nats_config = load_section(NatsConfig, "NATS")
     redis_config = load_section(RedisConfig, "REDIS")
-    port = config.port or _free_port(config.host)
     async with contextlib.AsyncExitStack() as stack:
         caches: list[Callable[[], None]] = []
 
@@ -86,21 +82,14 @@ async def run(stop: asyncio.Event) -> None:
         app = create_app(
             transport, _ready_check(nc, redis, catalog), max_body_bytes=config.max_body_bytes
         )
-        server = Server(
+        await serve_until_stopped(
             app,
-            address=config.host,
-            port=port,
-            interface=Interfaces.ASGINL,
-            log_enabled=False,
-            log_access=False,
+            name=NAME,
+            host=config.host,
+            port=config.port,
+            stop=stop,
+            drain_timeout=nats_config.drain_timeout,
         )
-        serving = asyncio.create_task(server.serve())
-        logger.info("%s ready on http://%s:%d", NAME, config.host, port)
-        await stop.wait()
-        logger.info("%s draining", NAME)
-        server.stop()  # type: ignore[no-untyped-call]
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait_for(serving, nats_config.drain_timeout)
         await refresher
     logger.info("%s stopped", NAME)
 
@@ -109,16 +98,7 @@ def _ready_check(
     nc: Client, redis: Redis, catalog: ToolCatalog
 ) -> Callable[[], Awaitable[dict[str, bool]]]:
     async def check() -> dict[str, bool]:
-        try:
-            redis_ok = bool(await asyncio.wait_for(redis.ping(), 1.0))
-        except (RedisError, OSError, TimeoutError):
-            redis_ok = False
+        redis_ok = await redis_reachable(redis)
         return {"nats": nc.is_connected, "redis": redis_ok, "catalog": catalog.loaded}
 
     return check
-
-
-def _free_port(host: str) -> int:
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
-        probe.bind((host, 0))
-        return int(probe.getsockname()[1])

@@ -9,15 +9,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import socket
 import sys
 from collections.abc import Awaitable, Callable
 
-from granian.constants import Interfaces
-from granian.server.embed import Server
 from nats.aio.client import Client
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from stackmcp.contracts.accounts import AccountRecord, AccountVerifyRequest, AccountVerifyResponse
 from stackmcp.contracts.keys import RedisKeys
@@ -36,6 +32,7 @@ from stackmcp.runtime.errors import DeadlineExceeded, Unavailable
 from stackmcp.runtime.events import ensure_events_stream
 from stackmcp.runtime.natsx import connect, request
 from stackmcp.runtime.redisx import connect_redis
+from stackmcp.runtime.serving import redis_reachable, serve_until_stopped
 
 __all__ = ["run"]
 
@@ -50,7 +47,6 @@ async def run(stop: asyncio.Event) -> None:
     redis_config = load_section(RedisConfig, "REDIS")
     box = SecretBox(load_section(CryptoConfig, "CRYPTO"))
     configured_token = admin_token(load_section(AdminConfig, "ADMIN"))
-    port = config.port or _free_port(config.host)
     async with contextlib.AsyncExitStack() as stack:
         try:
             nc = await connect(nats_config, NAME, stop=stop)
@@ -84,21 +80,14 @@ async def run(stop: asyncio.Event) -> None:
             mcp_base_url=config.mcp_base_url,
             max_body_bytes=config.max_body_bytes,
         )
-        server = Server(
+        await serve_until_stopped(
             app,
-            address=config.host,
-            port=port,
-            interface=Interfaces.ASGINL,
-            log_enabled=False,
-            log_access=False,
+            name=NAME,
+            host=config.host,
+            port=config.port,
+            stop=stop,
+            drain_timeout=nats_config.drain_timeout,
         )
-        serving = asyncio.create_task(server.serve())
-        logger.info("%s ready on http://%s:%d", NAME, config.host, port)
-        await stop.wait()
-        logger.info("%s draining", NAME)
-        server.stop()  # type: ignore[no-untyped-call]
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait_for(serving, nats_config.drain_timeout)
     logger.info("%s stopped", NAME)
 
 
@@ -132,16 +121,6 @@ def _print_once(token: str) -> None:
 
 def _ready_check(nc: Client, redis: Redis) -> Callable[[], Awaitable[dict[str, bool]]]:
     async def check() -> dict[str, bool]:
-        try:
-            redis_ok = bool(await asyncio.wait_for(redis.ping(), 1.0))
-        except (RedisError, OSError, TimeoutError):
-            redis_ok = False
-        return {"nats": nc.is_connected, "redis": redis_ok}
+        return {"nats": nc.is_connected, "redis": await redis_reachable(redis)}
 
     return check
-
-
-def _free_port(host: str) -> int:
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
-        probe.bind((host, 0))
-        return int(probe.getsockname()[1])
