@@ -11,6 +11,7 @@ import secrets
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -83,26 +84,32 @@ def connect_sandbox_account(url: str, admin_token: str, stack: McpStack) -> str:
     return str(answer.json()["id"])
 
 
+@contextmanager
+def running_provisioning(stack: McpStack, log_dir: Path, **extra: str) -> Iterator[Provisioning]:
+    """A provisioning process on ``stack`` with a sandbox account connected through its API."""
+    processes: list[subprocess.Popen[str]] = []
+    try:
+        url, admin_token, env = start_provisioning(stack, log_dir, processes, **extra)
+        yield Provisioning(
+            url=url,
+            admin_token=admin_token,
+            account_id=connect_sandbox_account(url, admin_token, stack),
+            stack=stack,
+            env=env,
+            logs=list(stack.logs),
+        )
+    finally:
+        for process in processes:
+            terminate(process)
+
+
 @pytest.fixture(scope="session")
 def provisioning(
     mcp_stack: McpStack, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Provisioning]:
     """Provisioning on the stack (default settings), a sandbox account connected through it."""
-    processes: list[subprocess.Popen[str]] = []
-    log_dir = tmp_path_factory.mktemp("provisioning")
-    try:
-        url, admin_token, env = start_provisioning(mcp_stack, log_dir, processes)
-        yield Provisioning(
-            url=url,
-            admin_token=admin_token,
-            account_id=connect_sandbox_account(url, admin_token, mcp_stack),
-            stack=mcp_stack,
-            env=env,
-            logs=list(mcp_stack.logs),
-        )
-    finally:
-        for process in processes:
-            terminate(process)
+    with running_provisioning(mcp_stack, tmp_path_factory.mktemp("provisioning")) as running:
+        yield running
 
 
 @dataclass
@@ -154,23 +161,9 @@ def fast_provisioning(
     mcp_stack: McpStack, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Provisioning]:
     """A second provisioning process allowing expiries 1 s ahead, for expiry tests."""
-    processes: list[subprocess.Popen[str]] = []
     log_dir = tmp_path_factory.mktemp("fast-provisioning")
-    try:
-        url, admin_token, env = start_provisioning(
-            mcp_stack, log_dir, processes, STACKMCP_PROVISIONING_MIN_EXPIRY="1"
-        )
-        yield Provisioning(
-            url=url,
-            admin_token=admin_token,
-            account_id=connect_sandbox_account(url, admin_token, mcp_stack),
-            stack=mcp_stack,
-            env=env,
-            logs=list(mcp_stack.logs),
-        )
-    finally:
-        for process in processes:
-            terminate(process)
+    with running_provisioning(mcp_stack, log_dir, STACKMCP_PROVISIONING_MIN_EXPIRY="1") as running:
+        yield running
 
 
 __all__ = [
