@@ -28,6 +28,7 @@ from stackmcp.contracts.tools import CatalogRequest, ToolCallRequest
 from stackmcp.runtime.config import NatsConfig, RedisConfig, load_section
 from stackmcp.runtime.crypto import CryptoConfig, SecretBox
 from stackmcp.runtime.errors import Unavailable
+from stackmcp.runtime.health import HealthConfig, HealthServer, NatsReadiness
 from stackmcp.runtime.natsx import Endpoint, connect
 from stackmcp.runtime.redisx import connect_redis
 
@@ -47,7 +48,11 @@ async def run(stop: asyncio.Event) -> None:
     box = SecretBox(crypto)
     signer = CursorSigner(cursor_key(worker, crypto), ttl=worker.cursor_ttl)
     catalog = default_catalog()
+    readiness = NatsReadiness(stop)
+    health = HealthServer(load_section(HealthConfig, "HEALTH"), readiness)
     async with contextlib.AsyncExitStack() as stack:
+        await health.start()
+        stack.push_async_callback(health.close)
         try:
             nc = await connect(nats_config, NAME, stop=stop)
             stack.push_async_callback(nc.drain)
@@ -80,6 +85,7 @@ async def run(stop: asyncio.Event) -> None:
         ]
         for endpoint in endpoints:
             await endpoint.start()
+        readiness.serving(nc)
         logger.info(
             "%s ready: %d tools, catalogue %s", NAME, len(catalog.tools), catalog.version[:12]
         )

@@ -30,6 +30,7 @@ from stackmcp.expiry.schedule import Schedule
 from stackmcp.runtime.config import NatsConfig, RedisConfig, load_section
 from stackmcp.runtime.errors import Unavailable
 from stackmcp.runtime.events import ensure_events_stream, publish_event
+from stackmcp.runtime.health import HealthConfig, HealthServer, NatsReadiness
 from stackmcp.runtime.natsx import connect
 from stackmcp.runtime.redisx import connect_redis
 
@@ -50,7 +51,11 @@ async def run(stop: asyncio.Event) -> None:
     redis_config = load_section(RedisConfig, "REDIS")
     subjects = Subjects(nats_config.subject_prefix)
     keys = RedisKeys(redis_config.key_prefix)
+    readiness = NatsReadiness(stop)
+    health = HealthServer(load_section(HealthConfig, "HEALTH"), readiness)
     async with contextlib.AsyncExitStack() as stack:
+        await health.start()
+        stack.push_async_callback(health.close)
         try:
             # Redis first: on exit NATS is drained before Redis closes.
             redis = await connect_redis(redis_config, stop=stop)
@@ -61,13 +66,16 @@ async def run(stop: asyncio.Event) -> None:
             logger.info("%s stopped before its servers were reachable", NAME)
             return
         js = nc.jetstream()
-        subscription = await _retrying(stop, "events consumer", _consumer(js, subjects, config))
+        subscription = await _retrying(
+            stop, "events consumer", _consumer(js, subjects, config, nats_config.stream_replicas)
+        )
         schedule = Schedule(redis, keys)
         checked = await _retrying(stop, "reconcile", schedule.reconcile)
         if subscription is None or checked is None:
             logger.info("%s stopped before it was ready", NAME)
             return
         logger.info("%s scheduled the expiry of %d servers", NAME, checked)
+        readiness.serving(nc)
         await _serve(stop, config, subscription, schedule, _publisher(js, subjects))
         with contextlib.suppress(nats.errors.Error, ValueError):
             await subscription.unsubscribe()
@@ -112,10 +120,10 @@ async def _serve(
 
 
 def _consumer(
-    js: JetStreamContext, subjects: Subjects, config: ExpiryConfig
+    js: JetStreamContext, subjects: Subjects, config: ExpiryConfig, replicas: int
 ) -> Callable[[], Awaitable[Any]]:
     async def start() -> Any:
-        await ensure_events_stream(js, subjects)
+        await ensure_events_stream(js, subjects, replicas=replicas)
         return await ensure_consumer(js, subjects, config)
 
     return start
