@@ -15,7 +15,7 @@ import os
 import re
 import typing
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import msgspec
 
@@ -46,6 +46,9 @@ class NatsConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     """Seconds a request/reply call waits for an answer."""
     drain_timeout: float = 10.0
     """Seconds allowed for draining subscriptions on shutdown."""
+    stream_replicas: Annotated[int, msgspec.Meta(ge=1, le=5)] = 1
+    """Copies JetStream keeps of the events stream: 3 on a three-node cluster, so events
+    survive the loss of a node; 1 on a single server."""
 
 
 class RedisConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

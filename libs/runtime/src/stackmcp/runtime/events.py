@@ -9,12 +9,13 @@ duplicate window, so a publisher may retry after a lost acknowledgement without 
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 import msgspec
 import nats.errors
 import nats.js.errors
 from nats.js import JetStreamContext
-from nats.js.api import RetentionPolicy, StorageType, StreamConfig
+from nats.js.api import RetentionPolicy, StorageType, StreamConfig, StreamInfo
 
 from stackmcp.contracts._base import Event
 from stackmcp.contracts.subjects import Subjects
@@ -47,26 +48,45 @@ def events_stream_config(subjects: Subjects, *, replicas: int = 1) -> StreamConf
 async def ensure_events_stream(
     js: JetStreamContext, subjects: Subjects, *, replicas: int = 1
 ) -> None:
-    """Create the events stream, or leave an existing one as it is (idempotent).
+    """Create the events stream, or keep an existing one, moving it to ``replicas`` copies.
+
+    Idempotent: replicas starting together race to create it and all end up using it.
 
     Raises:
-        Unavailable: JetStream did not answer.
+        Unavailable: JetStream did not answer, or refused the stream (e.g. more replicas than
+            the cluster has servers).
     """
     config = events_stream_config(subjects, replicas=replicas)
+    name = config.name or ""
     try:
-        try:
-            await js.stream_info(config.name or "")
-            return
-        except nats.js.errors.NotFoundError:
-            pass
-        try:
-            await js.add_stream(config)
-            logger.info("created JetStream stream %s", config.name)
-        except nats.js.errors.BadRequestError:
-            # Another replica created it between our lookup and our add.
-            await js.stream_info(config.name or "")
+        info = await _stream_info(js, name)
+        if info is None:
+            try:
+                await js.add_stream(config)
+                logger.info("created JetStream stream %s (%d replicas)", name, replicas)
+                return
+            except nats.js.errors.BadRequestError as exc:
+                # Another replica created it between our lookup and our add, or JetStream
+                # refused the configuration.
+                info = await _stream_info(js, name)
+                if info is None:
+                    raise Unavailable(
+                        f"JetStream refused stream {name}: {exc.description}"
+                    ) from None
+        if info.config.num_replicas != replicas:
+            await js.update_stream(replace(info.config, num_replicas=replicas))
+            logger.info("JetStream stream %s now keeps %d replicas", name, replicas)
+    except (nats.js.errors.BadRequestError, nats.js.errors.ServerError) as exc:
+        raise Unavailable(f"JetStream refused stream {name}: {exc.description}") from None
     except (nats.errors.Error, nats.js.errors.Error) as exc:
         raise Unavailable(f"JetStream is not available: {type(exc).__name__}") from None
+
+
+async def _stream_info(js: JetStreamContext, name: str) -> StreamInfo | None:
+    try:
+        return await js.stream_info(name)
+    except nats.js.errors.NotFoundError:
+        return None
 
 
 async def publish_event(

@@ -58,7 +58,7 @@ async def run(stop: asyncio.Event) -> None:
             return
         subjects = Subjects(nats_config.subject_prefix)
         js = nc.jetstream()
-        await ensure_events_stream(js, subjects)
+        await ensure_events_stream(js, subjects, replicas=nats_config.stream_replicas)
         store = Store(redis, RedisKeys(redis_config.key_prefix))
         token_hash, generated = await setup_admin_token(store, configured_token)
         if generated is not None:
