@@ -216,7 +216,7 @@ async def _call_in_a_loop(url: str, calls: Calls, stop: asyncio.Event) -> None:
                 ok = not result.is_error
                 if not ok:
                     calls.errors.append(str(result.content)[:200])
-            except Exception as exc:  # noqa: BLE001 - any failure is an outcome to count
+            except Exception as exc:  # any failure is an outcome to count
                 ok = False
                 calls.errors.append(f"{type(exc).__name__}: {exc}"[:200])
             calls.outcomes.append((started, ok, time.monotonic() - started))
@@ -237,7 +237,9 @@ async def test_tool_calls_keep_working_while_a_nats_node_and_a_worker_are_stoppe
     urls = [distributed.mcp_url(server, gateway) for gateway in (0, 1)]
     calls = [Calls(), Calls()]
     stop = asyncio.Event()
-    loops = [asyncio.create_task(_call_in_a_loop(u, c, stop)) for u, c in zip(urls, calls)]
+    loops = [
+        asyncio.create_task(_call_in_a_loop(u, c, stop)) for u, c in zip(urls, calls, strict=True)
+    ]
     await asyncio.sleep(2)
     node = _busiest(distributed.nats)
     crashed_at = time.monotonic()
@@ -251,7 +253,8 @@ async def test_tool_calls_keep_working_while_a_nats_node_and_a_worker_are_stoppe
     for per_gateway in calls:
         before = per_gateway.between(0, crashed_at)
         after = per_gateway.between(crashed_at + 3, ended)
-        assert before and all(ok for _, ok, _ in before)
+        assert before
+        assert all(ok for _, ok, _ in before)
         assert len(after) >= 20, "calls slowed to a crawl after the failures"
         assert all(ok for _, ok, _ in after), "calls failed after the cluster re-formed"
         during = per_gateway.between(crashed_at, crashed_at + 3)
