@@ -28,7 +28,9 @@ def _status(url: str) -> int | None:
         return None
 
 
-def _wait_status(url: str, expected: int | None, proc: subprocess.Popen[str], timeout: float) -> None:
+def _wait_status(
+    url: str, expected: int | None, proc: subprocess.Popen[str], timeout: float
+) -> None:
     deadline = time.monotonic() + timeout
     while (status := _status(url)) != expected:
         assert proc.poll() is None or expected is None, f"exited with {proc.returncode}"
@@ -52,7 +54,11 @@ def test_readiness_follows_the_nats_connection_and_the_drain(
         "STACKMCP_HEALTH_PORT": str(port),
     }
     proc = subprocess.Popen(
-        [sys.executable, "-m", module], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True
+        [sys.executable, "-m", module],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        text=True,
     )
     base = f"http://127.0.0.1:{port}"
     try:
