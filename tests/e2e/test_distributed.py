@@ -22,6 +22,7 @@ from pathlib import Path
 import httpx
 import msgspec
 import nats
+import nats.js.errors
 import pytest
 from mcp import Client
 
@@ -141,6 +142,7 @@ def distributed(
         "STACKMCP_GATEWAY_CALL_TIMEOUT": "5",
         "STACKMCP_GATEWAY_CATALOG_REFRESH": "2",
         "STACKMCP_EXPIRY_MAX_SLEEP": "0.2",
+        "STACKMCP_EXPIRY_OUTBOX_GRACE": "6",
         "STACKMCP_PROVISIONING_MIN_EXPIRY": "1",
         "STACKMCP_ADMIN_TOKEN": admin_token,
     }
@@ -223,6 +225,19 @@ async def _call_in_a_loop(url: str, calls: Calls, stop: asyncio.Event) -> None:
             await asyncio.sleep(0.02)
 
 
+def _restart(server: NatsServer, cluster: list[NatsServer]) -> None:
+    """Start a stopped node again and wait until every node reports JetStream healthy.
+
+    Call it on the event loop's own thread, never through ``asyncio.to_thread``: the node dies
+    with the thread that started it (``PR_SET_PDEATHSIG``), and executor threads do not last.
+    """
+    server.start()
+    deadline = time.monotonic() + 30
+    while not all(node.healthz() for node in cluster):
+        assert time.monotonic() < deadline, "the cluster did not become healthy again"
+        time.sleep(0.2)
+
+
 def _kill(server: NatsServer) -> None:
     """Crash a NATS node (SIGKILL: no lame duck, connections just drop)."""
     assert server.pid is not None
@@ -268,7 +283,7 @@ async def test_tool_calls_keep_working_while_a_nats_node_and_a_worker_are_stoppe
         "slowest call (s):", round(max(o[2] for c in calls for o in c.outcomes), 2),
     )  # fmt: skip
 
-    node.start()
+    _restart(node, distributed.nats)
     distributed.workers[0].start()
     distributed.workers[0].wait_ready()
     async with Client(urls[1]) as client:
@@ -290,28 +305,40 @@ async def test_expiry_purges_once_on_two_of_three_nodes_with_one_expiry_replica_
             while (await http.get(url)).status_code != 404:
                 assert time.monotonic() < deadline, "the expired server is still served"
                 await asyncio.sleep(0.1)
-        expired = await _expired_events(distributed, str(server["id"]), settle=2.0)
+        expired = await _expired_events(distributed, str(server["id"]))
         assert len(expired) == 1
     finally:
-        node.start()
+        _restart(node, distributed.nats)
         distributed.expiry[0].start()
         distributed.expiry[0].wait_ready()
 
 
-async def _expired_events(
-    distributed: Distributed, server_id: str, settle: float
-) -> list[McpServerExpired]:
-    """Every ``expired`` event for ``server_id`` in the replicated stream, after ``settle`` s."""
-    await asyncio.sleep(settle)
+async def _expired_events(distributed: Distributed, server_id: str) -> list[McpServerExpired]:
+    """Every ``expired`` event for ``server_id`` in the replicated stream.
+
+    Waits until at least one is there (a publish made while JetStream elected new leaders is
+    re-published from the outbox), then reads again after a pause so a late duplicate counts.
+    """
+    deadline = time.monotonic() + 40
+    while not await _read_expired(distributed, server_id):
+        assert time.monotonic() < deadline, "no expired event reached the stream"
+        await asyncio.sleep(0.5)
+    await asyncio.sleep(2)
+    return await _read_expired(distributed, server_id)
+
+
+async def _read_expired(distributed: Distributed, server_id: str) -> list[McpServerExpired]:
     subjects = Subjects(distributed.env["STACKMCP_NATS_SUBJECT_PREFIX"])
     running = [s.url for s in distributed.nats if s.is_running]
     nc = await nats.connect(servers=running)
     try:
-        js = nc.jetstream()
+        js = nc.jetstream(timeout=2)
         info = await js.stream_info(subjects.events_stream)
         assert info.config.num_replicas == 3
         subscription = await js.subscribe(
-            subjects.mcp_server_event("expired"), ordered_consumer=True
+            subjects.mcp_server_event("expired"),
+            stream=subjects.events_stream,
+            ordered_consumer=True,
         )
         found: list[McpServerExpired] = []
         while True:
@@ -323,5 +350,7 @@ async def _expired_events(
             if isinstance(event, McpServerExpired) and event.server_id == server_id:
                 found.append(event)
         return found
+    except (nats.errors.TimeoutError, nats.js.errors.ServiceUnavailableError):
+        return []  # JetStream is electing leaders after the crash: ask again
     finally:
         await nc.close()
