@@ -268,7 +268,8 @@ def nats_cluster(
 
     Node ``i`` keeps its state in ``<base_dir>/n<i>``, is named ``<cluster_name>-n<i>``, has a
     monitor port, and routes to every other node. The cluster is ready when every node
-    routes to all others and (with JetStream) reports healthy, i.e. a meta leader is elected.
+    routes to all others and (with JetStream) reports healthy, and the meta leader sees every
+    other node as current.
     The caller stops the servers (e.g. ``for s in servers: s.stop()``).
 
     Raises:
@@ -307,12 +308,35 @@ def nats_cluster(
                 functools.partial(_routes_to, server, peers),
                 timeout=max(0.1, deadline - time.monotonic()),
             )
+        if jetstream and size > 1:
+            assert servers[0].process is not None
+            servers[0].process.wait_ready(
+                functools.partial(_meta_current, servers),
+                timeout=max(0.1, deadline - time.monotonic()),
+            )
     except BaseException:
         for server in reversed(servers):
             server.stop()
         raise
     logger.info("nats cluster ready name=%s urls=%s", cluster_name, [s.url for s in servers])
     return servers
+
+
+def _meta_current(servers: list[NatsServer]) -> bool:
+    """Whether the JetStream meta leader sees every other node as current.
+
+    A leader alone (healthy nodes, followers still catching up) times out the first stream
+    create on a slow machine; once all are current, JetStream API calls answer promptly.
+    """
+    try:
+        meta = servers[0].monitor("jsz").get("meta_cluster") or {}
+        leader = next((s for s in servers if s.server_name == meta.get("leader")), None)
+        if leader is None:
+            return False
+        replicas = (leader.monitor("jsz").get("meta_cluster") or {}).get("replicas") or []
+    except (OSError, EmbeddedError):
+        return False
+    return len(replicas) == len(servers) - 1 and all(r.get("current") for r in replicas)
 
 
 def _routes_to(server: NatsServer, peers: set[str]) -> bool:
