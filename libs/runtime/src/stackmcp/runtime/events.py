@@ -65,14 +65,12 @@ async def ensure_events_stream(
                 await js.add_stream(config)
                 logger.info("created JetStream stream %s (%d replicas)", name, replicas)
                 return
-            except nats.js.errors.BadRequestError as exc:
-                # Another replica created it between our lookup and our add, or JetStream
-                # refused the configuration.
+            except nats.js.errors.BadRequestError:
+                # Another replica created it between our lookup and our add; if it is still
+                # missing, JetStream refused the configuration (reported below).
                 info = await _stream_info(js, name)
                 if info is None:
-                    raise Unavailable(
-                        f"JetStream refused stream {name}: {exc.description}"
-                    ) from None
+                    raise
         if info.config.num_replicas != replicas:
             await js.update_stream(replace(info.config, num_replicas=replicas))
             logger.info("JetStream stream %s now keeps %d replicas", name, replicas)

@@ -57,7 +57,7 @@ class HealthServer:
 
     @property
     def port(self) -> int | None:
-        """The bound port (useful when configured as an ephemeral one), ``None`` when off."""
+        """The port listened on, ``None`` when off or not started."""
         if self._server is None:
             return None
         return int(self._server.sockets[0].getsockname()[1])
