@@ -31,7 +31,7 @@ from stackmcp.contracts.subjects import Subjects
 from stackmcp.embedded import NatsServer, ValkeyServer, free_port, nats_cluster
 from stackmcp.runtime.crypto import new_key
 from tests.support.sandbox import RunningSandbox
-from tests.support.stack import spawn_service
+from tests.support.stack import spawn_service, wait_ready
 from tests.support.streams import terminate
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
@@ -47,26 +47,18 @@ class Service:
     module: str
     env: dict[str, str]
     log: Path
-    ready_url: str
+    url: str
+    """Base URL of its HTTP port (the health port for worker and expiry)."""
     proc: subprocess.Popen[str] | None = None
 
     def start(self) -> None:
         """Spawn the process (see :meth:`wait_ready`)."""
         self.proc = spawn_service(self.module, self.env, self.log)
 
-    def wait_ready(self, timeout: float = 30) -> None:
-        """Poll the readiness probe until 200; fail with the log's tail otherwise."""
+    def wait_ready(self) -> None:
+        """Wait for ``/readyz`` to answer 200; fail with the log's tail otherwise."""
         assert self.proc is not None
-        deadline = time.monotonic() + timeout
-        while True:
-            assert self.proc.poll() is None, f"{self.log.name}: {self.log.read_text()[-2000:]}"
-            try:
-                if httpx.get(self.ready_url, timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, f"{self.ready_url}: {self.log.read_text()[-2000:]}"
-            time.sleep(0.1)
+        wait_ready(self.url, self.proc, self.log)
 
     def stop(self) -> int:
         """SIGTERM (the graceful drain a pod gets) and wait; returns the exit status."""
@@ -91,7 +83,7 @@ class Distributed:
 
     @property
     def admin_url(self) -> str:
-        return self.provisioning.ready_url.removesuffix("/readyz")
+        return self.provisioning.url
 
     def admin(self) -> httpx.Client:
         headers = {"Authorization": f"Bearer {self.admin_token}"}
@@ -99,7 +91,7 @@ class Distributed:
 
     def mcp_url(self, server: dict[str, object], gateway: int) -> str:
         token = str(server["url"]).rsplit("/", 1)[1]
-        return f"{self.gateways[gateway].ready_url.removesuffix('/readyz')}/mcp/{token}"
+        return f"{self.gateways[gateway].url}/mcp/{token}"
 
     def create_server(self, **body: object) -> dict[str, object]:
         with self.admin() as admin:
@@ -110,14 +102,14 @@ class Distributed:
 
 
 def _service(module: str, env: dict[str, str], logs: Path, name: str, **extra: str) -> Service:
-    """A service with its own listen port, readiness probe at ``/readyz``."""
+    """A service with its own listen port (readiness probe at ``<url>/readyz``)."""
     port = free_port()
     port_variable = {
         "stackmcp.gateway": "STACKMCP_GATEWAY_PORT",
         "stackmcp.provisioning": "STACKMCP_PROVISIONING_PORT",
     }.get(module, "STACKMCP_HEALTH_PORT")
     service_env = {**env, port_variable: str(port), **extra}
-    return Service(module, service_env, logs / f"{name}.log", f"http://127.0.0.1:{port}/readyz")
+    return Service(module, service_env, logs / f"{name}.log", f"http://127.0.0.1:{port}")
 
 
 @pytest.fixture(scope="module")
@@ -156,7 +148,7 @@ def distributed(
         env,
         logs,
         "provisioning",
-        STACKMCP_PROVISIONING_MCP_BASE_URL=gateways[0].ready_url.removesuffix("/readyz"),
+        STACKMCP_PROVISIONING_MCP_BASE_URL=gateways[0].url,
     )
     everything = [*workers, *gateways, provisioning, *expiry]
     system = Distributed(servers, env, gateways, workers, expiry, provisioning, admin_token)
