@@ -73,3 +73,11 @@ class RedisKeys:
     def session(self, session_id: str) -> str:
         """MCP session state shared by gateway replicas."""
         return f"{self.prefix}:session:{session_id}"
+
+    def console_session(self, session_hash: str) -> str:
+        """A web console sign-in session, found by the hash of its cookie value."""
+        return f"{self.prefix}:console:session:{session_hash}"
+
+    def console_reveal(self, session_hash: str, item_id: str) -> str:
+        """A sealed one-time secret (a new server URL or API token) for one console session."""
+        return f"{self.prefix}:console:reveal:{session_hash}:{item_id}"

@@ -11,7 +11,10 @@ import msgspec
 
 from stackmcp.contracts.tools import ToolDescriptor
 
-__all__ = ["mcp_tool", "mcp_tools"]
+__all__ = ["BYTES_PER_TOKEN", "estimate_tokens", "mcp_tool", "mcp_tools"]
+
+BYTES_PER_TOKEN = 4
+"""Rough size of one model token in bytes of compact JSON (the usual rule of thumb)."""
 
 
 def mcp_tool(tool: ToolDescriptor) -> dict[str, Any]:
@@ -31,3 +34,12 @@ def mcp_tool(tool: ToolDescriptor) -> dict[str, Any]:
 def mcp_tools(tools: tuple[ToolDescriptor, ...]) -> list[dict[str, Any]]:
     """The ``tools`` array of a ``tools/list`` result, in catalogue order."""
     return [mcp_tool(t) for t in tools]
+
+
+def estimate_tokens(tools: tuple[ToolDescriptor, ...]) -> tuple[int, int]:
+    """Bytes of the compact ``tools/list`` result JSON and its token estimate (bytes / 4).
+
+    This is what listing the tools costs a model's context on every conversation.
+    """
+    size = len(msgspec.json.encode({"tools": mcp_tools(tools)}))
+    return size, -(-size // BYTES_PER_TOKEN)

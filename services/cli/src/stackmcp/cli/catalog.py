@@ -14,12 +14,11 @@ import msgspec
 
 from stackmcp.betterstack_worker.catalog import default_catalog, mcp_tools
 from stackmcp.contracts.filters import check_filter, filter_tools, known_methods, known_tags
+from stackmcp.contracts.mcp_tools import BYTES_PER_TOKEN, estimate_tokens
 from stackmcp.contracts.tools import ToolDescriptor
 
-__all__ = ["add_parser", "estimate_tokens", "parse_terms", "run_catalog"]
+__all__ = ["add_parser", "parse_terms", "run_catalog"]
 
-BYTES_PER_TOKEN = 4
-"""Rough size of one model token in bytes of compact JSON (the usual rule of thumb)."""
 _DESCRIPTION_WIDTH = 72
 
 
@@ -52,12 +51,6 @@ def add_parser(commands: Any) -> None:
 def parse_terms(text: str) -> tuple[str, ...]:
     """Split a comma-separated option into its non-empty, stripped terms."""
     return tuple(term.strip() for term in text.split(",") if term.strip())
-
-
-def estimate_tokens(tools: tuple[ToolDescriptor, ...]) -> tuple[int, int]:
-    """Bytes of the compact ``tools/list`` result JSON and its token estimate (bytes / 4)."""
-    size = len(msgspec.json.encode({"tools": mcp_tools(tools)}))
-    return size, -(-size // BYTES_PER_TOKEN)
 
 
 def run_catalog(

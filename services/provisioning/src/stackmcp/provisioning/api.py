@@ -16,6 +16,7 @@ from litestar import Litestar, Request, Response, delete, get, patch, post
 from litestar.connection import ASGIConnection
 from litestar.exceptions import HTTPException
 from litestar.handlers.base import BaseRouteHandler
+from litestar.response import Redirect
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from stackmcp.contracts._base import utcnow
@@ -29,6 +30,9 @@ from stackmcp.provisioning.bodies import (
     decode_body,
 )
 from stackmcp.provisioning.clientconfig import client_config
+from stackmcp.provisioning.console import ConsoleState, console_router
+from stackmcp.provisioning.console.routes import PREFIX as CONSOLE_PREFIX
+from stackmcp.provisioning.console.routes import http_error_page
 from stackmcp.provisioning.openapi import openapi_document
 from stackmcp.provisioning.provisioner import Provisioner
 from stackmcp.provisioning.views import (
@@ -221,6 +225,12 @@ async def readyz(request: AnyRequest) -> Response[Any]:
     )
 
 
+@get("/", include_in_schema=False)
+async def console_home() -> Redirect:
+    """People opening the service in a browser land on the console."""
+    return Redirect(f"{CONSOLE_PREFIX}/", status_code=303)
+
+
 @get(["/openapi.json", "/schema/openapi.json"])
 async def openapi() -> dict[str, Any]:
     """The OpenAPI 3.1 description of this API."""
@@ -242,7 +252,9 @@ def _stackmcp_error(_: AnyRequest, exc: StackmcpError) -> Response[Any]:
     return _error(exc.to_body(), status, headers)
 
 
-def _http_error(_: AnyRequest, exc: HTTPException) -> Response[Any]:
+def _http_error(request: AnyRequest, exc: HTTPException) -> Response[Any]:
+    if request.url.path.startswith(CONSOLE_PREFIX) and hasattr(request.app.state, "console"):
+        return http_error_page(exc)
     status = exc.status_code
     code = _CODE_BY_STATUS.get(status, ErrorCode.INTERNAL)
     message = {
@@ -265,10 +277,13 @@ def create_app(
     *,
     mcp_base_url: str,
     max_body_bytes: int,
+    console: ConsoleState | None = None,
 ) -> Litestar:
-    """Build the admin API application around wired domain objects."""
+    """Build the admin API application (and, given its state, the web console)."""
+    console_handlers: list[Any] = [console_home, console_router()] if console else []
     app = Litestar(
         route_handlers=[
+            *console_handlers,
             create_account,
             list_accounts,
             get_account,
@@ -298,4 +313,6 @@ def create_app(
     app.state.auth = auth
     app.state.ready_check = ready_check
     app.state.mcp_base_url = mcp_base_url.rstrip("/")
+    if console:
+        app.state.console = console
     return app

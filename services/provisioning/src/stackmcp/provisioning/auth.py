@@ -57,6 +57,15 @@ class AdminAuth:
     def __init__(self, token_hash: str) -> None:
         self._hash = token_hash
 
+    @property
+    def token_hash(self) -> str:
+        """The hash requests are checked against."""
+        return self._hash
+
+    def accepts(self, token: str) -> bool:
+        """Whether ``token`` is the admin token (constant-time on the hashes)."""
+        return hmac.compare_digest(hash_token(token.strip()), self._hash)
+
     def check(self, authorization: str | None) -> None:
         """Accept the request or raise.
 
@@ -66,5 +75,5 @@ class AdminAuth:
         parts = (authorization or "").split(None, 1)
         if len(parts) != 2 or parts[0].lower() != "bearer":
             raise Unauthenticated(MISSING)
-        if not hmac.compare_digest(hash_token(parts[1].strip()), self._hash):
+        if not self.accepts(parts[1]):
             raise Unauthenticated(WRONG)

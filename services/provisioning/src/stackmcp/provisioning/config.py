@@ -24,3 +24,9 @@ class ProvisioningConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unkno
     """Seconds to wait for the worker's tool catalogue when checking a filter."""
     min_expiry: float = 60.0
     """An ``expires_at`` must be at least this many seconds ahead."""
+    console: bool = True
+    """Serve the admin web console under ``/console`` (sign-in with the admin token)."""
+    console_session_ttl: float = 28_800.0
+    """Seconds a console sign-in lasts (8 hours); sign-out ends it at once."""
+    console_secure_cookies: bool = False
+    """Mark console cookies ``Secure`` (set it when the console is served over HTTPS)."""

@@ -30,6 +30,7 @@ from stackmcp.contracts.grants import Grant
 from stackmcp.contracts.servers import McpServerRecord
 from stackmcp.contracts.subjects import Subjects
 from stackmcp.contracts.tokens import API_TOKEN_PREFIX, SERVER_TOKEN_PREFIX, hash_token, new_token
+from stackmcp.contracts.tools import ToolDescriptor
 from stackmcp.provisioning.bodies import (
     AccountCreate,
     ApiTokenCreate,
@@ -277,6 +278,14 @@ class Provisioner:
         await self._announce_deleted(record, self._clock())
         logger.info("MCP server %s revoked", server_id)
 
+    async def catalogue(self) -> tuple[ToolDescriptor, ...]:
+        """The worker's tool catalogue (what filters choose from).
+
+        Raises:
+            Unavailable: no worker answered and no catalogue was fetched before.
+        """
+        return await self._catalog.tools()
+
     async def tool_count(self, grant: Grant) -> int | None:
         """How many tools the grant exposes, or ``None`` when the catalogue is unavailable."""
         if not self._catalog.loaded:
@@ -343,6 +352,21 @@ class Provisioner:
         )
         logger.info("API token %s created", record.id)
         return record, token
+
+    async def api_token(self, token_id: str) -> ApiTokenRecord:
+        """One API token record (never the token).
+
+        Raises:
+            NotFound: there is none.
+        """
+        record = (
+            await self._store.get_api_token(token_id)
+            if API_TOKEN_ID_RE.fullmatch(token_id)
+            else None
+        )
+        if record is None:
+            raise NotFound(f"no API token {token_id!r}")
+        return record
 
     async def api_tokens(self) -> list[ApiTokenRecord]:
         """Every API token record (never the tokens)."""

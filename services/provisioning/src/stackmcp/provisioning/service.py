@@ -22,6 +22,7 @@ from stackmcp.provisioning.api import create_app
 from stackmcp.provisioning.auth import AdminAuth, setup_admin_token
 from stackmcp.provisioning.catalog import CatalogSource
 from stackmcp.provisioning.config import ProvisioningConfig
+from stackmcp.provisioning.console import ConsoleSessions, ConsoleState
 from stackmcp.provisioning.events import EventPublisher
 from stackmcp.provisioning.provisioner import Provisioner, Verifier
 from stackmcp.provisioning.store import Store
@@ -59,7 +60,8 @@ async def run(stop: asyncio.Event) -> None:
         subjects = Subjects(nats_config.subject_prefix)
         js = nc.jetstream()
         await ensure_events_stream(js, subjects, replicas=nats_config.stream_replicas)
-        store = Store(redis, RedisKeys(redis_config.key_prefix))
+        keys = RedisKeys(redis_config.key_prefix)
+        store = Store(redis, keys)
         token_hash, generated = await setup_admin_token(store, configured_token)
         if generated is not None:
             _print_once(generated)
@@ -73,12 +75,16 @@ async def run(stop: asyncio.Event) -> None:
             verify=_verifier(nc, subjects, config.verify_timeout),
             min_expiry=config.min_expiry,
         )
+        auth = AdminAuth(token_hash)
         app = create_app(
             provisioner,
-            AdminAuth(token_hash),
+            auth,
             _ready_check(nc, redis),
             mcp_base_url=config.mcp_base_url,
             max_body_bytes=config.max_body_bytes,
+            console=_console(
+                config, provisioner=provisioner, auth=auth, redis=redis, keys=keys, box=box
+            ),
         )
         await serve_until_stopped(
             app,
@@ -89,6 +95,29 @@ async def run(stop: asyncio.Event) -> None:
             drain_timeout=nats_config.drain_timeout,
         )
     logger.info("%s stopped", NAME)
+
+
+def _console(
+    config: ProvisioningConfig,
+    *,
+    provisioner: Provisioner,
+    auth: AdminAuth,
+    redis: Redis,
+    keys: RedisKeys,
+    box: SecretBox,
+) -> ConsoleState | None:
+    if not config.console:
+        return None
+    sessions = ConsoleSessions(
+        redis, keys, box, admin_token_hash=auth.token_hash, ttl=config.console_session_ttl
+    )
+    return ConsoleState(
+        provisioner=provisioner,
+        sessions=sessions,
+        auth=auth,
+        mcp_base_url=config.mcp_base_url.rstrip("/"),
+        secure_cookies=config.console_secure_cookies,
+    )
 
 
 def _verifier(nc: Client, subjects: Subjects, timeout: float) -> Verifier:

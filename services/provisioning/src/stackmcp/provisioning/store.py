@@ -206,6 +206,19 @@ class Store:
         records = [_API_TOKEN.decode(raw) for raw in raws if raw is not None]
         return sorted(records, key=lambda r: (r.created_at, r.id))
 
+    async def get_api_token(self, token_id: str) -> ApiTokenRecord | None:
+        """One API token record by id, or ``None`` when unknown."""
+        try:
+            token_hash = await self._redis.hget(self._keys.api_token_ids, token_id)
+            raw = (
+                None
+                if token_hash is None
+                else await self._redis.get(self._keys.api_token(_text(token_hash)))
+            )
+        except RedisError as exc:
+            raise _unavailable(exc) from None
+        return None if raw is None else _API_TOKEN.decode(raw)
+
     async def delete_api_token(self, token_id: str) -> ApiTokenRecord | None:
         """Remove an API token by id; the removed record, or ``None`` when unknown."""
         try:

@@ -1,0 +1,98 @@
+// stackmcp console: progressive enhancement only; every page works without this file.
+"use strict";
+(() => {
+  document.documentElement.classList.add("js");
+
+  const announce = (text) => {
+    const region = document.getElementById("announce");
+    if (!region) return;
+    region.textContent = "";
+    window.setTimeout(() => { region.textContent = text; }, 50);
+  };
+
+  // Copy buttons: <button data-copy="element-id">.
+  document.addEventListener("click", async (event) => {
+    const button = event.target.closest("[data-copy]");
+    if (!button) return;
+    const source = document.getElementById(button.dataset.copy);
+    if (!source) return;
+    const text = source.tagName === "INPUT" ? source.value : source.textContent;
+    try {
+      await navigator.clipboard.writeText(text);
+    } catch {
+      const range = document.createRange();
+      range.selectNodeContents(source);
+      if (source.tagName === "INPUT") source.select();
+      else { window.getSelection().removeAllRanges(); window.getSelection().addRange(range); }
+      document.execCommand("copy");
+    }
+    button.textContent = "Copied";
+    announce("Copied to the clipboard");
+    window.setTimeout(() => { button.textContent = button.dataset.label || "Copy"; }, 2000);
+  });
+
+  // Expiry countdowns: <span data-countdown="ISO time">.
+  const left = (iso) => {
+    let seconds = Math.floor((Date.parse(iso) - Date.now()) / 1000);
+    if (!(seconds > 0)) return "expired";
+    const days = Math.floor(seconds / 86400); seconds %= 86400;
+    const hours = Math.floor(seconds / 3600); seconds %= 3600;
+    const minutes = Math.floor(seconds / 60); seconds %= 60;
+    if (days) return `in ${days} d ${hours} h ${minutes} min`;
+    if (hours) return `in ${hours} h ${minutes} min ${seconds} s`;
+    return `in ${minutes} min ${seconds} s`;
+  };
+  const tick = () => {
+    document.querySelectorAll("[data-countdown]").forEach((el) => {
+      el.textContent = left(el.dataset.countdown);
+    });
+  };
+  tick();
+  window.setInterval(tick, 1000);
+
+  // The browser's time zone, for a custom expiry date.
+  document.querySelectorAll("input[name=tz_offset]").forEach((input) => {
+    input.value = String(new Date().getTimezoneOffset());
+  });
+
+  // Show the date field only when "On a date I choose" is picked.
+  const expiry = document.getElementById("expiry");
+  const custom = document.getElementById("custom-expiry");
+  if (expiry && custom) {
+    const sync = () => { custom.hidden = expiry.value !== "custom"; };
+    expiry.addEventListener("change", sync);
+    sync();
+  }
+
+  // Live preview of the tools a filter exposes, rendered by the server.
+  const form = document.querySelector("form[data-preview]");
+  const preview = document.getElementById("preview");
+  if (form && preview) {
+    let sequence = 0;
+    let timer = 0;
+    const refresh = async () => {
+      const mine = ++sequence;
+      const params = new URLSearchParams();
+      for (const name of ["methods", "tags"]) {
+        form.querySelectorAll(`input[name=${name}]:checked`).forEach((box) => params.append(name, box.value));
+      }
+      try {
+        const answer = await fetch(`${form.dataset.preview}?${params}`, {
+          credentials: "same-origin", headers: { Accept: "text/html" },
+        });
+        const body = await answer.text();
+        if (mine !== sequence) return;  // a newer choice is already on its way
+        preview.innerHTML = answer.ok ? body : '<p class="problem">The preview is not available right now.</p>';
+        preview.dataset.state = "ready";
+      } catch {
+        if (mine === sequence) preview.innerHTML = '<p class="problem">The preview is not available right now.</p>';
+      }
+    };
+    form.addEventListener("change", (event) => {
+      if (!event.target.matches("input[name=methods], input[name=tags]")) return;
+      preview.dataset.state = "loading";
+      window.clearTimeout(timer);
+      timer = window.setTimeout(refresh, 120);
+    });
+  }
+})();
