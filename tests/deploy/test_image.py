@@ -614,6 +614,28 @@ def test_image_venv_holds_one_service_non_editable(image: Image) -> None:
 
 
 @pytest.mark.integration
+def test_image_carries_package_data(image: Image) -> None:
+    """Files that are not Python (the console's templates, stylesheet and script, ``py.typed``)
+    are in the image too: a service reading them at run time finds them without sources."""
+    site = _site_packages(image.venv)
+    members = {
+        data["project"]["name"]: member
+        for member in workspace_members()
+        if (data := tomllib.loads((REPO / member / "pyproject.toml").read_text()))
+    }
+    needed = closure(f"stackmcp-{image.service}", member_projects())
+    data_files = [
+        path.relative_to(REPO / members[name] / "src")
+        for name in needed
+        for path in (REPO / members[name] / "src").rglob("*")
+        if path.is_file() and path.suffix not in {".py", ".pyc"}
+    ]
+    assert data_files
+    missing = [str(f) for f in data_files if not (site / f).is_file()]
+    assert not missing, f"not in the {image.service} image: {missing}"
+
+
+@pytest.mark.integration
 def test_image_entry_point_starts_and_reports_bad_settings(image: Image) -> None:
     """The image's exec-form entry point (run as the image would, without sources) reaches the
     service's own settings and refuses an unknown one: exit 2, one line naming it (no
