@@ -185,7 +185,7 @@ def _children(plan: Plan) -> Iterator[Child]:
     yield Child(
         "stackmcp.provisioning",
         "provisioning",
-        "admin API (CLI, curl)",
+        "admin API and web console",
         base,
         http_ok(f"{base}/readyz"),
         env,
@@ -238,6 +238,7 @@ def _print_summary(
     lines += [
         f"  logs in {plan.state.logs}",
         "",
+        f"Web console: {facts['provisioning_url']}/console/  (sign in with the admin token)",
         f"Admin API:  {facts['provisioning_url']}  (OpenAPI at /openapi.json)",
         f"Admin token: {facts['admin_token']}",
         "  (kept in the data directory; the stackmcp CLI finds it with",
