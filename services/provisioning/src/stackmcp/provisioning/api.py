@@ -31,8 +31,8 @@ from stackmcp.provisioning.bodies import (
 )
 from stackmcp.provisioning.clientconfig import client_config
 from stackmcp.provisioning.console import ConsoleState, console_router
-from stackmcp.provisioning.console.routes import PREFIX as CONSOLE_PREFIX
-from stackmcp.provisioning.console.routes import http_error_page
+from stackmcp.provisioning.console.errors import http_error_page
+from stackmcp.provisioning.console.web import PREFIX as CONSOLE_PREFIX
 from stackmcp.provisioning.openapi import openapi_document
 from stackmcp.provisioning.provisioner import Provisioner
 from stackmcp.provisioning.views import (

@@ -6,7 +6,8 @@ every form carries the session's CSRF token. Pages are Jinja templates rendered 
 expiry countdowns, copy buttons) is shipped in ``static/`` and the pages work without it.
 """
 
-from stackmcp.provisioning.console.routes import ConsoleState, console_router
+from stackmcp.provisioning.console.routes import console_router
 from stackmcp.provisioning.console.sessions import ConsoleSessions
+from stackmcp.provisioning.console.web import ConsoleState
 
 __all__ = ["ConsoleSessions", "ConsoleState", "console_router"]
