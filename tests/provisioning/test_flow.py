@@ -26,7 +26,7 @@ from mcp.shared.exceptions import MCPError
 from stackmcp.betterstack_worker.catalog import default_catalog
 from stackmcp.contracts.events import LifecycleEvent, McpServerExpired
 from stackmcp.contracts.filters import filter_tools
-from tests.support.provisioning import ExpiryReplicas, Provisioning
+from tests.support.provisioning import ExpiryReplicas, Provisioning, refused_within
 
 pytestmark = pytest.mark.e2e
 
@@ -53,29 +53,6 @@ def create_server(admin: Provisioning, **body: Any) -> dict[str, Any]:
 def in_seconds(seconds: float) -> str:
     """An ``expires_at`` value ``seconds`` from now."""
     return (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=seconds)).isoformat()
-
-
-async def refused_within(url: str, seconds: float) -> float:
-    """Poll ``url`` with an MCP ``initialize`` until it answers 404; return how long it took."""
-    started = time.monotonic()
-    body = {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "initialize",
-        "params": {
-            "protocolVersion": "2025-11-25",
-            "capabilities": {},
-            "clientInfo": {"name": "probe", "version": "1"},
-        },
-    }
-    headers = {"Accept": "application/json, text/event-stream"}
-    async with httpx.AsyncClient(timeout=5) as client:
-        while True:
-            answer = await client.post(url, json=body, headers=headers)
-            if answer.status_code == 404:
-                return time.monotonic() - started
-            assert time.monotonic() - started < seconds, f"still {answer.status_code}"
-            await asyncio.sleep(0.05)
 
 
 async def test_rest_minted_url_serves_exactly_the_filtered_tools(

@@ -7,6 +7,7 @@ mints), with a known admin token, and connects one sandbox account through the r
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import subprocess
 import time
@@ -22,6 +23,29 @@ import pytest
 from stackmcp.embedded import free_port
 from tests.support.stack import McpStack, spawn_service, wait_ready
 from tests.support.streams import terminate
+
+
+async def refused_within(url: str, seconds: float) -> float:
+    """Poll ``url`` with an MCP ``initialize`` until it answers 404; return how long it took."""
+    started = time.monotonic()
+    body = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-11-25",
+            "capabilities": {},
+            "clientInfo": {"name": "probe", "version": "1"},
+        },
+    }
+    headers = {"Accept": "application/json, text/event-stream"}
+    async with httpx.AsyncClient(timeout=5) as client:
+        while True:
+            answer = await client.post(url, json=body, headers=headers)
+            if answer.status_code == 404:
+                return time.monotonic() - started
+            assert time.monotonic() - started < seconds, f"still {answer.status_code}"
+            await asyncio.sleep(0.05)
 
 
 @dataclass
@@ -172,4 +196,5 @@ __all__ = [
     "expiry_replicas",
     "fast_provisioning",
     "provisioning",
+    "refused_within",
 ]
