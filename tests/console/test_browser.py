@@ -317,3 +317,21 @@ async def test_pages_fit_a_phone(provisioning: Provisioning, path: str) -> None:
         assert width <= 390, f"{path} is {width} px wide at a 390 px viewport"
         if path == "new-server":
             await screenshot(page, "create-form-phone")
+
+
+async def test_create_works_without_javascript(provisioning: Provisioning) -> None:
+    """With scripts off the form still previews (through "Update preview") and creates."""
+    async with browser_page(javascript=False) as page:
+        await sign_in(page, provisioning)
+        await page.goto(
+            f"{provisioning.url}/console/accounts/{provisioning.account_id}/servers/new"
+        )
+        await page.get_by_label("Name").fill("no script")
+        await page.get_by_label("on-call", exact=True).check()
+        await page.get_by_role("button", name="Update preview").click()
+        await expect(page.get_by_label("on-call", exact=True)).to_be_checked()
+        await expect(page.get_by_label("Name")).to_have_value("no script")
+        assert await previewed(page) == expected(["read"], ["on-call"])
+        await page.get_by_role("button", name="Create", exact=True).click()
+        url = await page.get_by_label("MCP server URL").input_value()
+    assert await listed_by_mcp_client(url) == expected(["read"], ["on-call"])

@@ -49,7 +49,7 @@ def chromium_executable() -> str:
 
 @asynccontextmanager
 async def browser_page(
-    *, width: int = 1280, height: int = 900, origin: str | None = None
+    *, width: int = 1280, height: int = 900, origin: str | None = None, javascript: bool = True
 ) -> AsyncIterator[Page]:
     """A fresh headless Chromium page (own profile); ``origin`` may use the clipboard."""
     async with async_playwright() as playwright:
@@ -57,7 +57,9 @@ async def browser_page(
             executable_path=chromium_executable(), args=CHROMIUM_ARGS, headless=True
         )
         try:
-            context = await browser.new_context(viewport={"width": width, "height": height})
+            context = await browser.new_context(
+                viewport={"width": width, "height": height}, java_script_enabled=javascript
+            )
             if origin:
                 await context.grant_permissions(
                     ["clipboard-read", "clipboard-write"], origin=origin
