@@ -219,7 +219,9 @@ async def create_server(request: AnyRequest, account_id: str) -> Response[Any]:
             url, grant.name, require_api_token=grant.require_api_token_auth
         ),
     )
-    await state.sessions.keep_secret(session, grant.server_id, msgspec.json.encode(created))
+    await state.sessions.keep_secret(
+        session, grant.server_id, msgspec.json.encode(created).decode()
+    )
     return Redirect(
         f"{PREFIX}/accounts/{account_id}/servers/{grant.server_id}/created", status_code=303
     )

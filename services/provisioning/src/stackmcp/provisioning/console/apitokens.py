@@ -75,7 +75,7 @@ async def create_api_token(request: AnyRequest) -> Response[Any]:
         return await _api_tokens_page(
             request, session, name=body.name, errors=field_messages(exc.fields or {}), status=422
         )
-    await state.sessions.keep_secret(session, record.id, token.encode())
+    await state.sessions.keep_secret(session, record.id, token)
     return Redirect(f"{PREFIX}/api-tokens/{record.id}/created", status_code=303)
 
 
@@ -86,9 +86,7 @@ async def created_api_token_page(request: AnyRequest, token_id: str) -> Response
     state = console_state(request)
     record = await state.provisioner.api_token(token_id)
     secret = await state.sessions.take_secret(session, token_id)
-    return page(
-        session, "api_token_created.html", token=record, secret=secret.decode() if secret else None
-    )
+    return page(session, "api_token_created.html", token=record, secret=secret)
 
 
 @get("/api-tokens/{token_id:str}/revoke")

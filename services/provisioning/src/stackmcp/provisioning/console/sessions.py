@@ -32,21 +32,15 @@ class Session(msgspec.Struct, frozen=True, kw_only=True):
     """A signed-in console session."""
 
     key: str
-    """Hash of the cookie value (the Redis key suffix; never the cookie itself)."""
+    """Hash of the cookie value (also the Redis key suffix; never the cookie itself)."""
     csrf: str
     """Token every form of this session must send back."""
     admin_fingerprint: str
     created_at: datetime
 
 
-class _Stored(msgspec.Struct, frozen=True, kw_only=True):
-    csrf: str
-    admin_fingerprint: str
-    created_at: datetime
-
-
 _ENCODER = msgspec.json.Encoder()
-_DECODER = msgspec.json.Decoder(_Stored)
+_DECODER = msgspec.json.Decoder(Session)
 
 
 def admin_fingerprint(admin_token_hash: str) -> str:
@@ -75,13 +69,8 @@ class ConsoleSessions:
             admin_fingerprint=self._fingerprint,
             created_at=utcnow(),
         )
-        stored = _Stored(
-            csrf=session.csrf,
-            admin_fingerprint=session.admin_fingerprint,
-            created_at=session.created_at,
-        )
         await self._redis.set(
-            self._keys.console_session(session.key), _ENCODER.encode(stored), ex=self._ttl
+            self._keys.console_session(session.key), _ENCODER.encode(session), ex=self._ttl
         )
         return cookie, session
 
@@ -90,22 +79,16 @@ class ConsoleSessions:
         admin token that has since been replaced)."""
         if not cookie or len(cookie) > 128:
             return None
-        key = hash_token(cookie)
-        raw = await self._redis.get(self._keys.console_session(key))
+        raw = await self._redis.get(self._keys.console_session(hash_token(cookie)))
         if raw is None:
             return None
         try:
-            stored = _DECODER.decode(raw)
+            session = _DECODER.decode(raw)
         except msgspec.DecodeError:
             return None
-        if not hmac.compare_digest(stored.admin_fingerprint, self._fingerprint):
+        if not hmac.compare_digest(session.admin_fingerprint, self._fingerprint):
             return None
-        return Session(
-            key=key,
-            csrf=stored.csrf,
-            admin_fingerprint=stored.admin_fingerprint,
-            created_at=stored.created_at,
-        )
+        return session
 
     async def close(self, session: Session) -> None:
         """End a session (sign-out) on every replica at once."""
@@ -116,15 +99,15 @@ class ConsoleSessions:
         """Seconds a session lasts from sign-in."""
         return self._ttl
 
-    async def keep_secret(self, session: Session, item_id: str, secret: bytes) -> None:
+    async def keep_secret(self, session: Session, item_id: str, secret: str) -> None:
         """Hold ``secret`` sealed for the one page that will show it to this session."""
         context = f"console-reveal:{session.key}:{item_id}"
-        sealed = self._box.seal(secret.decode(), context=context)
+        sealed = self._box.seal(secret, context=context)
         await self._redis.set(
             self._keys.console_reveal(session.key, item_id), sealed, ex=REVEAL_SECONDS
         )
 
-    async def take_secret(self, session: Session, item_id: str) -> bytes | None:
+    async def take_secret(self, session: Session, item_id: str) -> str | None:
         """The secret kept for ``item_id``, removed as it is read (``None`` the second time)."""
         raw = await self._redis.getdel(self._keys.console_reveal(session.key, item_id))
         if raw is None:
@@ -132,7 +115,7 @@ class ConsoleSessions:
         context = f"console-reveal:{session.key}:{item_id}"
         try:
             text = raw.decode() if isinstance(raw, bytes) else str(raw)
-            return self._box.open(text, context=context).encode()
+            return self._box.open(text, context=context)
         except DecryptionError:
             return None
 
