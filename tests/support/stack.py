@@ -123,6 +123,8 @@ def mcp_stack(
         "STACKMCP_LOG_FORMAT": "json",
         "STACKMCP_GATEWAY_CALL_TIMEOUT": "5",
         "STACKMCP_GATEWAY_CATALOG_REFRESH": "2",
+        # Tests share one account; the limiter has tests of its own.
+        "STACKMCP_GATEWAY_ACCOUNT_RATE_LIMIT": "0",
     }
     logs_dir = tmp_path_factory.mktemp("mcp-stack")
     account = asyncio.run(_store_account(stack_valkey.url, crypto_key, prefix, running_sandbox))

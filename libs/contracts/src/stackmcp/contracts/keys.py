@@ -74,6 +74,18 @@ class RedisKeys:
         """MCP session state shared by gateway replicas."""
         return f"{self.prefix}:session:{session_id}"
 
+    def server_sessions(self, server_id: str) -> str:
+        """Sorted set: the live MCP sessions of one server, scored by last activity."""
+        return f"{self.prefix}:server:{server_id}:sessions"
+
+    def call_claim(self, call_id: str) -> str:
+        """A write's claim: the worker running it, or ``abandoned`` once the gateway gave up."""
+        return f"{self.prefix}:call:{call_id}"
+
+    def rate_window(self, scope: str, owner_id: str, window: int) -> str:
+        """Counter of inbound tool calls of one server or account in one fixed window."""
+        return f"{self.prefix}:rate:{scope}:{owner_id}:{window}"
+
     def console_session(self, session_hash: str) -> str:
         """A web console sign-in session, found by the hash of its cookie value."""
         return f"{self.prefix}:console:session:{session_hash}"

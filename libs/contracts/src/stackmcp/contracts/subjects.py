@@ -55,6 +55,15 @@ class Subjects:
         """Gateway → worker: run one tool."""
         return f"{self.prefix}.betterstack.tool.call"
 
+    def worker_tool_call(self, worker_id: str) -> str:
+        """Gateway → one worker: run one tool on that worker (chosen from live presence)."""
+        return f"{self.prefix}.betterstack.worker.{worker_id}.tool.call"
+
+    @property
+    def worker_presence(self) -> str:
+        """Worker → gateways: "I am alive" announcements (core, no queue group)."""
+        return f"{self.prefix}.betterstack.worker.presence"
+
     @property
     def catalog_get(self) -> str:
         """Gateway/provisioning → worker: the compiled tool catalogue."""

@@ -18,6 +18,7 @@ __all__ = [
     "ToolCallRequest",
     "ToolCallResult",
     "ToolDescriptor",
+    "WorkerPresence",
 ]
 
 MethodClass = Literal["read", "write"]
@@ -84,7 +85,13 @@ class ToolCallRequest(Message, frozen=True, kw_only=True, tag="stackmcp.tool.v1.
     tags: tuple[str, ...] = ()
     """The grant's tag filter, re-checked by the worker."""
     timeout: float | None = None
-    """Seconds the caller will wait; the worker gives up before that."""
+    """Seconds the caller will wait (kept for older workers; ``deadline`` supersedes it)."""
+    call_id: str = ""
+    """Unique per call, the same on every attempt: a worker claims a write by it before
+    sending anything upstream, so a write re-sent to another worker runs at most once."""
+    deadline: float | None = None
+    """Absolute deadline (UNIX seconds). A worker never starts upstream work past it, and the
+    upstream request's timeout is the time remaining."""
 
 
 class RateLimitInfo(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -133,3 +140,16 @@ class ToolCallResult(Message, frozen=True, kw_only=True, tag="stackmcp.tool.v1.c
     def structured_value(self) -> Any:
         """:attr:`structured` decoded (for callers that inspect it, such as tests)."""
         return msgspec.json.decode(self.structured)
+
+
+class WorkerPresence(Message, frozen=True, kw_only=True, tag="stackmcp.worker.v1.presence"):
+    """A worker announcing that it is alive, so gateways route calls to it directly."""
+
+    worker_id: str
+    """Random per process; the worker serves :meth:`Subjects.worker_tool_call` of this id."""
+    interval: float
+    """Seconds until the next announcement; silence for a few intervals means gone."""
+    in_flight: int = 0
+    """Tool calls running on this worker right now."""
+    leaving: bool = False
+    """The worker is draining: route nothing new to it."""

@@ -4,10 +4,14 @@
   reconnects endlessly; callbacks log state changes.
 * :func:`request` sends a msgspec message with W3C trace headers in a CLIENT span and returns the
   typed reply, or raises the :mod:`stackmcp.runtime.errors` class the remote side raised.
-* :class:`Endpoint` serves a subject in a queue group: each message is handled in its own task
-  (nats-py runs one subscription's callbacks one after another), inside a SERVER span continuing
-  the caller's trace. Expected errors become ADR-32 error replies with an ``ErrorBody``; anything
-  else is logged and answered as a generic internal error, never a Python repr.
+* :class:`Endpoint` serves a subject in a queue group (and optionally a subject of its own
+  replica): each message is handled in its own task (nats-py runs one subscription's callbacks
+  one after another), inside a SERVER span continuing the caller's trace. Expected errors become
+  ADR-32 error replies with an ``ErrorBody``; anything else is logged and answered as a generic
+  internal error, never a Python repr. A request carrying ``Stackmcp-Beacon: <seconds>`` gets a
+  progress beacon on its reply subject that often while it runs, so the caller can tell a slow
+  answer from a stalled or dead replica. A handler that finds nobody waits for its answer raises
+  :class:`NoReply`.
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ from stackmcp.runtime.errors import (
 from stackmcp.runtime.redaction import redact
 from stackmcp.runtime.telemetry import extract_context, inject_headers, tracer
 
-__all__ = ["Endpoint", "connect", "request"]
+__all__ = ["Endpoint", "NoReply", "connect", "reply_error", "request"]
 
 logger = logging.getLogger(__name__)
 _tracer = tracer(__name__)
@@ -167,7 +171,7 @@ async def request(
             raise Unavailable(f"no service is answering on {subject}") from None
         except nats.errors.TimeoutError:
             raise DeadlineExceeded(f"no answer on {subject} within {timeout:g}s") from None
-        error = _reply_error(reply)
+        error = reply_error(reply)
         if error is not None:
             span.set_status(Status(StatusCode.ERROR, error.code))
             raise error
@@ -177,7 +181,8 @@ async def request(
             raise Internal(f"malformed reply on {subject}: {exc}") from None
 
 
-def _reply_error(reply: Msg) -> StackmcpError | None:
+def reply_error(reply: Msg) -> StackmcpError | None:
+    """The error a reply carries (ADR-32 headers + ``ErrorBody``), or ``None`` for an answer."""
     if not reply.headers or h.SERVICE_ERROR_CODE not in reply.headers:
         return None
     try:
@@ -194,6 +199,14 @@ def _span_attributes(subject: str, operation: str) -> dict[str, Any]:
     }
 
 
+class NoReply(Exception):
+    """Raised by an :class:`Endpoint` handler when nobody waits for the answer any more (e.g. the
+    caller's deadline passed, or another replica took the request over): nothing is sent."""
+
+
+_ALIVE = {h.PROGRESS: "alive"}
+
+
 class Endpoint:
     """Serve one request/reply subject in a queue group.
 
@@ -204,6 +217,8 @@ class Endpoint:
         request_type: msgspec type requests are decoded as.
         handler: coroutine turning a request into a reply Struct.
         max_concurrency: requests handled at once by this replica.
+        direct: a subject served by this replica alone (outside the queue group), for callers
+            that pick a replica themselves; it shares the concurrency limit.
     """
 
     def __init__(
@@ -215,27 +230,36 @@ class Endpoint:
         handler: Callable[[Req], Awaitable[msgspec.Struct]],
         *,
         max_concurrency: int = 64,
+        direct: str | None = None,
     ) -> None:
         self._nc = nc
         self.subject = subject
         self._queue = queue
+        self._direct = direct
         self._decoder = msgspec.json.Decoder(request_type)
         self._handler = handler
         self._slots = asyncio.Semaphore(max_concurrency)
         self._tasks: set[asyncio.Task[None]] = set()
-        self._subscription: Subscription | None = None
+        self._subscriptions: list[Subscription] = []
+
+    @property
+    def in_flight(self) -> int:
+        """Requests being handled (or waiting for a slot) right now."""
+        return len(self._tasks)
 
     async def start(self) -> None:
         """Subscribe; requests are served from now on."""
-        self._subscription = await self._nc.subscribe(
-            self.subject, queue=self._queue, cb=self._on_message
+        self._subscriptions.append(
+            await self._nc.subscribe(self.subject, queue=self._queue, cb=self._on_message)
         )
+        if self._direct is not None:
+            self._subscriptions.append(await self._nc.subscribe(self._direct, cb=self._on_message))
 
     async def drain(self, timeout: float = 10.0) -> None:
         """Stop taking requests and wait (bounded) for those in flight to be answered."""
-        if self._subscription is not None:
-            await self._subscription.unsubscribe()
-            self._subscription = None
+        subscriptions, self._subscriptions = self._subscriptions, []
+        for subscription in subscriptions:
+            await subscription.unsubscribe()
         if self._tasks:
             _, pending = await asyncio.wait(self._tasks, timeout=timeout)
             for task in pending:
@@ -247,36 +271,83 @@ class Endpoint:
         task.add_done_callback(self._tasks.discard)
 
     async def _serve(self, msg: Msg) -> None:
-        async with self._slots:
-            context = extract_context(msg.headers)
-            with _tracer.start_as_current_span(
-                f"process {self.subject}",
-                context=context,
-                kind=SpanKind.SERVER,
-                attributes=_span_attributes(self.subject, "process"),
-            ) as span:
-                payload, headers = await self._answer(msg, span)
-            if msg.reply:
-                try:
-                    await msg.respond(payload) if headers is None else await self._nc.publish(
-                        msg.reply, payload, headers=headers
-                    )
-                except nats.errors.Error as exc:
-                    logger.warning("could not reply on %s: %s", self.subject, exc)
+        beacon = self._start_beacon(msg)
+        try:
+            async with self._slots:
+                context = extract_context(msg.headers)
+                with _tracer.start_as_current_span(
+                    f"process {self.subject}",
+                    context=context,
+                    kind=SpanKind.SERVER,
+                    attributes=_span_attributes(self.subject, "process"),
+                ) as span:
+                    answer = await self._answer(msg, span)
+        finally:
+            if beacon is not None:
+                beacon.cancel()
+        if msg.reply and answer is not None:
+            payload, headers = answer
+            try:
+                await msg.respond(payload) if headers is None else await self._nc.publish(
+                    msg.reply, payload, headers=headers
+                )
+            except nats.errors.Error as exc:
+                logger.warning("could not reply on %s: %s", self.subject, exc)
 
-    async def _answer(self, msg: Msg, span: trace.Span) -> tuple[bytes, dict[str, str] | None]:
+    def _start_beacon(self, msg: Msg) -> _Beacon | None:
+        if not (msg.reply and msg.headers and h.BEACON in msg.headers):
+            return None
+        try:
+            interval = float(msg.headers[h.BEACON])
+        except ValueError:
+            return None
+        if not 0.01 <= interval <= 60:
+            return None
+        return _Beacon(self._nc, msg.reply, interval)
+
+    async def _answer(
+        self, msg: Msg, span: trace.Span
+    ) -> tuple[bytes, dict[str, str] | None] | None:
         try:
             request_msg = self._decoder.decode(msg.data)
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
             return _error_reply(InvalidArgument(f"malformed request: {exc}"), span)
         try:
             reply = await self._handler(request_msg)
+        except NoReply:
+            return None
         except StackmcpError as exc:
             return _error_reply(exc, span)
         except Exception:
             logger.exception("unhandled error serving %s", self.subject)
             return _error_reply(Internal("internal error"), span)
         return msgspec.json.encode(reply), None
+
+
+class _Beacon:
+    """Publishes ``alive`` on a reply subject every ``interval`` seconds until cancelled."""
+
+    def __init__(self, nc: Client, subject: str, interval: float) -> None:
+        self._nc = nc
+        self._subject = subject
+        self._interval = interval
+        self._loop = asyncio.get_running_loop()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._handle = self._loop.call_later(interval, self._beat)
+
+    def _beat(self) -> None:
+        task = self._loop.create_task(self._publish())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        self._handle = self._loop.call_later(self._interval, self._beat)
+
+    async def _publish(self) -> None:
+        with contextlib.suppress(nats.errors.Error):
+            await self._nc.publish(self._subject, b"", headers=_ALIVE)
+
+    def cancel(self) -> None:
+        """Stop beating (the answer is about to be sent)."""
+        self._handle.cancel()
 
 
 def _error_reply(exc: StackmcpError, span: trace.Span) -> tuple[bytes, dict[str, str]]:

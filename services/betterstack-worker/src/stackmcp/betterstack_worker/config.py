@@ -27,6 +27,9 @@ class WorkerConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     """Seconds a decrypted account is reused before Redis is read again."""
     max_concurrency: int = 64
     """Tool calls one replica runs at once; more wait in NATS for a free slot."""
+    presence_interval: float = 1.0
+    """Seconds between the "alive" announcements gateways route calls by; a worker silent for
+    three intervals gets no new calls."""
 
 
 def cursor_key(worker: WorkerConfig, crypto: CryptoConfig) -> bytes:

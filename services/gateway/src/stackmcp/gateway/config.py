@@ -24,11 +24,31 @@ class GatewayConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     max_body_bytes: int = 1_048_576
     """Largest request body accepted (413 above)."""
     call_timeout: float = 30.0
-    """Seconds a tool call may take end to end before the client gets a timeout result."""
+    """Seconds a tool call may take end to end (its deadline) before the client gets a timeout
+    result; no worker starts upstream work past it."""
     catalog_refresh: float = 30.0
     """Seconds between checks for a new worker catalogue version."""
-    session_ttl: float = 86_400.0
-    """Seconds an idle MCP session is kept in Redis."""
+    session_ttl: float = 3600.0
+    """Seconds an idle MCP session is kept in Redis (and its local copies at most that long)."""
+    max_sessions_per_server: int = 100
+    """Live sessions one MCP server may hold; opening one more ends its least active session
+    (whose client gets "Session not found" and initializes again)."""
+    max_sse_streams_per_server: int = 20
+    """Open 2024-11-05 SSE streams one MCP server may hold on one gateway replica (429 above)."""
+    body_timeout: float = 10.0
+    """Seconds a client may take to send a request body (408 after that)."""
+    worker_silence: float = 1.0
+    """Seconds without a sign from the worker running a call before it counts as stalled or
+    dead: reads move to another worker, writes are abandoned unless already under way."""
+    server_rate_limit: int = 500
+    """Tool calls one MCP server may make per ``rate_limit_window`` (0 = unlimited)."""
+    account_rate_limit: int = 50
+    """Tool calls all MCP servers of one Better Stack account may make per
+    ``rate_limit_window`` (0 = unlimited); protects the account's own API limit."""
+    rate_limit_window: int = 10
+    """Length in seconds of the fixed windows the rate limits count in, on every replica."""
+    cache_max_entries: int = 10_000
+    """Grants, API tokens and sessions each kept in the local cache at most."""
     sse_keepalive: float = 15.0
     """Seconds between SSE keep-alive comments."""
     tools_page_size: int = 200

@@ -47,6 +47,7 @@ from stackmcp.contracts.grants import Grant
 from stackmcp.contracts.keys import RedisKeys
 from stackmcp.contracts.subjects import Subjects
 from stackmcp.contracts.tokens import API_TOKEN_PREFIX, SERVER_TOKEN_PREFIX, hash_token
+from stackmcp.runtime.cache import TtlCache
 from stackmcp.runtime.errors import NotFound, Unauthenticated, Unavailable
 
 __all__ = [
@@ -92,6 +93,7 @@ class GrantResolver:
             backstop for a missed event.
         max_entries: bound of each cache (grants, API tokens); the oldest entry goes first.
         clock: the wall clock ``expires_at`` is compared with (timezone-aware).
+        monotonic: the clock cache entries age by.
     """
 
     def __init__(
@@ -102,19 +104,17 @@ class GrantResolver:
         cache_ttl: float = 30.0,
         max_entries: int = 10000,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        if max_entries < 1:
-            raise ValueError("max_entries must be at least 1")
         self._redis = redis
         self._keys = keys
-        self._cache_ttl = cache_ttl
-        self._max_entries = max_entries
         self._clock = clock
-        self._grants: dict[str, tuple[Grant, float]] = {}
-        self._api_tokens: dict[str, float] = {}
-        # Bumped by every forget/clear: a Redis read that started before an invalidation must
-        # not put what it read into the cache afterwards (the event may have overtaken it).
-        self._generation = 0
+        self._grants: TtlCache[str, Grant] = TtlCache(
+            ttl=cache_ttl, max_entries=max_entries, clock=monotonic
+        )
+        self._api_tokens: TtlCache[str, bool] = TtlCache(
+            ttl=cache_ttl, max_entries=max_entries, clock=monotonic
+        )
         self._subscriptions: list[Subscription] = []
 
     async def resolve(self, token: str) -> Grant:
@@ -128,18 +128,7 @@ class GrantResolver:
         if not _SERVER_TOKEN_RE.fullmatch(token):
             raise NotFound(NO_SERVER)
         token_hash = hash_token(token)
-        now = time.monotonic()
-        cached = self._grants.get(token_hash)
-        if cached is not None and now - cached[1] < self._cache_ttl:
-            grant = cached[0]
-        else:
-            generation = self._generation
-            grant = await self._load_grant(token_hash)
-            if generation == self._generation:
-                self._grants.pop(token_hash, None)
-                self._grants[token_hash] = (grant, now)
-                while len(self._grants) > self._max_entries:
-                    del self._grants[next(iter(self._grants))]
+        grant = await self._grants.get_or_load(token_hash, lambda: self._load_grant(token_hash))
         if grant.is_expired(self._clock()):
             logger.debug("refused expired grant %s", _short(token_hash))
             raise NotFound(NO_SERVER)
@@ -167,17 +156,14 @@ class GrantResolver:
 
     def forget(self, token_hash: str) -> None:
         """Drop the cached grant of ``token_hash`` (it was changed, revoked or expired)."""
-        self._generation += 1
-        self._grants.pop(token_hash, None)
+        self._grants.forget(token_hash)
 
     def forget_api_token(self, token_hash: str) -> None:
         """Drop the cached acceptance of an API token (it was revoked)."""
-        self._generation += 1
-        self._api_tokens.pop(token_hash, None)
+        self._api_tokens.forget(token_hash)
 
     def clear(self) -> None:
         """Drop every cached grant and API token (e.g. after a NATS reconnection)."""
-        self._generation += 1
         self._grants.clear()
         self._api_tokens.clear()
 
@@ -208,11 +194,9 @@ class GrantResolver:
         if not _API_TOKEN_RE.fullmatch(token):
             raise Unauthenticated(API_TOKEN_NOT_ACCEPTED)
         token_hash = hash_token(token)
-        now = time.monotonic()
-        cached_at = self._api_tokens.get(token_hash)
-        if cached_at is not None and now - cached_at < self._cache_ttl:
-            return
-        generation = self._generation
+        await self._api_tokens.get_or_load(token_hash, lambda: self._load_api_token(token_hash))
+
+    async def _load_api_token(self, token_hash: str) -> bool:
         try:
             exists = await self._redis.exists(self._keys.api_token(token_hash))
         except RedisError as exc:
@@ -221,11 +205,7 @@ class GrantResolver:
         if not exists:
             logger.debug("unknown API token %s", _short(token_hash))
             raise Unauthenticated(API_TOKEN_NOT_ACCEPTED)
-        if generation == self._generation:
-            self._api_tokens.pop(token_hash, None)
-            self._api_tokens[token_hash] = now
-            while len(self._api_tokens) > self._max_entries:
-                del self._api_tokens[next(iter(self._api_tokens))]
+        return True
 
     async def subscribe(self, nc: Client, subjects: Subjects) -> None:
         """Drop cache entries as soon as this replica hears a lifecycle event about them.

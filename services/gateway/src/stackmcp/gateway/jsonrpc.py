@@ -1,11 +1,16 @@
 """JSON-RPC 2.0 framing for MCP: parsing one message, encoding replies, the error codes.
 
-Replies are assembled from pre-encoded parts so a cached ``tools/list`` result is spliced in
-as bytes, never re-encoded per request.
+Parsing is strict where a lenient reader could be fooled and bounded where a hostile body could
+cost the process: invalid UTF-8, numbers out of range, nesting deeper than :data:`MAX_DEPTH` and
+duplicate object keys (which two readers could resolve differently) are parse errors, and an
+``id`` must be a string or a 64-bit integer. Replies are assembled from pre-encoded parts so a
+cached ``tools/list`` result is spliced in as bytes, never re-encoded per request.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 from typing import Any
 
 import msgspec
@@ -15,9 +20,11 @@ __all__ = [
     "INTERNAL_ERROR",
     "INVALID_PARAMS",
     "INVALID_REQUEST",
+    "MAX_DEPTH",
     "METHOD_NOT_FOUND",
     "MISSING_CLIENT_CAPABILITY",
     "PARSE_ERROR",
+    "REQUEST_CANCELLED",
     "UNSUPPORTED_PROTOCOL_VERSION",
     "Message",
     "RpcError",
@@ -35,7 +42,12 @@ HEADER_MISMATCH = -32020
 MISSING_CLIENT_CAPABILITY = -32021
 UNSUPPORTED_PROTOCOL_VERSION = -32022
 
+MAX_DEPTH = 64
+"""Deepest nesting of arrays and objects accepted in a message."""
+_INT64 = 2**63
+
 _NO_ID = object()
+logger = logging.getLogger(__name__)
 
 
 class RpcError(Exception):
@@ -48,6 +60,10 @@ class RpcError(Exception):
         self.data = data
         self.status = status
         """HTTP status to answer with, when the transport should not use 200."""
+
+
+REQUEST_CANCELLED = RpcError(-32800, "Request cancelled")
+"""The answer to a request the client cancelled."""
 
 
 class Message(msgspec.Struct, frozen=True):
@@ -82,12 +98,10 @@ def parse_message(body: bytes) -> Message:
     """Decode one JSON-RPC message.
 
     Raises:
-        RpcError: ``-32700`` for bad JSON, ``-32600`` for a batch or a malformed envelope.
+        RpcError: ``-32700`` for a body that is not acceptable JSON (see the module docstring),
+            ``-32600`` for a batch or a malformed envelope.
     """
-    try:
-        raw = _DECODER.decode(body)
-    except msgspec.DecodeError:
-        raise RpcError(PARSE_ERROR, "Parse error: the body is not valid JSON", status=400) from None
+    raw = _decode(body)
     if isinstance(raw, list):
         raise RpcError(
             INVALID_REQUEST,
@@ -100,9 +114,9 @@ def parse_message(body: bytes) -> Message:
     if envelope.jsonrpc != "2.0":
         raise RpcError(INVALID_REQUEST, 'Invalid Request: "jsonrpc" must be "2.0"', status=400)
     has_id = envelope.id is not _NO_ID
-    if has_id and not (isinstance(envelope.id, (str, int)) and not isinstance(envelope.id, bool)):
+    if has_id and not _valid_id(envelope.id):
         raise RpcError(
-            INVALID_REQUEST, "Invalid Request: id must be a string or integer", status=400
+            INVALID_REQUEST, "Invalid Request: id must be a string or a 64-bit integer", status=400
         )
     if envelope.method is None:
         if has_id and (envelope.result is not _NO_ID or envelope.error is not _NO_ID):
@@ -120,6 +134,67 @@ def parse_message(body: bytes) -> Message:
         is_request=has_id,
         is_response=False,
     )
+
+
+def _decode(body: bytes) -> Any:
+    try:
+        raw = _DECODER.decode(body)
+        if body.count(b"{") + body.count(b"[") > MAX_DEPTH and _depth(raw) > MAX_DEPTH:
+            return _refuse(f"the body is nested deeper than {MAX_DEPTH} levels")
+        _STRICT.decode(body.decode())
+    except UnicodeDecodeError:
+        return _refuse("the body is not valid UTF-8")
+    except RecursionError:
+        return _refuse(f"the body is nested deeper than {MAX_DEPTH} levels")
+    except _DuplicateKey as exc:
+        return _refuse(f"the key {str(exc)[:40]!r} appears twice in one object")
+    except (msgspec.DecodeError, ValueError):
+        return _refuse("the body is not valid JSON, or holds a number too large")
+    return raw
+
+
+def _refuse(reason: str) -> Any:
+    logger.info("refused a request body: %s", reason)
+    raise RpcError(PARSE_ERROR, f"Parse error: {reason}", status=400)
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth of decoded JSON, iteratively (no recursion on hostile input)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, level)
+            if level > MAX_DEPTH:
+                return level
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, level + 1) for child in children)
+    return deepest
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKey(key)
+            seen.add(key)
+    return result
+
+
+_STRICT = json.JSONDecoder(object_pairs_hook=_unique_keys)
+"""Second reader, for what msgspec accepts silently: duplicate keys (last one wins there)."""
+
+
+def _valid_id(value: Any) -> bool:
+    if isinstance(value, str):
+        return True
+    return isinstance(value, int) and not isinstance(value, bool) and -_INT64 <= value < _INT64
 
 
 _ENCODER = msgspec.json.Encoder()

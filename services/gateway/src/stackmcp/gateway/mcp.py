@@ -1,31 +1,40 @@
-"""The MCP methods the gateway answers, independent of HTTP: discovery, tools, ping.
+"""The MCP methods the gateway answers, independent of any transport: discovery, tools, ping.
 
-Transports (``http.py``) decide the era, check sessions and headers, then call
-:meth:`McpMethods.dispatch` with a :class:`CallContext`. Results are returned as encoded JSON
-bytes plus the HTTP headers they imply (the normalised rate-limit fields).
+:class:`McpMethods` takes a :class:`CallContext` (grant, era, version) and returns an
+:class:`Answer`: the encoded result **and** the HTTP headers it implies (the normalised
+rate-limit fields), as one value, so every transport forwards both or knowingly drops the
+headers (the HTTP+SSE stream, whose replies have none).
 """
 
 from __future__ import annotations
 
 import logging
+import secrets
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
-from nats.aio.client import Client
 from opentelemetry import trace
 
 from stackmcp.contracts.grants import Grant
-from stackmcp.contracts.subjects import Subjects
-from stackmcp.contracts.tools import ToolCallRequest, ToolCallResult
+from stackmcp.contracts.tools import RateLimitInfo, ToolCallRequest, ToolCallResult
 from stackmcp.gateway.catalog import ToolCatalog
+from stackmcp.gateway.eras import HANDSHAKE_VERSIONS, MODERN_VERSIONS, Era, negotiate
 from stackmcp.gateway.jsonrpc import INVALID_PARAMS, METHOD_NOT_FOUND, RpcError
-from stackmcp.gateway.versions import HANDSHAKE_VERSIONS, MODERN_VERSIONS, negotiate
-from stackmcp.runtime.errors import DeadlineExceeded, NotFound, StackmcpError, Unavailable
-from stackmcp.runtime.natsx import request
+from stackmcp.runtime.errors import NotFound, StackmcpError
 
-__all__ = ["INSTRUCTIONS", "CallContext", "McpMethods", "server_info"]
+__all__ = [
+    "INSTRUCTIONS",
+    "Answer",
+    "CallContext",
+    "InboundLimiter",
+    "McpMethods",
+    "ToolRunner",
+    "server_info",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -53,16 +62,48 @@ def server_info() -> dict[str, str]:
 SERVER_INFO_META = "io.modelcontextprotocol/serverInfo"
 
 
-@dataclass
+@dataclass(frozen=True)
 class CallContext:
-    """Who is calling and how: the grant, the era and (legacy) the session."""
+    """Who is calling and how: the grant, the era, the version and (session eras) the session."""
 
     grant: Grant
-    modern: bool
+    era: Era
     protocol_version: str
     session_id: str | None = None
-    headers: dict[str, str] = field(default_factory=dict)
-    """Response headers the method adds (rate-limit fields)."""
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An encoded JSON-RPC ``result`` and the response headers it implies."""
+
+    result: bytes
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+class ToolRunner(Protocol):
+    """Runs one tool call on some worker (see :mod:`stackmcp.gateway.workers`)."""
+
+    async def run(self, call: ToolCallRequest, *, write: bool) -> ToolCallResult:
+        """The worker's result.
+
+        Raises:
+            NotFound: the worker does not know the tool (or the grant hides it).
+            StackmcpError: the call could not be run; the message is written for the model.
+        """
+        ...
+
+
+class InboundLimiter(Protocol):
+    """Counts inbound tool calls per server and per account (see :mod:`.ratelimit`)."""
+
+    async def admit(self, grant: Grant) -> RateLimitInfo | None:
+        """Count this call: ``None`` when admitted, else the exceeded limit's state
+        (``remaining`` 0, ``retry_after`` set).
+
+        Raises:
+            Unavailable: the counter store is unreachable.
+        """
+        ...
 
 
 class McpMethods:
@@ -70,24 +111,29 @@ class McpMethods:
 
     Args:
         catalog: the tool catalogue.
-        nc: NATS client for tool calls.
-        subjects: subject names.
-        call_timeout: seconds a tool call may take.
+        tools: runs tool calls on workers.
+        call_timeout: seconds a tool call may take end to end (its deadline).
+        limiter: inbound rate limits for tool calls, or ``None`` for none.
     """
 
     def __init__(
-        self, catalog: ToolCatalog, nc: Client, subjects: Subjects, *, call_timeout: float
+        self,
+        catalog: ToolCatalog,
+        tools: ToolRunner,
+        *,
+        call_timeout: float,
+        limiter: InboundLimiter | None = None,
     ) -> None:
         self._catalog = catalog
-        self._nc = nc
-        self._subjects = subjects
+        self._tools = tools
         self._call_timeout = call_timeout
+        self._limiter = limiter
         self._info = server_info()
         self._server_meta = {SERVER_INFO_META: self._info}
-        self._encoded_ping = b"{}"
+        self._ping = Answer(b"{}")
 
     def initialize(self, params: dict[str, Any] | None) -> tuple[str, bytes]:
-        """The negotiated version and the ``initialize`` result (legacy era)."""
+        """The negotiated version and the ``initialize`` result (session eras)."""
         negotiated = negotiate((params or {}).get("protocolVersion"))
         result = {
             "protocolVersion": negotiated,
@@ -97,32 +143,32 @@ class McpMethods:
         }
         return negotiated, msgspec.json.encode(result)
 
-    async def dispatch(self, method: str, params: dict[str, Any] | None, ctx: CallContext) -> bytes:
-        """The encoded result of ``method``.
+    async def dispatch(
+        self, method: str, params: dict[str, Any] | None, ctx: CallContext
+    ) -> Answer:
+        """The answer to ``method``.
 
         Raises:
             RpcError: the method is unknown for this era or its params are invalid.
+            StackmcpError: a dependency failed (e.g. :class:`Unavailable`).
         """
         if method == "tools/call":
             return await self._call_tool(params or {}, ctx)
         if method == "tools/list":
             await self._catalog.ensure_loaded()
-            return self._catalog.list_page(
+            page = self._catalog.list_page(
                 ctx.grant.methods,
                 ctx.grant.tags,
                 (params or {}).get("cursor"),
-                modern=ctx.modern,
+                modern=ctx.era.stateless,
                 server_meta=self._server_meta,
             )
-        if ctx.modern and method == "server/discover":
-            return self._discover()
-        if not ctx.modern and method == "ping":
-            return self._encoded_ping
-        raise RpcError(
-            METHOD_NOT_FOUND,
-            f"Method not found: {method[:100]}",
-            status=404 if ctx.modern else None,
-        )
+            return Answer(page)
+        if ctx.era.stateless and method == "server/discover":
+            return Answer(self._discover())
+        if not ctx.era.stateless and method == "ping":
+            return self._ping
+        raise RpcError(METHOD_NOT_FOUND, f"Method not found: {method[:100]}")
 
     def _discover(self) -> bytes:
         return msgspec.json.encode(
@@ -137,7 +183,7 @@ class McpMethods:
             }
         )
 
-    async def _call_tool(self, params: dict[str, Any], ctx: CallContext) -> bytes:
+    async def _call_tool(self, params: dict[str, Any], ctx: CallContext) -> Answer:
         name = params.get("name")
         arguments = params.get("arguments")
         if not isinstance(name, str):
@@ -147,8 +193,13 @@ class McpMethods:
         trace.get_current_span().set_attribute("gen_ai.tool.name", name[:128])
         await self._catalog.ensure_loaded()
         grant = ctx.grant
-        if self._catalog.find(name, grant.methods, grant.tags) is None:
+        tool = self._catalog.find(name, grant.methods, grant.tags)
+        if tool is None:
             raise _unknown_tool(name)
+        if self._limiter is not None:
+            refused = await self._limiter.admit(grant)
+            if refused is not None:
+                return self._encode(_rate_limited(refused), ctx)
         call = ToolCallRequest(
             server_id=grant.server_id,
             account_id=grant.account_id,
@@ -157,22 +208,18 @@ class McpMethods:
             methods=grant.methods,
             tags=grant.tags,
             timeout=self._call_timeout,
+            call_id=secrets.token_hex(12),
+            deadline=time.time() + self._call_timeout,
         )
         try:
-            result = await request(
-                self._nc,
-                self._subjects.tool_call,
-                call,
-                ToolCallResult,
-                timeout=self._call_timeout + 1.0,
-            )
+            result = await self._tools.run(call, write=tool.method_class == "write")
         except NotFound:
             raise _unknown_tool(name) from None
         except StackmcpError as exc:
-            return self._failure(_worker_failure(exc), ctx)
+            return Answer(self._failure(exc.message, ctx))
         return self._encode(result, ctx)
 
-    def _encode(self, result: ToolCallResult, ctx: CallContext) -> bytes:
+    def _encode(self, result: ToolCallResult, ctx: CallContext) -> Answer:
         body: dict[str, Any] = {
             "content": [{"type": "text", "text": result.content_text()}],
             "isError": result.is_error,
@@ -180,20 +227,21 @@ class McpMethods:
         if not result.is_error:
             body["structuredContent"] = result.structured
         meta: dict[str, Any] = {}
+        headers: dict[str, str] = {}
         if result.rate_limit is not None:
             fields = result.rate_limit.fields()
             meta.update(fields)
-            ctx.headers.update({k: str(v) for k, v in fields.items()})
-        if ctx.modern:
+            headers = {k: str(v) for k, v in fields.items()}
+        if ctx.era.stateless:
             body["resultType"] = "complete"
             meta.update(self._server_meta)
         if meta:
             body["_meta"] = meta
-        return msgspec.json.encode(body)
+        return Answer(msgspec.json.encode(body), headers)
 
     def _failure(self, text: str, ctx: CallContext) -> bytes:
         body: dict[str, Any] = {"content": [{"type": "text", "text": text}], "isError": True}
-        if ctx.modern:
+        if ctx.era.stateless:
             body["resultType"] = "complete"
             body["_meta"] = self._server_meta
         return msgspec.json.encode(body)
@@ -203,13 +251,9 @@ def _unknown_tool(name: str) -> RpcError:
     return RpcError(INVALID_PARAMS, f"Unknown tool: {name[:100]}")
 
 
-def _worker_failure(exc: StackmcpError) -> str:
-    if isinstance(exc, DeadlineExceeded):
-        return (
-            "The tool call did not finish in time. It may still complete: check the current "
-            "state before repeating a write."
-        )
-    if isinstance(exc, Unavailable):
-        return "The Better Stack worker is not available right now; try again in a few seconds."
-    logger.warning("tool call failed in transit: %s", exc.code)
-    return f"The tool call failed: {exc.message}"
+def _rate_limited(info: RateLimitInfo) -> ToolCallResult:
+    text = (
+        f"Too many tool calls through this MCP server or its Better Stack account: at most "
+        f"{info.limit} per window. Try again in {info.retry_after} seconds."
+    )
+    return ToolCallResult(text=text, is_error=True, rate_limit=info)

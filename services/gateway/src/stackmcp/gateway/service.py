@@ -21,10 +21,13 @@ from stackmcp.contracts.subjects import Subjects
 from stackmcp.gateway.app import create_app
 from stackmcp.gateway.catalog import ToolCatalog
 from stackmcp.gateway.config import GatewayConfig
+from stackmcp.gateway.core import McpCore
 from stackmcp.gateway.grants import GrantResolver
 from stackmcp.gateway.http import McpTransport
 from stackmcp.gateway.mcp import McpMethods
+from stackmcp.gateway.ratelimit import RedisRateLimiter
 from stackmcp.gateway.sessions import SessionStore
+from stackmcp.gateway.workers import WorkerCaller, WorkerPool
 from stackmcp.runtime.config import NatsConfig, RedisConfig, load_section
 from stackmcp.runtime.errors import Unavailable
 from stackmcp.runtime.natsx import connect
@@ -59,25 +62,52 @@ async def run(stop: asyncio.Event) -> None:
             return
         subjects = Subjects(nats_config.subject_prefix)
         keys = RedisKeys(redis_config.key_prefix)
-        grants = GrantResolver(redis, keys, cache_ttl=config.cache_ttl)
+        grants = GrantResolver(
+            redis, keys, cache_ttl=config.cache_ttl, max_entries=config.cache_max_entries
+        )
         await grants.subscribe(nc, subjects)
         sessions = SessionStore(
-            redis, keys, nc, subjects.gateway_session_closed, ttl=config.session_ttl
+            redis,
+            keys,
+            nc,
+            subjects.gateway_session_closed,
+            ttl=config.session_ttl,
+            max_per_server=config.max_sessions_per_server,
+            max_local=config.cache_max_entries,
         )
         await sessions.start()
         caches += [grants.clear, sessions.forget_all]
-        catalog = ToolCatalog(nc, subjects, page_size=config.tools_page_size)
+        catalog = ToolCatalog(
+            nc, subjects, page_size=config.tools_page_size, timeout=nats_config.request_timeout
+        )
         refresher = asyncio.create_task(catalog.keep_fresh(config.catalog_refresh, stop))
-        methods = McpMethods(catalog, nc, subjects, call_timeout=config.call_timeout)
+        pool = WorkerPool()
+        await pool.subscribe(nc, subjects)
+        caller = WorkerCaller(nc, subjects, pool, redis, keys, silence=config.worker_silence)
+        await caller.start()
+        limiter = RedisRateLimiter(
+            redis,
+            keys,
+            per_server=config.server_rate_limit,
+            per_account=config.account_rate_limit,
+            window=config.rate_limit_window,
+        )
+        methods = McpMethods(
+            catalog,
+            caller,
+            call_timeout=config.call_timeout,
+            limiter=limiter if limiter.enabled else None,
+        )
         transport = McpTransport(
-            methods=methods,
+            core=McpCore(methods, sessions),
             grants=grants,
-            sessions=sessions,
             nc=nc,
             subjects=subjects,
             allowed_origins=config.allowed_origins,
             keepalive=config.sse_keepalive,
             public_url=config.public_url,
+            body_timeout=config.body_timeout,
+            max_sse_streams=config.max_sse_streams_per_server,
         )
         app = create_app(
             transport, _ready_check(nc, redis, catalog), max_body_bytes=config.max_body_bytes

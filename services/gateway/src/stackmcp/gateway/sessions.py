@@ -1,9 +1,15 @@
 """MCP sessions (``Mcp-Session-Id`` and 2024-11-05 SSE sessions) shared by gateway replicas.
 
 A session lives in Redis under :meth:`RedisKeys.session`, so any replica serves any request of
-it. Replicas keep a local copy to stay off Redis on the hot path; ending a session deletes the
-key and tells every replica over NATS to drop its copy, so a deleted session is refused
-everywhere at once. The Redis expiry (idle TTL) is pushed forward at most once a minute.
+it. Replicas keep a bounded local copy (:class:`~stackmcp.runtime.cache.TtlCache`) to stay off
+Redis on the hot path; ending a session deletes the key and tells every replica over NATS to drop
+its copy, so a deleted session is refused everywhere at once. The Redis expiry (idle TTL) is
+pushed forward at most once a minute.
+
+Each MCP server keeps at most ``max_per_server`` live sessions: a sorted set per server scores
+its sessions by last activity, and opening one more ends the least recently active (its client
+gets "Session not found" and initializes again, as the spec prescribes). Abandoned sessions
+therefore cost neither memory here nor keys in Redis beyond the idle TTL.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ import asyncio
 import logging
 import secrets
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,6 +29,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from stackmcp.contracts.keys import RedisKeys
+from stackmcp.runtime.cache import TtlCache
 from stackmcp.runtime.errors import Unavailable
 
 __all__ = ["Session", "SessionStore", "new_session_id"]
@@ -31,6 +38,7 @@ logger = logging.getLogger(__name__)
 
 _TOUCH_EVERY = 60.0
 _LOCAL_TTL = 300.0
+_UNREACHABLE = "session storage is unreachable"
 
 
 def new_session_id() -> str:
@@ -44,6 +52,8 @@ class Session(msgspec.Struct, frozen=True, kw_only=True):
     id: str
     token_hash: str
     """The URL token's hash: the session is only valid on that URL."""
+    server_id: str = ""
+    """The MCP server the session belongs to (its sessions are capped)."""
     protocol_version: str
     transport: str = "streamable"
     """``streamable`` (Mcp-Session-Id) or ``sse`` (2024-11-05 HTTP+SSE)."""
@@ -62,72 +72,135 @@ class SessionStore:
         nc: NATS client (for the "session ended" broadcast).
         closed_subject: subject of that broadcast.
         ttl: idle seconds before Redis forgets a session.
+        max_per_server: live sessions one MCP server may hold; more end the least active.
+        max_local: sessions this replica keeps a local copy of.
+        clock: monotonic seconds (tests move it).
     """
 
     def __init__(
-        self, redis: Redis, keys: RedisKeys, nc: Client, closed_subject: str, *, ttl: float
+        self,
+        redis: Redis,
+        keys: RedisKeys,
+        nc: Client,
+        closed_subject: str,
+        *,
+        ttl: float,
+        max_per_server: int = 100,
+        max_local: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._redis = redis
         self._keys = keys
         self._nc = nc
         self._closed_subject = closed_subject
         self._ttl = max(1, int(ttl))
-        self._local: dict[str, tuple[Session, float, float]] = {}
+        self._max_per_server = max_per_server
+        self._clock = clock
+        self._local: TtlCache[str, Session] = TtlCache(
+            ttl=min(_LOCAL_TTL, self._ttl), max_entries=max_local, clock=clock
+        )
+        self._touched: TtlCache[str, float] = TtlCache(
+            ttl=_TOUCH_EVERY, max_entries=max_local, clock=clock
+        )
         self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def local_count(self) -> int:
+        """Sessions this replica holds a local copy of."""
+        return len(self._local)
 
     async def start(self) -> None:
         """Listen for sessions ended on other replicas."""
         await self._nc.subscribe(self._closed_subject, cb=self._on_closed)
 
-    async def create(self, token_hash: str, protocol_version: str, transport: str) -> Session:
-        """Store a new session and return it."""
+    async def create(
+        self, token_hash: str, server_id: str, protocol_version: str, transport: str
+    ) -> Session:
+        """Store a new session (ending the server's least active ones over the cap).
+
+        Raises:
+            Unavailable: Redis cannot be reached.
+        """
         session = Session(
             id=new_session_id(),
             token_hash=token_hash,
+            server_id=server_id,
             protocol_version=protocol_version,
             transport=transport,
             created_at=datetime.now(UTC),
         )
+        members = self._keys.server_sessions(server_id)
+        now = time.time()
         try:
-            await self._redis.set(
-                self._keys.session(session.id), msgspec.json.encode(session), ex=self._ttl
-            )
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.set(self._keys.session(session.id), msgspec.json.encode(session), ex=self._ttl)
+                pipe.zadd(members, {session.id: now})
+                pipe.zremrangebyscore(members, "-inf", now - self._ttl)
+                pipe.zrange(members, 0, -self._max_per_server - 1)
+                pipe.expire(members, self._ttl)
+                replies = await pipe.execute()
         except RedisError:
-            raise Unavailable("session storage is unreachable") from None
-        now = time.monotonic()
-        self._local[session.id] = (session, now, now)
+            raise Unavailable(_UNREACHABLE) from None
+        self._local.put(session.id, session)
+        self._touched.put(session.id, now)
+        evicted = [raw.decode() for raw in replies[3]]
+        if evicted:
+            self._spawn(self._evict(members, evicted))
         return session
 
     async def get(self, session_id: str, token_hash: str) -> Session | None:
-        """The session if it exists and belongs to this URL, else ``None``."""
-        now = time.monotonic()
-        cached = self._local.get(session_id)
-        if cached is not None and now - cached[1] < _LOCAL_TTL:
-            session, loaded, touched = cached
-            if now - touched > _TOUCH_EVERY:
-                self._local[session_id] = (session, loaded, now)
-                self._spawn(self._touch(session_id))
-        else:
-            loaded_session = await self._load(session_id)
-            if loaded_session is None:
-                self._local.pop(session_id, None)
+        """The session if it exists and belongs to this URL, else ``None``.
+
+        Raises:
+            Unavailable: Redis cannot be reached.
+        """
+        session = self._local.get(session_id)
+        if session is None:
+            generation = self._local.generation
+            session = await self._load(session_id)
+            if session is None:
                 return None
-            session = loaded_session
-            self._local[session_id] = (session, now, now)
-        return session if session.token_hash == token_hash else None
+            self._local.put(session_id, session, generation=generation)
+        if session.token_hash != token_hash:
+            return None
+        if self._touched.get(session_id) is None:
+            self._touched.put(session_id, time.time())
+            self._spawn(self._touch(session))
+        return session
 
     async def end(self, session: Session) -> None:
-        """Delete the session everywhere."""
-        self._local.pop(session.id, None)
+        """Delete the session everywhere.
+
+        Raises:
+            Unavailable: Redis cannot be reached.
+        """
+        self._local.forget(session.id)
         try:
-            await self._redis.delete(self._keys.session(session.id))
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.delete(self._keys.session(session.id))
+                pipe.zrem(self._keys.server_sessions(session.server_id), session.id)
+                await pipe.execute()
         except RedisError:
-            raise Unavailable("session storage is unreachable") from None
+            raise Unavailable(_UNREACHABLE) from None
         await self._nc.publish(self._closed_subject, session.id.encode())
 
     def forget_all(self) -> None:
         """Drop every local copy (after a NATS reconnect, when broadcasts may have been missed)."""
         self._local.clear()
+
+    async def _evict(self, members: str, session_ids: list[str]) -> None:
+        try:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.delete(*(self._keys.session(sid) for sid in session_ids))
+                pipe.zrem(members, *session_ids)
+                await pipe.execute()
+        except RedisError as exc:
+            logger.warning("could not end sessions over the cap: %s", type(exc).__name__)
+            return
+        for sid in session_ids:
+            self._local.forget(sid)
+            await self._nc.publish(self._closed_subject, sid.encode())
+        logger.info("ended %d least active session(s) of a server over its cap", len(session_ids))
 
     async def _load(self, session_id: str) -> Session | None:
         if not session_id or len(session_id) > 128:
@@ -135,7 +208,7 @@ class SessionStore:
         try:
             raw = await self._redis.get(self._keys.session(session_id))
         except RedisError:
-            raise Unavailable("session storage is unreachable") from None
+            raise Unavailable(_UNREACHABLE) from None
         if raw is None:
             return None
         try:
@@ -144,9 +217,16 @@ class SessionStore:
             logger.warning("unreadable session record dropped")
             return None
 
-    async def _touch(self, session_id: str) -> None:
+    async def _touch(self, session: Session) -> None:
         try:
-            await self._redis.expire(self._keys.session(session_id), self._ttl)
+            async with self._redis.pipeline(transaction=False) as pipe:
+                pipe.expire(self._keys.session(session.id), self._ttl)
+                pipe.zadd(
+                    self._keys.server_sessions(session.server_id),
+                    {session.id: time.time()},
+                    xx=True,
+                )
+                await pipe.execute()
         except RedisError as exc:
             logger.warning("could not extend a session: %s", type(exc).__name__)
 
@@ -156,4 +236,4 @@ class SessionStore:
         task.add_done_callback(self._tasks.discard)
 
     async def _on_closed(self, msg: Msg) -> None:
-        self._local.pop(msg.data.decode(errors="replace"), None)
+        self._local.forget(msg.data.decode(errors="replace"))

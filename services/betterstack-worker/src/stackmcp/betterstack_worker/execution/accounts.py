@@ -10,7 +10,6 @@ here, and :meth:`AccountStore.forget` drops an entry at once when a lifecycle ev
 from __future__ import annotations
 
 import logging
-import time
 from urllib.parse import urlsplit
 
 import msgspec
@@ -22,6 +21,7 @@ from redis.exceptions import RedisError
 
 from stackmcp.contracts.accounts import AccountRecord, credential_context
 from stackmcp.contracts.keys import RedisKeys
+from stackmcp.runtime.cache import TtlCache
 from stackmcp.runtime.crypto import DecryptionError, SecretBox
 from stackmcp.runtime.errors import Internal, NotFound, Unavailable
 
@@ -78,14 +78,22 @@ class AccountStore:
         keys: key names (with the deployment's prefix).
         box: keyring that opens sealed tokens.
         ttl: seconds a loaded account is reused.
+        max_entries: most accounts kept decrypted at once.
     """
 
-    def __init__(self, redis: Redis, keys: RedisKeys, box: SecretBox, *, ttl: float = 5.0) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        keys: RedisKeys,
+        box: SecretBox,
+        *,
+        ttl: float = 5.0,
+        max_entries: int = 10_000,
+    ) -> None:
         self._redis = redis
         self._keys = keys
         self._box = box
-        self._ttl = ttl
-        self._cache: dict[str, tuple[float, Account]] = {}
+        self._cache: TtlCache[str, Account] = TtlCache(ttl=ttl, max_entries=max_entries)
 
     async def get(self, account_id: str) -> Account:
         """The account with its token decrypted.
@@ -95,17 +103,11 @@ class AccountStore:
             Unavailable: Redis cannot be reached.
             Internal: the stored record cannot be read or decrypted with the configured keys.
         """
-        cached = self._cache.get(account_id)
-        now = time.monotonic()
-        if cached is not None and cached[0] > now:
-            return cached[1]
-        account = await self._load(account_id)
-        self._cache[account_id] = (now + self._ttl, account)
-        return account
+        return await self._cache.get_or_load(account_id, lambda: self._load(account_id))
 
     def forget(self, account_id: str) -> None:
         """Drop a cached account (it was removed or its credentials changed)."""
-        self._cache.pop(account_id, None)
+        self._cache.forget(account_id)
 
     async def _load(self, account_id: str) -> Account:
         try:

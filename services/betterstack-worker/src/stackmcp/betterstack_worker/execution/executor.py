@@ -10,6 +10,7 @@ while running the tool comes back as an ``is_error`` result a model can act on.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,6 +22,7 @@ from stackmcp.betterstack_worker.catalog import Catalog
 from stackmcp.betterstack_worker.cursors import CursorSigner
 from stackmcp.betterstack_worker.execution.accounts import Account, AccountStore
 from stackmcp.betterstack_worker.execution.arguments import ArgumentValidator
+from stackmcp.betterstack_worker.execution.claims import WriteClaims
 from stackmcp.betterstack_worker.execution.paging import Pager
 from stackmcp.betterstack_worker.execution.requests import RequestPlan, UpstreamRequest
 from stackmcp.betterstack_worker.normalise import flatten_document
@@ -39,6 +41,7 @@ from stackmcp.contracts.tools import (
     ToolDescriptor,
 )
 from stackmcp.runtime.errors import InvalidArgument, NotFound, StackmcpError, UpstreamError
+from stackmcp.runtime.natsx import NoReply
 
 __all__ = ["Executor", "error_result"]
 
@@ -46,6 +49,28 @@ logger = logging.getLogger(__name__)
 
 _DEADLINE_MARGIN = 0.5
 """Seconds kept back from the caller's timeout so the answer arrives before it gives up."""
+_LAST_START = 0.05
+"""Upstream work is not started with less than this many seconds left before the deadline."""
+
+
+class _Call:
+    """What the upstream step needs to know about the call it serves."""
+
+    __slots__ = ("call_id", "deadline", "timeout", "write")
+
+    def __init__(self, request: ToolCallRequest, write: bool) -> None:
+        self.call_id = request.call_id
+        self.timeout = request.timeout
+        self.deadline = request.deadline
+        self.write = write
+
+    def upstream_timeout(self) -> float | None:
+        """Seconds the upstream request may take: what remains before the deadline."""
+        if self.deadline is not None:
+            return self.deadline - time.time() - _DEADLINE_MARGIN / 5
+        if self.timeout is None:
+            return None
+        return max(0.1, self.timeout - _DEADLINE_MARGIN)
 
 
 class _Tool:
@@ -68,6 +93,7 @@ class Executor:
         accounts: credential store.
         upstream: pooled HTTP client.
         cursors: pagination cursor signer shared by all replicas.
+        claims: write claims (writes run at most once); ``None`` runs writes unclaimed.
     """
 
     def __init__(
@@ -76,6 +102,7 @@ class Executor:
         accounts: AccountStore,
         upstream: UpstreamClient,
         cursors: CursorSigner,
+        claims: WriteClaims | None = None,
     ) -> None:
         self._catalog = catalog
         self._full = catalog.response()
@@ -84,6 +111,7 @@ class Executor:
         self._accounts = accounts
         self._upstream = upstream
         self._cursors = cursors
+        self._claims = claims
 
     async def catalog(self, request: CatalogRequest) -> CatalogResponse:
         """The catalogue, or just its version when the caller already holds it."""
@@ -94,7 +122,12 @@ class Executor:
 
         Raises:
             NotFound: the tool does not exist or is outside the grant's filter.
+            NoReply: the deadline passed before any upstream work began, or the write was
+                claimed elsewhere or abandoned: the caller no longer waits for this answer.
         """
+        if request.deadline is not None and time.time() >= request.deadline:
+            logger.info("dropped a tool call that reached this worker past its deadline")
+            raise NoReply
         tool = self._tools.get(request.tool)
         if tool is None or not tool_matches(tool.descriptor, request.methods, request.tags):
             raise NotFound(f"unknown tool: {request.tool[:80]}")
@@ -111,10 +144,11 @@ class Executor:
 
     async def _run(self, tool: _Tool, request: ToolCallRequest) -> ToolCallResult:
         page = tool.op.page
+        call = _Call(request, tool.descriptor.method_class == "write")
         if page is None:
             _validate(tool, request.arguments)
             account = await self._accounts.get(request.account_id)
-            return await self._single(tool, request.arguments, account, request.timeout)
+            return await self._single(tool, request.arguments, account, call)
         pager = Pager(
             self._cursors,
             account_id=request.account_id,
@@ -128,7 +162,7 @@ class Executor:
         upstream_request = tool.plan.build(
             window.arguments, extra_query=window.upstream_query(page), team_name=account.team_name
         )
-        answer = await self._send(tool.op, account, upstream_request, request.timeout)
+        answer = await self._send(tool.op, account, upstream_request, call)
         items = _items(tool.op, answer.body)
         if page.upstream:
             next_cursor = pager.close_upstream(window, items, answer.body)
@@ -138,10 +172,10 @@ class Executor:
         return _result(structured, answer.rate_limit, answer.status)
 
     async def _single(
-        self, tool: _Tool, arguments: Mapping[str, Any], account: Account, timeout: float | None
+        self, tool: _Tool, arguments: Mapping[str, Any], account: Account, call: _Call
     ) -> ToolCallResult:
         upstream_request = tool.plan.build(arguments, team_name=account.team_name)
-        answer = await self._send(tool.op, account, upstream_request, timeout)
+        answer = await self._send(tool.op, account, upstream_request, call)
         structured: dict[str, Any] = {"result": _single_result(tool.op, answer.body)}
         if tool.op.keep_keys and isinstance(answer.body, dict):
             structured.update({k: answer.body[k] for k in tool.op.keep_keys if k in answer.body})
@@ -152,8 +186,16 @@ class Executor:
         op: Operation,
         account: Account,
         upstream_request: UpstreamRequest,
-        timeout: float | None,
+        call: _Call,
     ) -> UpstreamResponse:
+        timeout = call.upstream_timeout()
+        if timeout is not None and timeout < _LAST_START:
+            logger.info("dropped a tool call whose deadline passed before it was sent upstream")
+            raise NoReply
+        claims = self._claims if call.write and call.call_id else None
+        if claims is not None and not await claims.claim(call.call_id):
+            logger.info("dropped a write that was claimed elsewhere or abandoned")
+            raise NoReply
         origin = account.betterstack_origin if op.host == "betterstack" else account.uptime_origin
         return await self._upstream.send(
             upstream_request.method,
@@ -162,7 +204,7 @@ class Executor:
             token=account.token,
             query=upstream_request.query,
             body=upstream_request.body,
-            timeout=None if timeout is None else max(0.1, timeout - _DEADLINE_MARGIN),
+            timeout=timeout,
             route=op.path,
         )
 
