@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -37,6 +38,9 @@ ALLOWED_HEADERS = [
 
 ReadyCheck = Callable[[], Awaitable[dict[str, bool]]]
 
+logger = logging.getLogger(__name__)
+_INTERNAL = b'{"jsonrpc":"2.0","id":null,"error":{"code":-32603,"message":"Internal error"}}'
+
 
 @get("/healthz", name="healthz")
 async def healthz() -> dict[str, str]:
@@ -67,6 +71,21 @@ def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response
     return Response(content={"error": exc.detail}, status_code=exc.status_code)
 
 
+def _route(request: Request[Any, Any, Any]) -> str:
+    """The route template (never the path itself: it holds the URL token)."""
+    handler = request.scope.get("route_handler")
+    paths = getattr(handler, "paths", None)
+    return next(iter(paths)) if paths else "?"
+
+
+def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """A bug: logged once with the route (never the body), answered as a JSON-RPC error."""
+    logger.exception(
+        "unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path[:6] + "…"
+    )
+    return Response(content=_INTERNAL, status_code=500, media_type="application/json")
+
+
 def create_app(
     transport: McpTransport,
     ready_check: ReadyCheck,
@@ -85,7 +104,7 @@ def create_app(
             max_age=600,
         ),
         request_max_body_size=max_body_bytes,
-        exception_handlers={HTTPException: _http_error},
+        exception_handlers={HTTPException: _http_error, Exception: _unexpected},
         openapi_config=None,
         logging_config=None,
     )

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from litestar import Request, Response, Router, delete, get, post
+from litestar.params import FromPath
 from litestar.response import Stream
 from nats.aio.client import Client
 from opentelemetry import propagate, trace
@@ -173,7 +174,7 @@ def _finish(span: trace.Span, response: Response[Any]) -> Response[Any]:
 
 
 @post("/mcp/{token:str}", status_code=200, name="mcp-post")
-async def mcp_post(request: Request[Any, Any, Any], token: str) -> Response[Any]:
+async def mcp_post(request: Request[Any, Any, Any], token: FromPath[str]) -> Response[Any]:
     """POST: one JSON-RPC message, either era."""
     with _server_span(request, "/mcp/{token}") as span:
         try:
@@ -192,7 +193,7 @@ async def mcp_post(request: Request[Any, Any, Any], token: str) -> Response[Any]
 
 
 @get("/mcp/{token:str}", name="mcp-get")
-async def mcp_get(request: Request[Any, Any, Any], token: str) -> Response[Any]:
+async def mcp_get(request: Request[Any, Any, Any], token: FromPath[str]) -> Response[Any]:
     """GET: no server-initiated stream is offered (the gateway sends no unsolicited messages)."""
     with _server_span(request, "/mcp/{token}"):
         try:
@@ -204,7 +205,7 @@ async def mcp_get(request: Request[Any, Any, Any], token: str) -> Response[Any]:
 
 
 @delete("/mcp/{token:str}", status_code=200, name="mcp-delete")
-async def mcp_delete(request: Request[Any, Any, Any], token: str) -> Response[Any]:
+async def mcp_delete(request: Request[Any, Any, Any], token: FromPath[str]) -> Response[Any]:
     """DELETE: end the session named by ``Mcp-Session-Id``."""
     with _server_span(request, "/mcp/{token}"):
         try:
@@ -219,7 +220,7 @@ async def mcp_delete(request: Request[Any, Any, Any], token: str) -> Response[An
 
 
 @get("/mcp/{token:str}/sse", name="mcp-sse")
-async def sse_open(request: Request[Any, Any, Any], token: str) -> Response[Any]:
+async def sse_open(request: Request[Any, Any, Any], token: FromPath[str]) -> Response[Any]:
     """Open an HTTP+SSE session: announce the messages URL, then relay replies from NATS."""
     try:
         grant = await _gate(request, token)
@@ -285,7 +286,7 @@ async def _sse_stream(
 
 
 @post("/mcp/{token:str}/messages", status_code=202, name="mcp-sse-messages")
-async def sse_message(request: Request[Any, Any, Any], token: str) -> Response[Any]:
+async def sse_message(request: Request[Any, Any, Any], token: FromPath[str]) -> Response[Any]:
     """A client message for an HTTP+SSE session; the reply goes out on that session's stream,
     through NATS, whichever replica holds it."""
     with _server_span(request, "/mcp/{token}/messages"):
