@@ -25,6 +25,7 @@ from stackmcp.betterstack_worker.execution.accounts import (
     AccountStore,
     forget_on_account_events,
 )
+from stackmcp.betterstack_worker.execution.claims import WriteClaims
 from stackmcp.betterstack_worker.execution.executor import Executor
 from stackmcp.betterstack_worker.upstream import UpstreamClient, UpstreamConfig
 from stackmcp.contracts.accounts import AccountRecord, credential_context
@@ -78,6 +79,9 @@ class WorkerHarness:
     upstream: UpstreamClient
     accounts: AccountStore
     redis: aioredis.Redis
+    executor: Executor
+    worker_id: str
+    """Served on :meth:`Subjects.worker_tool_call` of this id as well as the queue group."""
 
     async def call(
         self,
@@ -136,11 +140,14 @@ async def running_worker(
         accounts = AccountStore(redis, RedisKeys(), box, ttl=60.0)
         await forget_on_account_events(nc, subjects.account_events, accounts)
         signer = CursorSigner(secrets.token_bytes(32), ttl=cursor_ttl)
-        executor = Executor(default_catalog(), accounts, upstream, signer)
+        worker_id = secrets.token_hex(4)
+        claims = WriteClaims(redis, RedisKeys(), worker_id)
+        executor = Executor(default_catalog(), accounts, upstream, signer, claims)
         queue = subjects.worker_queue_group
+        direct = subjects.worker_tool_call(worker_id)
         endpoints = [
             Endpoint(nc, subjects.catalog_get, queue, CatalogRequest, executor.catalog),
-            Endpoint(nc, subjects.tool_call, queue, ToolCallRequest, executor.call),
+            Endpoint(nc, subjects.tool_call, queue, ToolCallRequest, executor.call, direct=direct),
         ]
         for endpoint in endpoints:
             await endpoint.start()
@@ -152,6 +159,8 @@ async def running_worker(
             upstream=upstream,
             accounts=accounts,
             redis=redis,
+            executor=executor,
+            worker_id=worker_id,
         )
         for endpoint in endpoints:
             await endpoint.drain()

@@ -141,10 +141,10 @@ class WorkerPool:
         if worker is not None and worker.outstanding > 0:
             worker.outstanding -= 1
 
-    def lost(self, worker_id: str | None) -> None:
+    def lost(self, worker_id: str | None, why: str) -> None:
         """Stop routing to ``worker_id`` until it announces itself again."""
         if worker_id is not None and self._workers.pop(worker_id, None) is not None:
-            logger.warning("worker %s went silent; routing around it", worker_id[:12])
+            logger.warning("worker %s is %s; routing around it", worker_id[:16], why)
 
 
 @dataclass
@@ -219,8 +219,10 @@ class WorkerCaller:
             if worker_id is not None:
                 tried.add(worker_id)
             timed_out = loop.time() >= deadline
-            if outcome == "gone":
-                self._pool.lost(worker_id)
+            if outcome in ("silent", "gone"):
+                self._pool.lost(worker_id, outcome)
+            if outcome == "gone" and worker_id is None:
+                raise Unavailable(NO_WORKER)
             if write:
                 if not await self._abandon(call.call_id):
                     raise DeadlineExceeded(WRITE_LATE if timed_out else WRITE_UNCERTAIN)
@@ -229,14 +231,12 @@ class WorkerCaller:
                 call = msgspec.structs.replace(call, call_id=secrets.token_hex(12))
             elif timed_out:
                 raise DeadlineExceeded(READ_TIMED_OUT)
-            if outcome == "absent" and worker_id is None:
-                raise Unavailable(NO_WORKER)
 
     async def _attempt(
         self, call: ToolCallRequest, worker_id: str | None, deadline: float
     ) -> ToolCallResult | str:
-        """One send: the result, ``"gone"`` (silence), ``"absent"`` (no responders) or
-        ``"late"`` (the deadline passed)."""
+        """One send: the result, ``"silent"`` (no sign for ``silence`` seconds), ``"gone"``
+        (nobody serves the subject) or ``"late"`` (the deadline passed)."""
         loop = asyncio.get_running_loop()
         token = secrets.token_hex(8)
         pending = _Pending(last_sign=loop.time())
@@ -269,11 +269,11 @@ class WorkerCaller:
             if now >= deadline:
                 return "late"
             if now - pending.last_sign >= self._silence:
-                return "gone"
+                return "silent"
 
     def _decode(self, msg: Msg) -> ToolCallResult | str:
         if msg.headers and msg.headers.get("Status") == "503":
-            return "absent"
+            return "gone"
         error = reply_error(msg)
         if error is not None:
             raise error
