@@ -472,7 +472,14 @@ def _start_ours(stack: Stack, options: argparse.Namespace, logs: Path) -> list[T
     argv = [sys.executable, "-m", "stackmcp.betterstack_worker"]
     worker = stack.start(Child("worker", argv, logs, env=env, cpus=cpus))
     port = free_port()
-    env = service_env(infra, stack.key, STACKMCP_GATEWAY_PORT=str(port))
+    # Limits high enough never to refuse, so the limiter's per-call cost is still measured.
+    env = service_env(
+        infra,
+        stack.key,
+        STACKMCP_GATEWAY_PORT=str(port),
+        STACKMCP_GATEWAY_SERVER_RATE_LIMIT="1000000000",
+        STACKMCP_GATEWAY_ACCOUNT_RATE_LIMIT="1000000000",
+    )
     argv = [sys.executable, "-m", "stackmcp.gateway"]
     gateway = stack.start(Child("gateway", argv, logs, env=env, cpus=cpus))
     tokens = asyncio.run(provision(infra.redis_url, stack.key, stack.upstreams))
