@@ -1,9 +1,11 @@
 """The admin REST API over HTTP (Litestar): routes, admin auth, one error body.
 
-Handlers decode bodies with :func:`~stackmcp.provisioning.bodies.decode_body` (so every field
-problem is reported precisely), call the :class:`~stackmcp.provisioning.provisioner.Provisioner`,
-and answer the Structs of :mod:`stackmcp.provisioning.views`. Every error, including Litestar's
-own 404/405/413, is answered as ``{"error": {"code", "message", "fields"?}}``.
+Handlers read bodies with :func:`~stackmcp.provisioning.httpio.json_body` (media type, a time
+limit, then :func:`~stackmcp.provisioning.bodies.decode_body`, so every field problem is reported
+precisely), call the :class:`~stackmcp.provisioning.provisioner.Provisioner`, and answer the
+Structs of :mod:`stackmcp.provisioning.views`. Every error, including Litestar's own
+404/405/408/413/415 and a Redis failure anywhere (503 with ``Retry-After``), is answered as
+``{"error": {"code", "message", "fields"?}}``.
 """
 
 from __future__ import annotations
@@ -12,12 +14,14 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import msgspec
 from litestar import Litestar, Request, Response, delete, get, patch, post
 from litestar.connection import ASGIConnection
 from litestar.exceptions import HTTPException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.response import Redirect
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
+from redis.exceptions import RedisError
 
 from stackmcp.contracts._base import utcnow
 from stackmcp.contracts.errors import ErrorBody, ErrorCode
@@ -27,12 +31,19 @@ from stackmcp.provisioning.bodies import (
     ApiTokenCreate,
     ServerCreate,
     ServerUpdate,
-    decode_body,
 )
 from stackmcp.provisioning.clientconfig import client_config
 from stackmcp.provisioning.console import ConsoleState, console_router
 from stackmcp.provisioning.console.errors import http_error_page
 from stackmcp.provisioning.console.web import PREFIX as CONSOLE_PREFIX
+from stackmcp.provisioning.httpio import (
+    DEFAULT_BODY_TIMEOUT,
+    http_error_headers,
+    json_body,
+    log_unavailable,
+    retry_after,
+    store_unavailable,
+)
 from stackmcp.provisioning.openapi import openapi_document
 from stackmcp.provisioning.provisioner import Provisioner
 from stackmcp.provisioning.views import (
@@ -48,7 +59,7 @@ from stackmcp.provisioning.views import (
     api_token_view,
     server_view,
 )
-from stackmcp.runtime.errors import InvalidArgument, StackmcpError
+from stackmcp.runtime.errors import InvalidArgument, StackmcpError, Unavailable
 
 __all__ = ["create_app"]
 
@@ -63,8 +74,10 @@ _CODE_BY_STATUS = {
     403: ErrorCode.PERMISSION_DENIED,
     404: ErrorCode.NOT_FOUND,
     405: ErrorCode.INVALID_ARGUMENT,
+    408: ErrorCode.DEADLINE_EXCEEDED,
     409: ErrorCode.CONFLICT,
     413: ErrorCode.INVALID_ARGUMENT,
+    415: ErrorCode.INVALID_ARGUMENT,
     429: ErrorCode.RATE_LIMITED,
     503: ErrorCode.UNAVAILABLE,
 }
@@ -87,7 +100,7 @@ def admin_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHand
 @post("/integrated-account", status_code=HTTP_201_CREATED, guards=[admin_guard])
 async def create_account(request: AnyRequest) -> AccountView:
     """Connect a Better Stack account (optionally verifying its token first)."""
-    body = decode_body(await request.body(), AccountCreate)
+    body = await json_body(request, AccountCreate)
     record = await _state(request).create_account(body)
     return account_view(record, 0)
 
@@ -126,7 +139,7 @@ async def delete_account(request: AnyRequest, account_id: str) -> None:
 )
 async def create_server(request: AnyRequest, account_id: str) -> CreatedServerView:
     """Mint an MCP server; the answer carries its URL, this once."""
-    body = decode_body(await request.body(), ServerCreate)
+    body = await json_body(request, ServerCreate)
     provisioner = _state(request)
     minted = await provisioner.create_server(account_id, body)
     base: str = request.app.state.mcp_base_url
@@ -164,7 +177,7 @@ async def get_server(request: AnyRequest, account_id: str, server_id: str) -> Se
 @patch("/integrated-account/{account_id:str}/mcp/{server_id:str}", guards=[admin_guard])
 async def update_server(request: AnyRequest, account_id: str, server_id: str) -> ServerView:
     """Change a server's name, filter or expiry (``"expires_at": null`` clears it)."""
-    body = decode_body(await request.body(), ServerUpdate)
+    body = await json_body(request, ServerUpdate)
     provisioner = _state(request)
     record = await provisioner.update_server(account_id, server_id, body)
     return server_view(record, utcnow(), await provisioner.tool_count(record.grant))
@@ -186,7 +199,7 @@ async def delete_server(request: AnyRequest, account_id: str, server_id: str) ->
 @post("/api-token", status_code=HTTP_201_CREATED, guards=[admin_guard])
 async def create_api_token(request: AnyRequest) -> CreatedApiTokenView:
     """Create an API token; the answer carries the token, this once."""
-    body = decode_body(await request.body(), ApiTokenCreate)
+    body = await json_body(request, ApiTokenCreate)
     record, token = await _state(request).create_api_token(body)
     view = api_token_view(record)
     return CreatedApiTokenView(id=view.id, name=view.name, created_at=view.created_at, token=token)
@@ -244,12 +257,24 @@ def _error(body: ErrorBody, status: int, headers: dict[str, str] | None = None) 
     return Response(content=ErrorView(error=body), status_code=status, headers=headers)
 
 
-def _stackmcp_error(_: AnyRequest, exc: StackmcpError) -> Response[Any]:
+def _stackmcp_error(request: AnyRequest, exc: StackmcpError) -> Response[Any]:
     status = exc.status
     if isinstance(exc, InvalidArgument) and exc.fields:
         status = 422
+    body = exc.to_body()
     headers = {"WWW-Authenticate": 'Bearer realm="stackmcp-admin"'} if status == 401 else None
-    return _error(exc.to_body(), status, headers)
+    if status in (429, 503):
+        seconds = retry_after(exc)
+        headers = {"Retry-After": str(seconds)}
+        body = msgspec.structs.replace(body, retry_after=float(seconds))
+    if isinstance(exc, Unavailable):
+        log_unavailable(request, exc)
+    return _error(body, status, headers)
+
+
+def _redis_error(request: AnyRequest, exc: RedisError) -> Response[Any]:
+    """A Redis failure the store did not turn into an error of ours: 503 all the same."""
+    return _stackmcp_error(request, store_unavailable(exc))
 
 
 def _http_error(request: AnyRequest, exc: HTTPException) -> Response[Any]:
@@ -262,7 +287,7 @@ def _http_error(request: AnyRequest, exc: HTTPException) -> Response[Any]:
         405: "method not allowed on this route",
         413: "the request body is too large",
     }.get(status, str(exc.detail))
-    return _error(ErrorBody(code=code, message=message), status)
+    return _error(ErrorBody(code=code, message=message), status, http_error_headers(exc))
 
 
 def _unexpected(_: AnyRequest, exc: Exception) -> Response[Any]:
@@ -277,6 +302,7 @@ def create_app(
     *,
     mcp_base_url: str,
     max_body_bytes: int,
+    body_timeout: float = DEFAULT_BODY_TIMEOUT,
     console: ConsoleState | None = None,
 ) -> Litestar:
     """Build the admin API application (and, given its state, the web console)."""
@@ -302,6 +328,7 @@ def create_app(
         ],
         exception_handlers={
             StackmcpError: _stackmcp_error,
+            RedisError: _redis_error,
             HTTPException: _http_error,
             Exception: _unexpected,
         },
@@ -313,6 +340,7 @@ def create_app(
     app.state.auth = auth
     app.state.ready_check = ready_check
     app.state.mcp_base_url = mcp_base_url.rstrip("/")
+    app.state.body_timeout = body_timeout
     if console:
         app.state.console = console
     return app

@@ -4,10 +4,19 @@ Bodies are decoded with msgspec into the Structs below (unknown fields refused, 
 ``expire_at`` is reported rather than silently ignored). A body that is not JSON, or not an
 object, is a 400 without fields; every field problem is collected into one
 :class:`~stackmcp.runtime.errors.InvalidArgument` with ``fields`` (answered as 422).
+
+Hostile bodies are refused before any field is looked at, each as a 400 saying why: an empty body,
+bytes that are not UTF-8, nesting deeper than :data:`MAX_DEPTH` (checked on the raw bytes, so a
+body of ten thousand brackets never reaches a recursive decoder), and a key repeated in one
+object. Repeated keys are refused rather than "last one wins": JSON leaves them undefined, and
+two parsers reading one admin request differently (a proxy's audit log and this service) is how
+a reviewed change turns into a different one. Numbers of any size are decoded by the field they
+land in, so ``1e400`` or ``2**70`` where a string or a boolean belongs is a 422 naming the field.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from datetime import datetime, timedelta
@@ -20,6 +29,8 @@ from msgspec import UNSET, UnsetType
 from stackmcp.runtime.errors import InvalidArgument
 
 __all__ = [
+    "MAX_DEPTH",
+    "MAX_EXPIRY_AHEAD",
     "NAME_MAX",
     "AccountCreate",
     "ApiTokenCreate",
@@ -37,12 +48,20 @@ NAME_MAX = 100
 """Longest name (after trimming) of an account, server or API token."""
 TOKEN_MAX = 512
 DEFAULT_BASE_URL = "https://uptime.betterstack.com"
+MAX_DEPTH = 64
+"""Deepest nesting of arrays and objects a request body may have (the API's own bodies use 3)."""
+MAX_EXPIRY_AHEAD = timedelta(days=36_525)
+"""Latest ``expires_at`` accepted, from now (100 years); ``null`` is "never"."""
 
 T = TypeVar("T")
 
 _MSGSPEC_PATH = re.compile(r" - at `\$(?P<path>[^`]*)`$")
 _MISSING = re.compile(r"^Object missing required field `(?P<name>[^`]+)`")
 _UNKNOWN = re.compile(r"^Object contains unknown field `(?P<name>[^`]+)`")
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_NOT_BRACKET = bytes(b for b in range(256) if b not in b"[]{}")
+_OPENING = frozenset(b"[{")
+_SHOWN_KEY_MAX = 64
 
 
 class _Body(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -112,22 +131,105 @@ def decode_body(body: bytes, type_: type[T]) -> T:
     """Decode a JSON request body into ``type_``.
 
     Raises:
-        InvalidArgument: without fields for a body that is not a JSON object, with ``fields``
-            for a field of the wrong type, a missing required field or an unknown field.
+        InvalidArgument: without fields for a body that is empty, not UTF-8, nested deeper
+            than :data:`MAX_DEPTH`, not JSON, not a JSON object or repeating a key; with
+            ``fields`` for a field of the wrong type (a number out of range included), a
+            missing required field or an unknown field.
     """
-    try:
-        value: Any = msgspec.json.decode(body)
-    except msgspec.DecodeError:
-        raise InvalidArgument("the request body is not valid JSON") from None
+    text = _checked_text(body)
+    value = _parsed(text)
     if not isinstance(value, dict):
         raise InvalidArgument("the request body must be a JSON object")
     try:
-        return msgspec.convert(value, type=type_)
+        return msgspec.json.decode(body, type=type_)
     except msgspec.ValidationError as exc:
         field, message = _explain(str(exc))
         raise InvalidArgument(
             f"invalid request: check {field}", fields={field: [message]}
         ) from None
+    except msgspec.DecodeError:  # what the standard parser lets through: lone surrogates
+        raise InvalidArgument(
+            "the request body is not valid JSON text: a string holds a lone UTF-16 surrogate "
+            "escape (\\uD800-\\uDFFF without its pair)"
+        ) from None
+
+
+def _checked_text(body: bytes) -> str:
+    """The body as text, once it is non-empty UTF-8 nested at most :data:`MAX_DEPTH` deep."""
+    if not body.strip():
+        raise InvalidArgument("the request body is empty; send a JSON object")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidArgument(
+            f"the request body is not valid UTF-8 (byte {exc.start}); send UTF-8 JSON"
+        ) from None
+    if nesting_depth(body) > MAX_DEPTH:
+        raise InvalidArgument(f"the request body nests deeper than {MAX_DEPTH} levels")
+    return text
+
+
+def nesting_depth(body: bytes) -> int:
+    """How deep arrays and objects nest in a JSON text (brackets inside strings not counted).
+
+    Linear in the body's length and without recursion, so it is safe on any input.
+    """
+    brackets = _JSON_STRING.sub(b'""', body).translate(None, _NOT_BRACKET)
+    depth = deepest = 0
+    for bracket in brackets:
+        if bracket in _OPENING:
+            depth += 1
+            deepest = max(deepest, depth)
+        else:
+            depth -= 1
+    return deepest
+
+
+class _RepeatedKey(Exception):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    value = dict(pairs)
+    if len(value) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _RepeatedKey(key)
+            seen.add(key)
+    return value
+
+
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _parsed(text: str) -> Any:
+    """The JSON value of ``text`` (numbers left undecoded), refusing a repeated key.
+
+    msgspec keeps the last of repeated keys without a word; the standard library parser tells
+    them apart. It only runs once :func:`_checked_text` bounded the nesting.
+    """
+    try:
+        return json.loads(
+            text,
+            object_pairs_hook=_unique_keys,
+            parse_int=lambda _: 0,  # sizes are judged by the field they land in, later
+            parse_float=lambda _: 0.0,
+            parse_constant=_no_constant,
+        )
+    except _RepeatedKey as exc:
+        shown = exc.key if len(exc.key) <= _SHOWN_KEY_MAX else f"{exc.key[:_SHOWN_KEY_MAX]}…"
+        raise InvalidArgument(
+            f"the request body repeats the key {shown!r} in one object; send each key once"
+        ) from None
+    except json.JSONDecodeError as exc:
+        reason = f"{exc.msg} at character {exc.pos}"
+        raise InvalidArgument(f"the request body is not valid JSON ({reason})") from None
+    except ValueError as exc:  # NaN, Infinity
+        raise InvalidArgument(f"the request body is not valid JSON ({exc})") from None
 
 
 def _explain(message: str) -> tuple[str, str]:
@@ -209,5 +311,8 @@ def parse_expires_at(
         return None
     if when < now + timedelta(seconds=min_ahead):
         errors.add("expires_at", f"must be at least {min_ahead:g} seconds in the future")
+        return None
+    if when > now + MAX_EXPIRY_AHEAD:
+        errors.add("expires_at", 'must be within 100 years; use null for "never expires"')
         return None
     return when

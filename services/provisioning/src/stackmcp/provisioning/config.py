@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
 
 __all__ = ["ProvisioningConfig"]
@@ -18,10 +20,14 @@ class ProvisioningConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unkno
     """Public base URL of the gateway; minted MCP server URLs are ``<this>/mcp/<token>``."""
     max_body_bytes: int = 65_536
     """Largest request body accepted (413 above)."""
-    verify_timeout: float = 15.0
-    """Seconds a "verify the Better Stack token first" check may take."""
-    catalog_timeout: float = 5.0
-    """Seconds to wait for the worker's tool catalogue when checking a filter."""
+    body_timeout: Annotated[float, msgspec.Meta(gt=0)] = 10.0
+    """Seconds a request body may take to arrive once its handler reads it (408 after)."""
+    verify_timeout: Annotated[float, msgspec.Meta(gt=0)] | None = None
+    """Seconds a "verify the Better Stack token first" check may take (unset:
+    ``STACKMCP_NATS_REQUEST_TIMEOUT``)."""
+    catalog_timeout: Annotated[float, msgspec.Meta(gt=0)] | None = None
+    """Seconds to wait for the worker's tool catalogue when checking a filter (unset:
+    ``STACKMCP_NATS_REQUEST_TIMEOUT``)."""
     min_expiry: float = 60.0
     """An ``expires_at`` must be at least this many seconds ahead."""
     console: bool = True

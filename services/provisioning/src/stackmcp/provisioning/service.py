@@ -14,6 +14,8 @@ from collections.abc import Awaitable, Callable
 
 from nats.aio.client import Client
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialWithJitterBackoff
 
 from stackmcp.contracts.accounts import AccountRecord, AccountVerifyRequest, AccountVerifyResponse
 from stackmcp.contracts.keys import RedisKeys
@@ -39,6 +41,10 @@ __all__ = ["run"]
 
 logger = logging.getLogger(__name__)
 NAME = "stackmcp-provisioning"
+STORE_RETRY = Retry(ExponentialWithJitterBackoff(base=0.01, cap=0.25), retries=2)
+"""How often a failed Redis command is retried before the request is answered 503 with
+``Retry-After``. redis-py's own default (10 retries, up to 1 s apart) holds an operator ~10 s per
+request while the store is down; the client is better told at once when to come back."""
 
 
 async def run(stop: asyncio.Event) -> None:
@@ -54,6 +60,7 @@ async def run(stop: asyncio.Event) -> None:
             stack.push_async_callback(nc.drain)
             redis = await connect_redis(redis_config, stop=stop)
             stack.push_async_callback(redis.aclose)
+            redis.set_retry(STORE_RETRY)
         except Unavailable:
             logger.info("%s stopped before its servers were reachable", NAME)
             return
@@ -65,14 +72,16 @@ async def run(stop: asyncio.Event) -> None:
         token_hash, generated = await setup_admin_token(store, configured_token)
         if generated is not None:
             _print_once(generated)
-        catalog = CatalogSource(nc, subjects, timeout=config.catalog_timeout)
+        catalog = CatalogSource(
+            nc, subjects, timeout=config.catalog_timeout or nats_config.request_timeout
+        )
         provisioner = Provisioner(
             store=store,
             events=EventPublisher(js),
             subjects=subjects,
             catalog=catalog,
             box=box,
-            verify=_verifier(nc, subjects, config.verify_timeout),
+            verify=_verifier(nc, subjects, config.verify_timeout or nats_config.request_timeout),
             min_expiry=config.min_expiry,
         )
         auth = AdminAuth(token_hash)
@@ -82,6 +91,7 @@ async def run(stop: asyncio.Event) -> None:
             _ready_check(nc, redis),
             mcp_base_url=config.mcp_base_url,
             max_body_bytes=config.max_body_bytes,
+            body_timeout=config.body_timeout,
             console=_console(
                 config, provisioner=provisioner, auth=auth, redis=redis, keys=keys, box=box
             ),

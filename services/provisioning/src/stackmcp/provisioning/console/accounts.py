@@ -35,6 +35,7 @@ from stackmcp.provisioning.console.web import (
     page,
     signed_in,
 )
+from stackmcp.provisioning.httpio import log_unavailable
 from stackmcp.provisioning.views import account_view, server_view
 from stackmcp.runtime.errors import InvalidArgument, StackmcpError, Unavailable
 
@@ -115,6 +116,8 @@ async def connect_account(request: AnyRequest) -> Response[Any]:
             return _account_form(session, values, field_messages(exc.fields), None, 422)
         return _account_form(session, values, {}, exc.message, 400)
     except StackmcpError as exc:
+        if isinstance(exc, Unavailable):
+            log_unavailable(request, exc)
         return _account_form(session, values, {}, exc.message, exc.status)
     return Redirect(f"{PREFIX}/accounts/{record.id}?done=connected", status_code=303)
 

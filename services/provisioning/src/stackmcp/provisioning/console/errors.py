@@ -8,6 +8,7 @@ from typing import Any
 from litestar import Response
 from litestar.exceptions import HTTPException
 from litestar.response import Redirect
+from redis.exceptions import RedisError
 
 from stackmcp.provisioning.console.pages import html
 from stackmcp.provisioning.console.web import (
@@ -17,7 +18,8 @@ from stackmcp.provisioning.console.web import (
     SignInRequired,
     safe_next,
 )
-from stackmcp.runtime.errors import NotFound, StackmcpError
+from stackmcp.provisioning.httpio import http_error_headers, log_unavailable, store_unavailable
+from stackmcp.runtime.errors import NotFound, StackmcpError, Unavailable
 
 __all__ = [
     "csrf_rejected",
@@ -26,6 +28,7 @@ __all__ = [
     "http_error_page",
     "sign_in_required",
     "stackmcp_error",
+    "store_error",
     "unexpected",
 ]
 
@@ -56,12 +59,19 @@ def csrf_rejected(_: AnyRequest, __: CsrfRejected) -> Response[str]:
     )
 
 
-def stackmcp_error(_: AnyRequest, exc: StackmcpError) -> Response[str]:
+def stackmcp_error(request: AnyRequest, exc: StackmcpError) -> Response[str]:
     """A domain error the page did not handle itself, with its status."""
     titles = {404: "Not found", 409: "Cannot do that now", 503: "Temporarily unavailable"}
+    if isinstance(exc, Unavailable):
+        log_unavailable(request, exc)
     if isinstance(exc, NotFound):
         return error_page(404, "Not found", f"{exc.message[:1].upper()}{exc.message[1:]}.")
     return error_page(exc.status, titles.get(exc.status, "Request not accepted"), exc.message)
+
+
+def store_error(request: AnyRequest, exc: RedisError) -> Response[str]:
+    """A Redis failure (sessions live there too): 503, like every other store failure."""
+    return stackmcp_error(request, store_unavailable(exc))
 
 
 def http_error_page(exc: HTTPException) -> Response[str]:
@@ -70,9 +80,13 @@ def http_error_page(exc: HTTPException) -> Response[str]:
     message = {
         404: "There is no such console page.",
         405: "This page does not accept that method.",
+        408: "The form took too long to arrive. Submit it again.",
         413: "The form was too large.",
+        415: "This page only accepts forms posted by the console's own pages.",
     }.get(status, "The request was not accepted.")
-    return error_page(status, "Request not accepted" if status != 404 else "Not found", message)
+    page = error_page(status, "Request not accepted" if status != 404 else "Not found", message)
+    page.headers.update(http_error_headers(exc) or {})
+    return page
 
 
 def http_error(_: AnyRequest, exc: HTTPException) -> Response[str]:

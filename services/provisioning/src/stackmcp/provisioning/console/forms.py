@@ -149,11 +149,10 @@ def expires_at(values: ServerForm, now: datetime) -> str | UnsetType | None:
     if values.expiry == "custom":
         try:
             local = datetime.fromisoformat(values.expires_at_local)
-            offset = timedelta(minutes=-int(values.tz_offset))
-        except ValueError:
+            if local.tzinfo is None:  # a zone needs |offset| < 24 h; other numbers are refused
+                local = local.replace(tzinfo=timezone(timedelta(minutes=-int(values.tz_offset))))
+        except (ValueError, OverflowError):
             return values.expires_at_local or "(no date chosen)"
-        if local.tzinfo is None:
-            local = local.replace(tzinfo=timezone(offset))
         return local.isoformat()
     ahead = _AHEAD.get(values.expiry)
     if ahead is None:

@@ -11,6 +11,8 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from litestar import Response
 from litestar.datastructures import Cookie
 
+from stackmcp.provisioning.httpio import RETRY_AFTER
+
 __all__ = ["SECURITY_HEADERS", "STATIC_DIR", "countdown", "html", "render_text", "when"]
 
 STATIC_DIR = Path(str(files("stackmcp.provisioning.console") / "static"))
@@ -78,12 +80,14 @@ def html(
     status: int = 200,
     cookies: list[Cookie] | None = None,
 ) -> Response[str]:
-    """An HTML page response with the console's security headers."""
+    """An HTML page response with the console's security headers (and ``Retry-After`` on a
+    503, when a dependency is down)."""
     defaults = {"csrf": "", "signed_in": False, "notice": None, "nav": ""}
+    headers = {**SECURITY_HEADERS, **({"Retry-After": str(RETRY_AFTER)} if status == 503 else {})}
     return Response(
         content=render_text(template, {**defaults, **context}),
         status_code=status,
         media_type="text/html",
-        headers=SECURITY_HEADERS,
+        headers=headers,
         cookies=cookies,
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 from litestar import Router
 from litestar.exceptions import HTTPException
 from litestar.static_files import create_static_files_router
+from redis.exceptions import RedisError
 
 from stackmcp.provisioning.console.accounts import (
     account_page,
@@ -38,6 +39,7 @@ from stackmcp.provisioning.console.errors import (
     http_error,
     sign_in_required,
     stackmcp_error,
+    store_error,
     unexpected,
 )
 from stackmcp.provisioning.console.pages import STATIC_DIR
@@ -89,6 +91,7 @@ def console_router() -> Router:
             SignInRequired: sign_in_required,
             CsrfRejected: csrf_rejected,
             StackmcpError: stackmcp_error,
+            RedisError: store_error,
             HTTPException: http_error,
             Exception: unexpected,
         },

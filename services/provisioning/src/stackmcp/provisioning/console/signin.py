@@ -28,6 +28,7 @@ from stackmcp.provisioning.console.web import (
     safe_next,
     signed_in,
 )
+from stackmcp.provisioning.httpio import form_body
 
 __all__ = ["home", "sign_in", "sign_in_page", "sign_out"]
 
@@ -66,7 +67,7 @@ def _sign_in_form(
 async def sign_in(request: AnyRequest) -> Response[Any]:
     """Check the admin token; open a session and set its cookie."""
     state = console_state(request)
-    form: FormData = await request.form()
+    form: FormData = await form_body(request)
     expected = request.cookies.get(SIGN_IN_COOKIE) or ""
     sent = form.get("csrf_token") or ""
     if not expected or not hmac.compare_digest(expected.encode(), sent.encode()):

@@ -18,6 +18,7 @@ from stackmcp.provisioning.console.forms import (
 )
 from stackmcp.provisioning.console.pages import html
 from stackmcp.provisioning.console.sessions import ConsoleSessions, Session, csrf_matches
+from stackmcp.provisioning.httpio import form_body
 from stackmcp.provisioning.provisioner import Provisioner
 
 __all__ = [
@@ -94,8 +95,10 @@ async def checked_form(request: AnyRequest, session: Session) -> FormData:
 
     Raises:
         CsrfRejected: the token is missing or wrong.
+        InvalidArgument: the form is not UTF-8 or has too many fields (see
+            :func:`~stackmcp.provisioning.httpio.form_body`, which also answers 408/413/415).
     """
-    form: FormData = await request.form()
+    form: FormData = await form_body(request)
     if not csrf_matches(session, form.get("csrf_token")):
         raise CsrfRejected
     return form
