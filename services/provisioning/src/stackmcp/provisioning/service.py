@@ -14,8 +14,6 @@ from collections.abc import Awaitable, Callable
 
 from nats.aio.client import Client
 from redis.asyncio import Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialWithJitterBackoff
 
 from stackmcp.contracts.accounts import AccountRecord, AccountVerifyRequest, AccountVerifyResponse
 from stackmcp.contracts.keys import RedisKeys
@@ -41,10 +39,6 @@ __all__ = ["run"]
 
 logger = logging.getLogger(__name__)
 NAME = "stackmcp-provisioning"
-STORE_RETRY = Retry(ExponentialWithJitterBackoff(base=0.01, cap=0.25), retries=2)
-"""How often a failed Redis command is retried before the request is answered 503 with
-``Retry-After``. redis-py's own default (10 retries, up to 1 s apart) holds an operator ~10 s per
-request while the store is down; the client is better told at once when to come back."""
 
 
 async def run(stop: asyncio.Event) -> None:
@@ -60,7 +54,6 @@ async def run(stop: asyncio.Event) -> None:
             stack.push_async_callback(nc.drain)
             redis = await connect_redis(redis_config, stop=stop)
             stack.push_async_callback(redis.aclose)
-            redis.set_retry(STORE_RETRY)
         except Unavailable:
             logger.info("%s stopped before its servers were reachable", NAME)
             return
