@@ -275,19 +275,19 @@ def test_expiry_too_far_ahead_is_422(
 
 # Wrong JSON types for every field kind -----------------------------------------------------
 
-_STRING = [5, 1.5, True, None, [], {}]
-_OPTIONAL_STRING = [5, False, ["x"], {"a": "b"}]
-_BOOLEAN = ["true", 1, 0, None, [], {}]
-_LIST = ["read", 5, None, {"read": True}]
-_ITEM = [5, None, ["read"], {}]
-_STRUCT = ["read", 5, None, [], True]
+_STRING: list[Any] = [5, 1.5, True, None, [], {}]
+_OPTIONAL_STRING: list[Any] = [5, False, ["x"], {"a": "b"}]
+_BOOLEAN: list[Any] = ["true", 1, 0, None, [], {}]
+_LIST: list[Any] = ["read", 5, None, {"read": True}]
+_ITEM: list[Any] = [5, None, ["read"], {}]
+_STRUCT: list[Any] = ["read", 5, None, [], True]
 _BASES: dict[str, dict[str, Any]] = {
     "account": {"integration": "betterstack", "name": "n", "betterstack_token": "t"},
     "server": {"name": "n"},
     "update": {},
     "token": {},
 }
-_FIELDS = [
+_FIELDS: list[tuple[str, str, list[Any]]] = [
     ("account", "integration", _STRING),
     ("account", "name", _STRING),
     ("account", "betterstack_token", _STRING),
