@@ -222,6 +222,19 @@ def test_brackets_inside_strings_are_not_nesting(
     assert "at most 100 characters" in message
 
 
+def test_hostile_key_names_are_repeated_printable_and_short(
+    admin: httpx.Client, routes: dict[str, tuple[str, str]]
+) -> None:
+    """A key is named in the answer (and the log), but never raw: control characters escaped,
+    at most 64 characters."""
+    method, path = routes["server"]
+    for key, shown in (("bad\nkey\u0007", "bad\\u000akey\\u0007"), ("k" * 50_000, "k" * 64 + "…")):
+        answer = admin.request(method, path, json={"name": "x", key: 1})
+        assert "is not a known field" in _field_error(answer, shown)
+    answer = admin.request(method, path, content=b'{"a\\nb": 1, "a\\nb": 2}', headers=_json_type())
+    _body_error(answer, 400, "'a\\u000ab'")
+
+
 HUGE_NUMBERS = [
     pytest.param("server", b'{"name": 1e400}', "name", id="1e400-for-a-string"),
     pytest.param("server", b'{"name": -1e400}', "name", id="minus-1e400-for-a-string"),

@@ -221,9 +221,9 @@ def _parsed(text: str) -> Any:
             parse_constant=_no_constant,
         )
     except _RepeatedKey as exc:
-        shown = exc.key if len(exc.key) <= _SHOWN_KEY_MAX else f"{exc.key[:_SHOWN_KEY_MAX]}…"
         raise InvalidArgument(
-            f"the request body repeats the key {shown!r} in one object; send each key once"
+            f"the request body repeats the key '{_shown(exc.key)}' in one object; "
+            "send each key once"
         ) from None
     except json.JSONDecodeError as exc:
         reason = f"{exc.msg} at character {exc.pos}"
@@ -240,8 +240,14 @@ def _explain(message: str) -> tuple[str, str]:
         found = pattern.match(text)
         if found:
             name = found.group("name")
-            return (f"{path}.{name}" if path else name), explain
-    return path or "body", text.replace("`", "")
+            return _shown(f"{path}.{name}" if path else name), explain
+    return _shown(path) or "body", text.replace("`", "")
+
+
+def _shown(key: str) -> str:
+    """A client-chosen key as messages and logs may repeat it: printable, at most 64 characters."""
+    head = "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in key[:_SHOWN_KEY_MAX])
+    return f"{head}…" if len(key) > _SHOWN_KEY_MAX else head
 
 
 def check_name(errors: FieldErrors, field: str, value: str) -> str:

@@ -35,6 +35,15 @@ def _json(struct: type) -> dict[str, Any]:
     return {"content": {"application/json": {"schema": _ref(struct)}}}
 
 
+_BODY_ERRORS = {
+    "400": "Invalid body (empty, not UTF-8, not JSON, not an object, too deep, a repeated key)",
+    "408": "The body did not arrive in time",
+    "413": "The body is too large",
+    "415": "The body is not application/json",
+    "422": "Invalid fields",
+}
+
+
 def _operation(
     summary: str,
     ok: tuple[int, type | None],
@@ -52,7 +61,8 @@ def _operation(
     op: dict[str, Any] = {"summary": summary, "responses": responses, "security": [{"admin": []}]}
     if body is not None:
         op["requestBody"] = {"required": True, **_json(body)}
-        responses["400"] = responses["422"] = {"description": "Invalid body", **_json(ErrorView)}
+        for body_status, description in _BODY_ERRORS.items():
+            responses[body_status] = {"description": description, **_json(ErrorView)}
     if params:
         op["parameters"] = list(params)
     return op
