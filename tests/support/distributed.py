@@ -19,6 +19,7 @@ Valkey) are restarted on :attr:`Distributed.spawner`, one thread that lives as l
 from __future__ import annotations
 
 import asyncio
+import bisect
 import concurrent.futures
 import contextlib
 import datetime as dt
@@ -904,9 +905,10 @@ def recovery_seconds(
     ``target``; ``None`` if none starts before ``until_ - width``."""
     if target <= 0:
         return None
+    ends = sorted(r.ended for r in records if r.ok and r.ended >= since)
     at = since
     while at + width <= until_:
-        if rate(records, at, at + width) >= target:
+        if bisect.bisect_left(ends, at + width) - bisect.bisect_left(ends, at) >= target * width:
             return at - since
         at += 0.1
     return None
@@ -925,7 +927,7 @@ async def observe_after(trial: Trial) -> None:
         back = recovery_seconds(load.calls, trial.fault_end, target, now) is not None
         return now >= give_up or (now >= done_at and back)
 
-    await until(finished, give_up - time.monotonic() + 5, "the after-fault window")
+    await until(finished, give_up - time.monotonic() + 5, "the after-fault window", every=0.5)
 
 
 async def run_trial(
