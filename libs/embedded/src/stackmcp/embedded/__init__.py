@@ -11,7 +11,7 @@ from stackmcp.embedded.nats import NatsServer, nats_cluster
 from stackmcp.embedded.ports import free_port, tcp_accepts, wait_for_tcp
 from stackmcp.embedded.process import ManagedProcess
 from stackmcp.embedded.stack import EmbeddedInfra
-from stackmcp.embedded.valkey import ValkeyServer
+from stackmcp.embedded.valkey import ValkeySentinel, ValkeyServer
 
 __all__ = [
     "BinaryNotFoundError",
@@ -20,6 +20,7 @@ __all__ = [
     "ManagedProcess",
     "NatsServer",
     "ProcessStartError",
+    "ValkeySentinel",
     "ValkeyServer",
     "free_port",
     "nats_cluster",

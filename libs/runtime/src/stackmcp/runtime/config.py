@@ -55,9 +55,50 @@ class RedisConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     """How a service reaches Redis/Valkey (section ``REDIS``)."""
 
     url: str = "redis://127.0.0.1:6379/0"
-    """A ``redis://`` or ``rediss://`` URL; a password may be embedded."""
+    """A ``redis://`` or ``rediss://`` URL; a password may be embedded. With ``sentinels`` set,
+    only its scheme, user name, password and database are used."""
     key_prefix: str = "stackmcp"
     """First segment of every key."""
+    max_connections: Annotated[int, msgspec.Meta(ge=1)] = 256
+    """Most connections a process opens; a command that finds all of them busy waits for one
+    (up to ``pool_timeout``) instead of failing."""
+    pool_timeout: Annotated[float, msgspec.Meta(gt=0)] = 5.0
+    """Seconds a command waits for a free pooled connection before failing."""
+    connect_timeout: Annotated[float, msgspec.Meta(gt=0)] = 2.0
+    """Seconds allowed for opening one connection (TCP connect and handshake)."""
+    socket_timeout: Annotated[float, msgspec.Meta(gt=0)] = 5.0
+    """Seconds allowed for one reply to arrive on an open connection."""
+    retries: Annotated[int, msgspec.Meta(ge=0)] = 12
+    """How often a command, or the connection it needs, is tried again after a connection error
+    or timeout (with exponential backoff from 0.1 s up to ``retry_backoff_cap``)."""
+    retry_backoff_cap: Annotated[float, msgspec.Meta(gt=0)] = 1.0
+    """Longest pause, in seconds, between two tries."""
+    retry_budget: Annotated[float, msgspec.Meta(gt=0)] = 10.0
+    """Seconds after which a command stops retrying and its error reaches the caller (who
+    answers 503): the outage, restart or failover a caller rides through unnoticed."""
+    health_check_interval: Annotated[int, msgspec.Meta(ge=0)] = 15
+    """Seconds a pooled connection may stay idle before it is checked with ``PING`` on its next
+    use (0 = never)."""
+    sentinels: tuple[Annotated[str, msgspec.Meta(pattern=r"^\S+:[0-9]+$")], ...] = ()
+    """Comma-separated ``host:port`` list of Sentinels. Empty: connect to ``url`` directly; set:
+    ask the Sentinels for the current primary of ``sentinel_master`` and follow failovers."""
+    sentinel_master: str = "stackmcp"
+    """Name under which the Sentinels monitor the primary."""
+    sentinel_password: str = ""
+    """Password of the Sentinels themselves (their ``requirepass``); empty for none."""
+    wait_replicas: Annotated[int, msgspec.Meta(ge=0)] = 0
+    """Replicas that must acknowledge a provisioning write (``WAIT``) before the admin API
+    answers; 0 = do not wait."""
+    wait_timeout: Annotated[float, msgspec.Meta(gt=0)] = 1.0
+    """Seconds a provisioning write waits for ``wait_replicas`` acknowledgements; on expiry the
+    write stands and a warning is logged."""
+
+    def __post_init__(self) -> None:
+        """Refuse a ``wait_timeout`` the socket timeout would cut short (and retry)."""
+        if self.wait_timeout >= self.socket_timeout:
+            raise ValueError(
+                "STACKMCP_REDIS_WAIT_TIMEOUT must be shorter than STACKMCP_REDIS_SOCKET_TIMEOUT"
+            )
 
 
 class LogConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
