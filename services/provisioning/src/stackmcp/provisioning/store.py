@@ -3,11 +3,18 @@
 Every change of more than one key is one ``MULTI``/``EXEC`` transaction, so a gateway, worker or
 expiry replica never reads half a change. Tokens are only ever stored as hashes and Better Stack
 credentials only sealed; this module never sees either in plain text.
+
+With ``STACKMCP_REDIS_WAIT_REPLICAS`` set, every write waits (``WAIT``, see
+:func:`stackmcp.runtime.redisx.replicated`) until that many replicas hold it, so a write the admin
+API acknowledged survives a failover. Too few acknowledgements in time: the write stands and a
+warning is logged. A failover during the write: its fate is unknown, so it is reported
+unavailable (503) for the caller to check and retry.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 
 import msgspec
@@ -19,7 +26,9 @@ from stackmcp.contracts.apitokens import ApiTokenRecord
 from stackmcp.contracts.grants import grant_key_ttl
 from stackmcp.contracts.keys import RedisKeys
 from stackmcp.contracts.servers import SERVER_EXPIRES_FIELD, SERVER_RECORD_FIELD, McpServerRecord
+from stackmcp.runtime.config import RedisConfig, load_section
 from stackmcp.runtime.errors import Unavailable
+from stackmcp.runtime.redisx import replicated
 
 __all__ = ["Store", "StoreUnavailable"]
 
@@ -41,18 +50,39 @@ def _unavailable(exc: RedisError) -> StoreUnavailable:
 
 
 class Store:
-    """Reads and writes provisioning's records under one key prefix."""
+    """Reads and writes provisioning's records under one key prefix.
 
-    def __init__(self, redis: Redis, keys: RedisKeys) -> None:
+    Args:
+        redis: the client (from ``connect_redis``).
+        keys: the key layout.
+        redis_config: ``wait_replicas`` and ``wait_timeout`` for the writes; read from the
+            ``STACKMCP_REDIS_*`` variables when omitted.
+    """
+
+    def __init__(
+        self, redis: Redis, keys: RedisKeys, redis_config: RedisConfig | None = None
+    ) -> None:
         self._redis = redis
         self._keys = keys
+        self._config = redis_config or load_section(RedisConfig, "REDIS")
+
+    @contextlib.asynccontextmanager
+    async def _write(self) -> AsyncIterator[None]:
+        """Wrap one write: after it, wait for the replicas ``wait_replicas`` asks for."""
+        async with replicated(self._redis, self._config) as replication:
+            yield
+        if not replication.same_primary:
+            raise StoreUnavailable(
+                "the state store failed over during the change; check whether it was made "
+                "and try again"
+            )
 
     # Accounts ------------------------------------------------------------------------------
 
     async def put_account(self, record: AccountRecord) -> None:
         """Store a new account and list it."""
         try:
-            async with self._redis.pipeline(transaction=True) as pipe:
+            async with self._write(), self._redis.pipeline(transaction=True) as pipe:
                 pipe.set(self._keys.account(record.id), msgspec.json.encode(record))
                 pipe.sadd(self._keys.accounts, record.id)
                 await pipe.execute()
@@ -81,7 +111,7 @@ class Store:
         """Remove an account and every MCP server of it; return the servers removed."""
         servers = await self.list_servers(account_id)
         try:
-            async with self._redis.pipeline(transaction=True) as pipe:
+            async with self._write(), self._redis.pipeline(transaction=True) as pipe:
                 for server in servers:
                     pipe.delete(self._keys.grant(server.token_hash))
                     pipe.delete(self._keys.mcp_server(server.id))
@@ -109,7 +139,7 @@ class Store:
         """
         server_key = self._keys.mcp_server(record.id)
         try:
-            async with self._redis.pipeline(transaction=True) as pipe:
+            async with self._write(), self._redis.pipeline(transaction=True) as pipe:
                 if not create:
                     await pipe.watch(server_key)
                     if not await pipe.exists(server_key):
@@ -172,7 +202,7 @@ class Store:
     async def delete_server(self, record: McpServerRecord) -> bool:
         """Remove a server's grant and record; whether it was still there."""
         try:
-            async with self._redis.pipeline(transaction=True) as pipe:
+            async with self._write(), self._redis.pipeline(transaction=True) as pipe:
                 pipe.delete(self._keys.mcp_server(record.id))
                 pipe.delete(self._keys.grant(record.token_hash))
                 pipe.srem(self._keys.mcp_servers_of_account(record.grant.account_id), record.id)
@@ -186,7 +216,7 @@ class Store:
     async def put_api_token(self, record: ApiTokenRecord) -> None:
         """Store a new API token record (by hash) and index it by id."""
         try:
-            async with self._redis.pipeline(transaction=True) as pipe:
+            async with self._write(), self._redis.pipeline(transaction=True) as pipe:
                 pipe.set(self._keys.api_token(record.token_hash), msgspec.json.encode(record))
                 pipe.sadd(self._keys.api_tokens, record.token_hash)
                 pipe.hset(self._keys.api_token_ids, record.id, record.token_hash)
@@ -226,7 +256,7 @@ class Store:
             if token_hash is None:
                 return None
             key = self._keys.api_token(_text(token_hash))
-            async with self._redis.pipeline(transaction=True) as pipe:
+            async with self._write(), self._redis.pipeline(transaction=True) as pipe:
                 pipe.get(key)
                 pipe.delete(key)
                 pipe.srem(self._keys.api_tokens, token_hash)
@@ -249,7 +279,8 @@ class Store:
     async def set_admin_token_hash(self, token_hash: str, *, only_if_absent: bool) -> bool:
         """Store the admin token's hash; with ``only_if_absent``, only when none is stored yet."""
         try:
-            done = await self._redis.set(self._keys.admin_token, token_hash, nx=only_if_absent)
+            async with self._write():
+                done = await self._redis.set(self._keys.admin_token, token_hash, nx=only_if_absent)
         except RedisError as exc:
             raise _unavailable(exc) from None
         return bool(done)
