@@ -22,6 +22,7 @@ import asyncio
 import bisect
 import concurrent.futures
 import contextlib
+import dataclasses
 import datetime as dt
 import itertools
 import os
@@ -1188,21 +1189,43 @@ async def _expired_counts(system: Distributed, ids: set[str], timeout: float) ->
 
 
 async def _revoke_in_flight(trial: Trial) -> None:
+    """Revoke a server its own clients keep calling, while more sessions on it wait open; as
+    soon as the revoke answered, every waiting session calls a read and a write."""
     system = trial.system
     victim = system.create_server(name="victim", config={"methods": ["read", "write"]})
     urls = [system.mcp_url(victim, gateway) for gateway in range(len(system.gateways))]
     spec = LoadSpec(urls=urls, clients=trial.profile.clients, label=f"{trial.label}-victim")
+    probes = Load(dataclasses.replace(spec, write_every=2, label=f"{trial.label}-probe"))
+    opened: list[int] = []
+    go = asyncio.Event()
     async with Load(spec) as victims:
+        waiting = [asyncio.create_task(_probe(probes, i, opened, go)) for i in range(spec.clients)]
         await victims.warm()
+        await until(lambda: len(opened) == spec.clients, 30, "probe sessions open")
         trial.begin()
-        async with system.admin_async() as admin:
-            answer = await admin.delete(system.server_path(str(victim["id"])))
-        revoked = trial.marks["revoked"] = time.monotonic()
+        try:
+            async with system.admin_async() as admin:
+                answer = await admin.delete(system.server_path(str(victim["id"])))
+            revoked = trial.marks["revoked"] = time.monotonic()
+        finally:
+            go.set()  # the probes call now (or, if the revoke failed, end)
         if answer.status_code != 204:
             raise HarnessError(f"revoke answered {answer.status_code}: {answer.text}")
+        await asyncio.gather(*waiting)
         await until(lambda: _tries_after(victims, revoked) >= 3 * spec.clients, 30, "victim calls")
         trial.end()
-    trial.side_records.extend(victims.records)
+    trial.side_records.extend([*victims.records, *probes.records])
+
+
+async def _probe(load: Load, index: int, opened: list[int], go: asyncio.Event) -> None:
+    """Open a session, wait for ``go``, then call a read and a write on it (recorded)."""
+    url = load.spec.urls[index % len(load.spec.urls)]
+    with contextlib.suppress(Exception):  # the session's end after a refused call
+        async with Client(url) as client:
+            opened.append(index)
+            await go.wait()
+            for number in range(2):  # a read, then a write, whatever the read's outcome
+                await load._call(client, index, url, number)
 
 
 def _tries_after(load: Load, moment: float) -> int:
