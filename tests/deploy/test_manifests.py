@@ -36,7 +36,7 @@ import yaml
 from stackmcp.contracts.tokens import SECRET_TOKEN_RE, new_token
 from stackmcp.gateway.config import GatewayConfig
 from stackmcp.provisioning.config import ProvisioningConfig
-from stackmcp.runtime.config import NatsConfig
+from stackmcp.runtime.config import NatsConfig, RedisConfig, load_section
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
@@ -99,6 +99,7 @@ CONTRACT_PROBES: dict[str, tuple[dict[str, int], Http | Exec, Http | Exec]] = {
         Http("/healthz?js-server-only=true", "monitor"),
     ),
     "valkey": ({"redis": 6379}, Exec("ping"), Exec("ping")),
+    "valkey-sentinel": ({"sentinel": 26379}, Exec("ping"), Exec("ping")),
     "otel-collector": (
         {"otlp-http": 4318, "otlp-grpc": 4317, "health": 13133},
         Http("/", "health"),
@@ -116,6 +117,9 @@ SECRET_KEYS: dict[str, dict[str, bool]] = {  # name -> {secret key: optional}
     "connect-account": {"STACKMCP_ADMIN_TOKEN": False, "BETTERSTACK_API_TOKEN": False},
 }
 SECRET_NAME = "stackmcp-secrets"
+
+VALKEY_GROUP = {"valkey", "valkey-sentinel"}
+"""Prod's Valkey data pods and Sentinels (components/valkey-ha): they reach each other."""
 
 # The dev overlay's fixed demo values (overlays/dev/secrets.dev.env). They are public, and the
 # tests below allow them in that one file only.
@@ -307,6 +311,8 @@ def test_the_overlays_deploy_the_expected_components(overlay: str) -> None:
     expected = {*SERVICES, "nats", "valkey", "otel-collector"}
     if overlay == "dev":
         expected |= {"sandbox", "connect-account"}
+    else:
+        expected |= {"valkey-sentinel"}  # components/valkey-ha
     assert apps == expected
     services = {s["metadata"]["name"] for s in objects(overlay, "Service")}
     assert services >= {
@@ -869,7 +875,7 @@ def test_nats_is_a_jetstream_cluster_on_persistent_volumes(overlay: str) -> None
 
 def test_valkey_persists_with_the_append_only_file(overlay: str) -> None:
     valkey = workload(overlay, "valkey")
-    assert valkey.obj["spec"]["replicas"] == 1
+    assert valkey.obj["spec"]["replicas"] == {"dev": 1, "prod": 3}[overlay]
     conf = generated(overlay, "ConfigMap", "valkey-config")["data"]["valkey.conf"]
     settings_ = dict(
         line.split(None, 1)
@@ -882,7 +888,8 @@ def test_valkey_persists_with_the_append_only_file(overlay: str) -> None:
     (claim,) = valkey.obj["spec"]["volumeClaimTemplates"]
     mounts = {m["mountPath"]: m["name"] for m in valkey.main()["volumeMounts"]}
     assert mounts[settings_["dir"]] == claim["metadata"]["name"]
-    assert valkey.main()["args"][-1].startswith("/etc/valkey/")
+    # prod starts through valkey-start.sh (components/valkey-ha), which copies this file.
+    assert valkey.main()["args"][-1].startswith(("/etc/valkey/", "/etc/valkey-ha/"))
 
 
 def test_the_collector_receives_otlp_and_its_exporter_is_configuration(overlay: str) -> None:
@@ -1118,13 +1125,15 @@ def test_nats_and_valkey_admit_only_stackmcp_services(overlay: str) -> None:
                     n for n, p in everything.items() if selects(peer["podSelector"], p.labels)
                 }
                 assert admitted, f"{policy['metadata']['name']}: {peer} admits nothing"
-                assert admitted <= {*SERVICES, "nats"}, admitted
+                assert admitted <= {*SERVICES, *VALKEY_GROUP, "nats"}, admitted
+                if selected & {"nats"}:
+                    assert not admitted & VALKEY_GROUP, admitted
     for app in SERVICES:
         assert can_reach(overlay, everything[app], everything["nats"], 4222), app
         assert can_reach(overlay, everything[app], everything["valkey"], 6379), app
         assert can_reach(overlay, everything[app], everything["otel-collector"], 4318), app
     others = set(everything) - set(SERVICES)
-    for name in others:
+    for name in others - VALKEY_GROUP:
         assert not can_reach(overlay, everything[name], everything["valkey"], 6379), name
         if name != "nats":
             assert not can_reach(overlay, everything[name], everything["nats"], 4222), name
@@ -1254,3 +1263,141 @@ def test_secret_manifests_in_the_repository_hold_only_placeholders() -> None:
         (example.parent / "kustomization.yaml").read_text(encoding="utf-8")
     )
     assert example.name not in kustomization.get("resources", [])
+
+
+# --- Valkey high availability (prod: components/valkey-ha) ---------------------------------------
+
+VALKEY_HA = K8S / "components" / "valkey-ha"
+
+
+def _sentinel_conf(overlay: str) -> dict[str, list[str]]:
+    """The Sentinel configuration template: ``sentinel <directive>`` -> its arguments."""
+    conf = generated(overlay, "ConfigMap", "valkey-ha")["data"]["sentinel.conf"]
+    return {
+        words[1]: words[2:]
+        for words in (line.split() for line in conf.splitlines())
+        if words and words[0] == "sentinel"
+    }
+
+
+def _redis_settings(overlay: str, app: str) -> RedisConfig:
+    """The REDIS section a service would load from its ConfigMap and own env."""
+    w = workload(overlay, app)
+    env = dict(generated(overlay, "ConfigMap", "stackmcp-config")["data"])
+    env |= {name: e["value"] for name, e in env_of(w.main()).items() if "value" in e}
+    return load_section(RedisConfig, "REDIS", env)
+
+
+def test_prod_valkey_is_a_primary_two_replicas_and_three_sentinels() -> None:
+    valkey, sentinel = workload("prod", "valkey"), workload("prod", "valkey-sentinel")
+    assert valkey.obj["spec"]["replicas"] == 3
+    assert sentinel.obj["spec"]["replicas"] == 3
+    for w in (valkey, sentinel):
+        anti = w.pod["affinity"]["podAntiAffinity"][
+            "preferredDuringSchedulingIgnoredDuringExecution"
+        ]
+        term = anti[0]["podAffinityTerm"]
+        assert term["topologyKey"] == "kubernetes.io/hostname"
+        assert selects(term["labelSelector"], w.labels), w.name
+        (pdb,) = [
+            p
+            for p in objects("prod", "PodDisruptionBudget")
+            if selects(p["spec"]["selector"], w.labels)
+        ]
+        assert pdb["spec"] == {"maxUnavailable": 1, "selector": pdb["spec"]["selector"]}, w.name
+        # The governing Service is headless and publishes starting pods: the pods find each
+        # other by name (valkey-N.valkey, valkey-sentinel-N.valkey-sentinel) before they are ready.
+        governing = one("prod", "Service", w.obj["spec"]["serviceName"])
+        assert governing["spec"]["clusterIP"] == "None", w.name
+        assert governing["spec"]["publishNotReadyAddresses"] is True, w.name
+        assert selects({"matchLabels": governing["spec"]["selector"]}, w.labels)
+    assert valkey.obj["spec"]["serviceName"] == "valkey"
+    assert sentinel.obj["spec"]["podManagementPolicy"] == "Parallel"
+    # Sentinel rewrites its file: it lives on a writable volume, the template is read-only.
+    mounts = {m["mountPath"]: m for m in sentinel.main()["volumeMounts"]}
+    assert not mounts["/data"].get("readOnly")
+    assert mounts["/etc/valkey"]["readOnly"] is True
+
+
+def test_prod_services_find_the_primary_through_every_sentinel() -> None:
+    sentinel = workload("prod", "valkey-sentinel")
+    service = sentinel.obj["spec"]["serviceName"]
+    port = sentinel.ports()["sentinel"]
+    conf = _sentinel_conf("prod")
+    master, _primary, redis_port, quorum = conf["monitor"]
+    replicas = sentinel.obj["spec"]["replicas"]
+    assert int(quorum) == replicas // 2 + 1, "a majority of the Sentinels"
+    assert int(redis_port) == workload("prod", "valkey").ports()["redis"]
+    assert int(conf["down-after-milliseconds"][1]) <= 10_000
+    assert conf["resolve-hostnames"] == ["yes"]
+    assert conf["announce-hostnames"] == ["yes"]
+    for app in SERVICES:
+        settings_ = _redis_settings("prod", app)
+        assert settings_.sentinels == tuple(
+            f"valkey-sentinel-{i}.{service}:{port}" for i in range(replicas)
+        ), app
+        assert settings_.sentinel_master == master, app
+        expected_wait = 1 if app == "provisioning" else 0
+        assert settings_.wait_replicas == expected_wait, app
+        assert settings_.wait_replicas < workload("prod", "valkey").obj["spec"]["replicas"]
+
+
+def test_prod_start_scripts_agree_with_the_manifests() -> None:
+    """The scripts ask every Sentinel and data pod by name, for the monitored master name."""
+    data = generated("prod", "ConfigMap", "valkey-ha")["data"]
+    master = _sentinel_conf("prod")["monitor"][0]
+    for script, app in (("valkey-start.sh", "valkey"), ("sentinel-start.sh", "valkey-sentinel")):
+        text = data[script]
+        assert text == (VALKEY_HA / script).read_text(encoding="utf-8")
+        for loop in re.findall(r"^\s*for i in ([0-9 ]+); do$", text, re.MULTILINE):
+            assert loop.split() == [str(i) for i in range(3)], script
+        assert f"get-master-addr-by-name {master}" in text, script
+        w = workload("prod", app)
+        assert w.main()["args"] == ["sh", f"{_mount_of(w, 'valkey-ha')}/{script}"]
+        assert env_of(w.main())["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == (
+            "metadata.name"
+        )
+    for app in ("valkey", "valkey-sentinel"):
+        assert workload("prod", app).obj["spec"]["replicas"] == 3
+
+
+def _mount_of(w: Workload, config_map: str) -> str:
+    """Where a container mounts the (generated) ConfigMap ``config_map``."""
+    volumes = {
+        v["name"]
+        for v in w.pod["volumes"]
+        if re.fullmatch(rf"{config_map}(-[a-z0-9]{{10}})?", v.get("configMap", {}).get("name", ""))
+    }
+    (path,) = [m["mountPath"] for m in w.main()["volumeMounts"] if m["name"] in volumes]
+    return str(path)
+
+
+def test_dev_keeps_a_single_valkey_without_sentinels() -> None:
+    assert workload("dev", "valkey").obj["spec"]["replicas"] == 1
+    assert "valkey-sentinel" not in {w.app for w in workloads("dev")}
+    assert one("dev", "Service", "valkey")["spec"].get("clusterIP") != "None"
+    for app in SERVICES:
+        settings_ = _redis_settings("dev", app)
+        assert settings_.sentinels == ()
+        assert settings_.wait_replicas == 0
+
+
+def test_prod_sentinel_traffic_is_allowed_and_nothing_else() -> None:
+    everything = pods("prod")
+    sentinel, valkey = everything["valkey-sentinel"], everything["valkey"]
+    for app in SERVICES:
+        assert can_reach("prod", everything[app], sentinel, 26379), app
+        assert can_reach("prod", everything[app], valkey, 6379), app
+    # Replication, monitoring, and the start scripts' questions.
+    assert can_reach("prod", valkey, valkey, 6379)
+    assert can_reach("prod", sentinel, valkey, 6379)
+    assert can_reach("prod", sentinel, sentinel, 26379)
+    assert can_reach("prod", valkey, sentinel, 26379)
+    for name in set(everything) - {*SERVICES, *VALKEY_GROUP}:
+        assert not can_reach("prod", everything[name], sentinel, 26379), name
+        assert not can_reach("prod", everything[name], valkey, 6379), name
+    assert not can_reach("prod", FOREIGN_POD, sentinel, 26379)
+    assert not can_reach("prod", INGRESS_CONTROLLER, sentinel, 26379)
+    for member in (valkey, sentinel):
+        assert not can_reach("prod", member, INTERNET, 443)
+        assert not can_reach("prod", member, everything["nats"], 4222)
