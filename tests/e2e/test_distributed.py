@@ -68,6 +68,8 @@ async def test_tool_calls_keep_working_while_a_nats_node_and_a_worker_are_stoppe
     async with contextlib.AsyncExitStack() as loops:
         for load in calls:
             await loops.enter_async_context(load)
+        for load in calls:
+            await load.warm()  # sessions open and calling (slow on a loaded machine)
         await asyncio.sleep(2)
         node = busiest(distributed.nats)
         crashed_at = time.monotonic()
