@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import os
-import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -22,7 +20,7 @@ from redis.exceptions import RedisError
 
 from stackmcp.runtime.config import RedisConfig
 from stackmcp.runtime.redisx import connect_redis, replicated
-from tests.support.sentinel import MASTER_NAME, SentinelGroup, sentinel_group, wait_until
+from tests.support.sentinel import MASTER_NAME, SentinelGroup, sentinel_group
 
 pytestmark = pytest.mark.integration
 
@@ -125,9 +123,8 @@ async def _kill_primary_under_load(
         await _until(
             lambda: len(load.confirmed) >= 50, load, 60, "confirmed writes before the kill"
         )
-        assert group.primary.pid is not None
         killed_at = time.monotonic()
-        os.kill(group.primary.pid, signal.SIGKILL)
+        assert group.kill_primary() == group.primary.port
         await _until(lambda: load.done_since(killed_at) > 0, load, 60, "a write after the kill")
         resumed_after = min(end for start, end in load.ok if start > killed_at) - killed_at
         await _until(
@@ -140,10 +137,5 @@ async def _kill_primary_under_load(
 
 
 async def _assert_promoted(group: SentinelGroup, old_port: int) -> None:
-    await asyncio.to_thread(
-        wait_until,
-        lambda: group.current_primary_port() not in (None, old_port),
-        30,
-        "every sentinel to name the promoted replica",
-    )
-    assert group.current_primary_port() in {replica.port for replica in group.replicas}
+    assert await group.promoted(timeout=30) in {replica.port for replica in group.replicas}
+    assert group.current_primary_port() != old_port

@@ -2,12 +2,17 @@
 
 Use :func:`sentinel_group` as a context manager; it returns once every replica is in sync and
 every Sentinel knows every replica and every other Sentinel, so a failover can start at once.
+:meth:`SentinelGroup.kill_primary` and :meth:`SentinelGroup.promoted` are the hook a fault
+scenario needs (``tests/support/distributed.py``'s ``valkey-failover``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
+import os
+import signal
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -27,11 +32,33 @@ class SentinelGroup:
     replicas: list[ValkeyServer]
     sentinels: list[ValkeySentinel]
     master_name: str = MASTER_NAME
+    _killed: int | None = None
 
     @property
     def sentinel_addresses(self) -> tuple[str, ...]:
         """``host:port`` of every Sentinel (the form ``STACKMCP_REDIS_SENTINELS`` takes)."""
         return tuple(sentinel.address for sentinel in self.sentinels)
+
+    def kill_primary(self) -> int:
+        """SIGKILL the server the Sentinels name as primary now; return its port."""
+        port = self.current_primary_port()
+        (server,) = [s for s in (self.primary, *self.replicas) if s.port == port]
+        assert server.pid is not None
+        os.kill(server.pid, signal.SIGKILL)
+        self._killed = port
+        return port
+
+    async def promoted(self, timeout: float) -> int:
+        """Wait until the Sentinels agree on a primary other than the last one killed."""
+        await asyncio.to_thread(
+            wait_until,
+            lambda: self.current_primary_port() not in (None, self._killed),
+            timeout,
+            "the Sentinels to promote a replica",
+        )
+        port = self.current_primary_port()
+        assert port is not None
+        return port
 
     def current_primary_port(self) -> int | None:
         """The port the Sentinels agree on as primary, ``None`` while they disagree or fail."""
