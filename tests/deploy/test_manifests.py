@@ -1345,20 +1345,22 @@ def test_prod_services_find_the_primary_through_every_sentinel() -> None:
 def test_prod_start_scripts_agree_with_the_manifests() -> None:
     """The scripts ask every Sentinel and data pod by name, for the monitored master name."""
     data = generated("prod", "ConfigMap", "valkey-ha")["data"]
+    for name, text in data.items():
+        assert text == (VALKEY_HA / name).read_text(encoding="utf-8"), name
     master = _sentinel_conf("prod")["monitor"][0]
+    finder = data["find-primary.sh"]
+    replicas = {app: workload("prod", app).obj["spec"]["replicas"] for app in VALKEY_GROUP}
+    assert replicas == {"valkey": 3, "valkey-sentinel": 3}
+    loops = re.findall(r"^for i in ([0-9 ]+); do$", finder, re.MULTILINE)
+    assert [loop.split() for loop in loops] == [[str(i) for i in range(3)]] * 2
+    assert f"get-master-addr-by-name {master}" in finder
     for script, app in (("valkey-start.sh", "valkey"), ("sentinel-start.sh", "valkey-sentinel")):
-        text = data[script]
-        assert text == (VALKEY_HA / script).read_text(encoding="utf-8")
-        for loop in re.findall(r"^\s*for i in ([0-9 ]+); do$", text, re.MULTILINE):
-            assert loop.split() == [str(i) for i in range(3)], script
-        assert f"get-master-addr-by-name {master}" in text, script
+        assert '/find-primary.sh")' in data[script], script
         w = workload("prod", app)
         assert w.main()["args"] == ["sh", f"{_mount_of(w, 'valkey-ha')}/{script}"]
         assert env_of(w.main())["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == (
             "metadata.name"
         )
-    for app in ("valkey", "valkey-sentinel"):
-        assert workload("prod", app).obj["spec"]["replicas"] == 3
 
 
 def _mount_of(w: Workload, config_map: str) -> str:

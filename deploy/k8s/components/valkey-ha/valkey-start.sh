@@ -1,28 +1,9 @@
 #!/bin/sh
 # Start one Valkey data pod of the Sentinel-managed group: as the primary, or as a replica of
-# whichever pod is the primary now. Never as a second primary after a failover.
-#   1. the Sentinels know the current primary (also after failovers);
-#   2. when none answers (first start, or all of them restarting), ask the other data pods;
-#   3. when nobody is primary yet, valkey-0 is.
+# whichever pod is the primary now (find-primary.sh). Never as a second primary after a failover.
 set -eu
 me="${POD_NAME}.valkey"
-primary=""
-for i in 0 1 2; do
-  answer=$(timeout 3 valkey-cli -h "valkey-sentinel-$i.valkey-sentinel" -p 26379 --raw \
-    sentinel get-master-addr-by-name stackmcp 2>/dev/null | head -n 1) || true
-  if [ -n "$answer" ]; then primary="$answer"; break; fi
-done
-if [ -z "$primary" ]; then
-  for i in 0 1 2; do
-    host="valkey-$i.valkey"
-    [ "$host" = "$me" ] && continue
-    if timeout 3 valkey-cli -h "$host" -p 6379 info replication 2>/dev/null | grep -q '^role:master'; then
-      primary="$host"
-      break
-    fi
-  done
-fi
-[ -n "$primary" ] || primary="valkey-0.valkey"
+primary=$(sh "$(dirname "$0")/find-primary.sh")
 
 # A writable copy: Sentinel rewrites the configuration of the servers it reconfigures.
 conf=/run/valkey/valkey.conf
