@@ -694,11 +694,14 @@ class Load:
     async def warm(self, timeout: float = 60) -> None:
         """Wait until every client has had one successful call."""
         clients = set(range(self.spec.clients))
-        await until(
-            lambda: clients <= {r.client for r in self.records if r.ok},
-            timeout,
-            f"every load client one successful call ({self._last_problem()})",
-        )
+        try:
+            await until(
+                lambda: clients <= {r.client for r in self.records if r.ok},
+                timeout,
+                "every load client one successful call",
+            )
+        except HarnessError as exc:
+            raise HarnessError(f"{exc}; last failure: {self._last_problem()}") from None
 
     def _last_problem(self) -> str:
         failed = [r for r in self.records if not r.ok]
@@ -734,9 +737,19 @@ class Load:
         except Exception as exc:  # opening or closing the session failed
             if not opened:
                 self.records.append(
-                    CallRecord(index, "connect", url, "", started, time.monotonic(),
-                               started_wall, time.time(), "failed", describe(exc))
-                )  # fmt: skip
+                    CallRecord(
+                        index,
+                        "connect",
+                        url,
+                        "",
+                        started,
+                        time.monotonic(),
+                        started_wall,
+                        time.time(),
+                        "failed",
+                        describe(exc),
+                    )
+                )
                 await asyncio.sleep(0.05)  # pacing: no busy loop against a refused port
             return True
 
@@ -755,9 +768,19 @@ class Load:
         def record(outcome: str, detail: str = "") -> None:
             kind = "write" if write else "read"
             self.records.append(
-                CallRecord(index, kind, url, marker, started, time.monotonic(), started_wall,
-                           time.time(), outcome, detail)
-            )  # fmt: skip
+                CallRecord(
+                    index,
+                    kind,
+                    url,
+                    marker,
+                    started,
+                    time.monotonic(),
+                    started_wall,
+                    time.time(),
+                    outcome,
+                    detail,
+                )
+            )
 
         try:
             async with asyncio.timeout(self.spec.call_timeout):
