@@ -356,7 +356,7 @@ class Distributed:
         stopped = [node for node in self.nats if not node.is_running]
         if stopped:
             await self.on_spawner(lambda: start_nodes(stopped, timeout))
-        if not self.valkey.is_running:
+        if not self.valkey.is_running and self.sentinel is None:  # a failover stays as it is
             await self.on_spawner(lambda: self.valkey.start(timeout))
         for service in self.services:
             service.resume()
@@ -422,10 +422,12 @@ def _build(env: dict[str, str], logs: Path, **parts: Any) -> Distributed:
 
 @contextlib.contextmanager
 def distributed_shape(
-    base: Path, sandbox: RunningSandbox, **env_overrides: str
+    base: Path, sandbox: RunningSandbox, *, sentinel: bool = False, **env_overrides: str
 ) -> Iterator[Distributed]:
     """Start the whole shape under ``base``, connect the sandbox account, stop it all at exit.
 
+    ``sentinel``: Valkey as a primary, two replicas and three Sentinels
+    (``tests/support/sentinel.py``) that the services follow, instead of one server.
     ``env_overrides`` replace service settings (``STACKMCP_GATEWAY_CALL_TIMEOUT="10"``).
     """
     with contextlib.ExitStack() as exits:
@@ -433,10 +435,9 @@ def distributed_shape(
         exits.callback(spawner.shutdown)
         servers = nats_cluster(base / "nats", size=3)
         exits.callback(lambda: [server.stop() for server in reversed(servers)])
-        valkey = ValkeyServer(base / "valkey", port=free_port()).start()
-        exits.callback(valkey.stop)
+        valkey, group, redis_env = _valkey(exits, base, sentinel)
         admin_token = f"smcp_adm_{secrets.token_urlsafe(32)}"
-        env = {**_environment(servers, valkey, admin_token), **env_overrides}
+        env = {**_environment(servers, valkey, admin_token), **redis_env, **env_overrides}
         logs = base / "logs"
         logs.mkdir()
         system = _build(
@@ -447,6 +448,7 @@ def distributed_shape(
             sandbox=sandbox,
             admin_token=admin_token,
             spawner=spawner,
+            sentinel=group,
         )
         exits.callback(lambda: [service.ensure_gone() for service in reversed(system.services)])
         for service in system.services:
@@ -455,6 +457,25 @@ def distributed_shape(
             service.wait_ready(START_TIMEOUT)
         system.account_id = _connect_sandbox(system)
         yield system
+
+
+def _valkey(
+    exits: contextlib.ExitStack, base: Path, sentinel: bool
+) -> tuple[ValkeyServer, Any, dict[str, str]]:
+    """Start Valkey: one server on a fixed port, or (``sentinel``) a Sentinel group. Returns the
+    (first) primary, the group or ``None``, and the settings pointing services at Sentinel."""
+    if not sentinel:
+        server = ValkeyServer(base / "valkey", port=free_port()).start()
+        exits.callback(server.stop)
+        return server, None, {}
+    from tests.support.sentinel import sentinel_group  # noqa: PLC0415 - needs Sentinel support
+
+    group = exits.enter_context(sentinel_group(base / "valkey-ha"))
+    settings = {
+        "STACKMCP_REDIS_SENTINELS": ",".join(group.sentinel_addresses),
+        "STACKMCP_REDIS_SENTINEL_MASTER": group.master_name,
+    }
+    return group.primary, group, settings
 
 
 def _connect_sandbox(system: Distributed) -> str:
@@ -1327,21 +1348,22 @@ def _needs_sentinel(system: Distributed) -> str | None:
     if sentinel_helper() is None:
         return "needs Sentinel support: stackmcp.embedded has no sentinel helper yet"
     if system.sentinel is None:
-        return "needs Sentinel support: this shape runs one Valkey (distributed_shape has no Sentinel setup yet)"
+        return "needs a shape with Sentinel: distributed_shape(..., sentinel=True)"
     return None
 
 
 async def _valkey_failover(trial: Trial) -> None:
-    """Kill the Sentinel primary and wait for a replica to be promoted.
+    """SIGKILL the primary the Sentinels name and wait until they promote a replica.
 
-    The hook: ``Distributed.sentinel`` is expected to offer ``kill_primary()`` and an awaitable
-    ``promoted(timeout)``; :func:`distributed_shape` sets it once it can start Sentinel.
+    Runs on a shape started with ``sentinel=True`` (``Distributed.sentinel`` is then the
+    ``SentinelGroup`` of ``tests/support/sentinel.py``: ``kill_primary()``, ``promoted()``).
     """
     sentinel = trial.system.sentinel
     trial.begin()
-    await trial.system.on_spawner(sentinel.kill_primary)
-    await sentinel.promoted(timeout=60)
+    killed = await trial.system.on_spawner(sentinel.kill_primary)
+    promoted = await sentinel.promoted(timeout=60)
     trial.end()
+    trial.notes.append(f"primary :{killed} killed, :{promoted} promoted; not restarted")
 
 
 SCENARIOS: dict[str, Scenario] = {
