@@ -85,6 +85,7 @@ class Harness:
     redis: aioredis.Redis
     keys: RedisKeys
     sessions: SessionStore
+    core: McpCore
 
     @property
     def url(self) -> str:
@@ -112,8 +113,9 @@ async def harness(nats_url: str, redis_url: str) -> AsyncIterator[Harness]:
     runner = ScriptedRunner()
     limiter = RedisRateLimiter(redis, keys, per_server=3, per_account=0, window=60)
     methods = McpMethods(ToolCatalog(nc, subjects), runner, call_timeout=5, limiter=limiter)
+    core = McpCore(methods, sessions)
     transport = McpTransport(
-        core=McpCore(methods, sessions),
+        core=core,
         grants=GrantResolver(redis, keys),
         nc=nc,
         subjects=subjects,
@@ -142,7 +144,7 @@ async def harness(nats_url: str, redis_url: str) -> AsyncIterator[Harness]:
                     break
             except httpx.TransportError:
                 await asyncio.sleep(0.02)
-        yield Harness(client, runner, token, grant, nc, redis, keys, sessions)
+        yield Harness(client, runner, token, grant, nc, redis, keys, sessions, core)
     stop.set()
     await server
     await endpoint.drain()
@@ -380,8 +382,10 @@ async def test_valkey_down_is_503_with_a_jsonrpc_error(harness: Harness) -> None
     """Session storage away: every era answers 503 + Retry-After with a JSON-RPC body."""
     client = EraClient(harness, "session-json")
     await client.open()
-    harness.sessions._redis = aioredis.Redis(port=1, socket_connect_timeout=0.2)
-    harness.sessions.forget_all()
+    unreachable = aioredis.Redis(port=1, socket_connect_timeout=0.2)
+    harness.core.sessions = SessionStore(
+        unreachable, harness.keys, harness.nc, "unused.closed", ttl=60
+    )
     answer = await harness.client.post(
         harness.url,
         json=_rpc("tools/list"),

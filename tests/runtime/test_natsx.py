@@ -20,6 +20,7 @@ from opentelemetry.trace import SpanKind
 
 from stackmcp.contracts import CatalogRequest, CatalogResponse, Subjects
 from stackmcp.contracts.tokens import SERVER_TOKEN_PREFIX, new_token
+from stackmcp.embedded import NatsServer
 from stackmcp.runtime.config import NatsConfig
 from stackmcp.runtime.errors import (
     DeadlineExceeded,
@@ -28,7 +29,7 @@ from stackmcp.runtime.errors import (
     NotFound,
     Unavailable,
 )
-from stackmcp.runtime.natsx import Endpoint, connect, request
+from stackmcp.runtime.natsx import Endpoint, connect, drain, request
 
 pytestmark = pytest.mark.integration
 
@@ -200,3 +201,18 @@ async def test_own_drain_is_not_reported_as_a_lost_connection(
     messages = [r.getMessage() for r in caplog.records if r.name == "stackmcp.runtime.natsx"]
     assert "nats connection closed" in messages
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+async def test_drain_during_a_reconnect_closes_cleanly(tmp_path: Any) -> None:
+    """A stop that arrives while the client is reconnecting (its node died) must not fail the
+    shutdown: nats-py refuses to drain then, so the client is closed instead."""
+    server = NatsServer(tmp_path / "nats").start()
+    client = await connect(NatsConfig(url=server.url), "drain-test")
+    server.stop()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 10
+    while not client.is_reconnecting:
+        assert loop.time() < deadline, "the client never noticed its server was gone"
+        await asyncio.sleep(0.02)
+    await drain(client)
+    assert client.is_closed

@@ -8,7 +8,7 @@ import logging
 
 from stackmcp.runtime.config import NatsConfig, RedisConfig, load_section
 from stackmcp.runtime.errors import Unavailable
-from stackmcp.runtime.natsx import connect
+from stackmcp.runtime.natsx import connect, drain
 from stackmcp.runtime.redisx import connect_redis
 
 __all__ = ["connect_and_wait"]
@@ -24,7 +24,7 @@ async def connect_and_wait(name: str, stop: asyncio.Event, *, redis: bool) -> No
     async with contextlib.AsyncExitStack() as stack:
         try:
             nc = await connect(load_section(NatsConfig, "NATS"), name, stop=stop)
-            stack.push_async_callback(nc.drain)
+            stack.push_async_callback(drain, nc)
             if redis:
                 client = await connect_redis(load_section(RedisConfig, "REDIS"), stop=stop)
                 stack.push_async_callback(client.aclose)

@@ -45,7 +45,7 @@ from stackmcp.runtime.errors import (
 from stackmcp.runtime.redaction import redact
 from stackmcp.runtime.telemetry import extract_context, inject_headers, tracer
 
-__all__ = ["Endpoint", "NoReply", "connect", "reply_error", "request"]
+__all__ = ["Endpoint", "NoReply", "connect", "drain", "reply_error", "request"]
 
 logger = logging.getLogger(__name__)
 _tracer = tracer(__name__)
@@ -109,6 +109,17 @@ async def connect(
     with contextlib.suppress(asyncio.CancelledError, nats.errors.Error, OSError):
         await attempt
     raise Unavailable("stopped before NATS was reachable")
+
+
+async def drain(nc: Client) -> None:
+    """Drain ``nc`` on shutdown; close it instead when it cannot drain (it is reconnecting to
+    another node, or already closed), so a stop during a NATS failover still exits cleanly."""
+    try:
+        await nc.drain()
+    except nats.errors.Error as exc:
+        logger.info("nats could not drain (%s); closing", type(exc).__name__)
+        with contextlib.suppress(nats.errors.Error):
+            await nc.close()
 
 
 async def _on_error(exc: Exception) -> None:

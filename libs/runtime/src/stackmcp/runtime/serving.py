@@ -22,12 +22,28 @@ __all__ = ["free_port", "redis_reachable", "serve_until_stopped"]
 logger = logging.getLogger(__name__)
 
 
+_BACKLOG = 1024
+"""Connections the kernel queues before they are accepted (Granian's default is 128)."""
+
+
 async def serve_until_stopped(
-    app: Any, *, name: str, host: str, port: int, stop: asyncio.Event, drain_timeout: float
+    app: Any,
+    *,
+    name: str,
+    host: str,
+    port: int,
+    stop: asyncio.Event,
+    drain_timeout: float,
+    max_connections: int = 1024,
 ) -> None:
     """Serve ``app`` on ``host:port`` (0 = any free port) until ``stop`` is set.
 
     Then stop taking connections and give requests in flight up to ``drain_timeout`` seconds.
+
+    ``max_connections`` bounds the connections served at once, idle keep-alive connections and
+    open SSE streams included (Granian's "backpressure"); beyond it new connections wait to be
+    accepted. Granian's own default (the listen backlog, 128) let 128 idle keep-alive clients
+    stop a gateway from answering anyone else.
     """
     port = port or free_port(host)
     server = Server(
@@ -35,6 +51,8 @@ async def serve_until_stopped(
         address=host,
         port=port,
         interface=Interfaces.ASGINL,
+        backlog=max(_BACKLOG, max_connections // 4),
+        backpressure=max_connections,
         log_enabled=False,
         log_access=False,
     )

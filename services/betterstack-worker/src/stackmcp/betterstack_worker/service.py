@@ -37,7 +37,7 @@ from stackmcp.runtime.config import NatsConfig, RedisConfig, load_section
 from stackmcp.runtime.crypto import CryptoConfig, SecretBox
 from stackmcp.runtime.errors import Unavailable
 from stackmcp.runtime.health import HealthConfig, HealthServer, NatsReadiness
-from stackmcp.runtime.natsx import Endpoint, connect
+from stackmcp.runtime.natsx import Endpoint, connect, drain
 from stackmcp.runtime.redisx import connect_redis
 
 __all__ = ["run"]
@@ -63,7 +63,7 @@ async def run(stop: asyncio.Event) -> None:
         stack.push_async_callback(health.close)
         try:
             nc = await connect(nats_config, NAME, stop=stop)
-            stack.push_async_callback(nc.drain)
+            stack.push_async_callback(drain, nc)
             redis = await connect_redis(redis_config, stop=stop)
             stack.push_async_callback(redis.aclose)
         except Unavailable:

@@ -16,7 +16,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import nats.errors
-from nats.aio.client import Client
 from nats.js import JetStreamContext
 from redis.exceptions import RedisError
 
@@ -31,7 +30,7 @@ from stackmcp.runtime.config import NatsConfig, RedisConfig, load_section
 from stackmcp.runtime.errors import Unavailable
 from stackmcp.runtime.events import ensure_events_stream, publish_event
 from stackmcp.runtime.health import HealthConfig, HealthServer, NatsReadiness
-from stackmcp.runtime.natsx import connect
+from stackmcp.runtime.natsx import connect, drain
 from stackmcp.runtime.redisx import connect_redis
 
 __all__ = ["run"]
@@ -61,7 +60,7 @@ async def run(stop: asyncio.Event) -> None:
             redis = await connect_redis(redis_config, stop=stop)
             stack.push_async_callback(redis.aclose)
             nc = await connect(nats_config, NAME, stop=stop)
-            stack.push_async_callback(_drain, nc)
+            stack.push_async_callback(drain, nc)
         except Unavailable:
             logger.info("%s stopped before its servers were reachable", NAME)
             return
@@ -150,10 +149,3 @@ async def _retrying(
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), _RETRY_DELAY)
     return None
-
-
-async def _drain(nc: Client) -> None:
-    try:
-        await nc.drain()
-    except nats.errors.Error:  # closed or reconnecting: nothing left to flush
-        await nc.close()

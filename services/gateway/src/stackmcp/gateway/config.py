@@ -21,6 +21,9 @@ class GatewayConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     allowed_origins: tuple[str, ...] = ()
     """Browser origins allowed to call (``https://claude.ai``); a request with any other
     ``Origin`` gets 403. Requests without ``Origin`` (non-browser clients) are allowed."""
+    max_connections: int = 4096
+    """Client connections served at once, idle keep-alive connections and SSE streams
+    included; more wait to be accepted."""
     max_body_bytes: int = 1_048_576
     """Largest request body accepted (413 above)."""
     call_timeout: float = 30.0

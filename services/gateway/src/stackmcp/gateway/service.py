@@ -30,7 +30,7 @@ from stackmcp.gateway.sessions import SessionStore
 from stackmcp.gateway.workers import WorkerCaller, WorkerPool
 from stackmcp.runtime.config import NatsConfig, RedisConfig, load_section
 from stackmcp.runtime.errors import Unavailable
-from stackmcp.runtime.natsx import connect
+from stackmcp.runtime.natsx import connect, drain
 from stackmcp.runtime.redisx import connect_redis
 from stackmcp.runtime.serving import redis_reachable, serve_until_stopped
 
@@ -54,7 +54,7 @@ async def run(stop: asyncio.Event) -> None:
 
         try:
             nc = await connect(nats_config, NAME, stop=stop, on_reconnect=reconnected)
-            stack.push_async_callback(nc.drain)
+            stack.push_async_callback(drain, nc)
             redis = await connect_redis(redis_config, stop=stop)
             stack.push_async_callback(redis.aclose)
         except Unavailable:
@@ -119,6 +119,7 @@ async def run(stop: asyncio.Event) -> None:
             port=config.port,
             stop=stop,
             drain_timeout=nats_config.drain_timeout,
+            max_connections=config.max_connections,
         )
         await refresher
     logger.info("%s stopped", NAME)

@@ -36,6 +36,21 @@ __all__ = ["Session", "SessionStore", "new_session_id"]
 
 logger = logging.getLogger(__name__)
 
+# KEYS: the session, the server's session index; ARGV: session id, record, ttl, now, cap,
+# session key prefix. Stores the session, forgets index entries idle past the TTL, ends the
+# least active sessions over the cap; returns the ids it ended. One round trip, atomic.
+_CREATE = """
+redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[4] - ARGV[3])
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+local over = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[5])
+if over <= 0 then return {} end
+local ended = redis.call('ZRANGE', KEYS[2], 0, over - 1)
+for _, id in ipairs(ended) do redis.call('DEL', ARGV[6] .. id) end
+redis.call('ZREMRANGEBYRANK', KEYS[2], 0, over - 1)
+return ended
+"""
 _TOUCH_EVERY = 60.0
 _LOCAL_TTL = 300.0
 _UNREACHABLE = "session storage is unreachable"
@@ -96,6 +111,7 @@ class SessionStore:
         self._ttl = max(1, int(ttl))
         self._max_per_server = max_per_server
         self._clock = clock
+        self._create = redis.register_script(_CREATE)
         self._local: TtlCache[str, Session] = TtlCache(
             ttl=min(_LOCAL_TTL, self._ttl), max_entries=max_local, clock=clock
         )
@@ -129,23 +145,25 @@ class SessionStore:
             transport=transport,
             created_at=datetime.now(UTC),
         )
-        members = self._keys.server_sessions(server_id)
         now = time.time()
         try:
-            async with self._redis.pipeline(transaction=True) as pipe:
-                pipe.set(self._keys.session(session.id), msgspec.json.encode(session), ex=self._ttl)
-                pipe.zadd(members, {session.id: now})
-                pipe.zremrangebyscore(members, "-inf", now - self._ttl)
-                pipe.zrange(members, 0, -self._max_per_server - 1)
-                pipe.expire(members, self._ttl)
-                replies = await pipe.execute()
+            ended = await self._create(
+                keys=[self._keys.session(session.id), self._keys.server_sessions(server_id)],
+                args=[
+                    session.id,
+                    msgspec.json.encode(session),
+                    self._ttl,
+                    now,
+                    self._max_per_server,
+                    self._keys.session(""),
+                ],
+            )
         except RedisError:
             raise Unavailable(_UNREACHABLE) from None
         self._local.put(session.id, session)
         self._touched.put(session.id, now)
-        evicted = [raw.decode() for raw in replies[3]]
-        if evicted:
-            self._spawn(self._evict(members, evicted))
+        if ended:
+            self._spawn(self._ended_elsewhere([raw.decode() for raw in ended]))
         return session
 
     async def get(self, session_id: str, token_hash: str) -> Session | None:
@@ -188,15 +206,7 @@ class SessionStore:
         """Drop every local copy (after a NATS reconnect, when broadcasts may have been missed)."""
         self._local.clear()
 
-    async def _evict(self, members: str, session_ids: list[str]) -> None:
-        try:
-            async with self._redis.pipeline(transaction=True) as pipe:
-                pipe.delete(*(self._keys.session(sid) for sid in session_ids))
-                pipe.zrem(members, *session_ids)
-                await pipe.execute()
-        except RedisError as exc:
-            logger.warning("could not end sessions over the cap: %s", type(exc).__name__)
-            return
+    async def _ended_elsewhere(self, session_ids: list[str]) -> None:
         for sid in session_ids:
             self._local.forget(sid)
             await self._nc.publish(self._closed_subject, sid.encode())

@@ -31,7 +31,7 @@ from stackmcp.runtime.config import NatsConfig, RedisConfig, load_section
 from stackmcp.runtime.crypto import CryptoConfig, SecretBox
 from stackmcp.runtime.errors import DeadlineExceeded, Unavailable
 from stackmcp.runtime.events import ensure_events_stream
-from stackmcp.runtime.natsx import connect, request
+from stackmcp.runtime.natsx import connect, drain, request
 from stackmcp.runtime.redisx import connect_redis
 from stackmcp.runtime.serving import redis_reachable, serve_until_stopped
 
@@ -51,7 +51,7 @@ async def run(stop: asyncio.Event) -> None:
     async with contextlib.AsyncExitStack() as stack:
         try:
             nc = await connect(nats_config, NAME, stop=stop)
-            stack.push_async_callback(nc.drain)
+            stack.push_async_callback(drain, nc)
             redis = await connect_redis(redis_config, stop=stop)
             stack.push_async_callback(redis.aclose)
         except Unavailable:
