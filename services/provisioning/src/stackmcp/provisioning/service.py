@@ -61,7 +61,7 @@ async def run(stop: asyncio.Event) -> None:
         js = nc.jetstream()
         await ensure_events_stream(js, subjects, replicas=nats_config.stream_replicas)
         keys = RedisKeys(redis_config.key_prefix)
-        store = Store(redis, keys)
+        store = Store(redis, keys, redis_config)
         token_hash, generated = await setup_admin_token(store, configured_token)
         if generated is not None:
             _print_once(generated)

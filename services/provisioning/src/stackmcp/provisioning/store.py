@@ -26,7 +26,7 @@ from stackmcp.contracts.apitokens import ApiTokenRecord
 from stackmcp.contracts.grants import grant_key_ttl
 from stackmcp.contracts.keys import RedisKeys
 from stackmcp.contracts.servers import SERVER_EXPIRES_FIELD, SERVER_RECORD_FIELD, McpServerRecord
-from stackmcp.runtime.config import RedisConfig, load_section
+from stackmcp.runtime.config import RedisConfig
 from stackmcp.runtime.errors import Unavailable
 from stackmcp.runtime.redisx import replicated
 
@@ -55,8 +55,8 @@ class Store:
     Args:
         redis: the client (from ``connect_redis``).
         keys: the key layout.
-        redis_config: ``wait_replicas`` and ``wait_timeout`` for the writes; read from the
-            ``STACKMCP_REDIS_*`` variables when omitted.
+        redis_config: ``wait_replicas`` and ``wait_timeout`` for the writes (the defaults, no
+            waiting, when omitted).
     """
 
     def __init__(
@@ -64,7 +64,7 @@ class Store:
     ) -> None:
         self._redis = redis
         self._keys = keys
-        self._config = redis_config or load_section(RedisConfig, "REDIS")
+        self._config = redis_config or RedisConfig()
 
     @contextlib.asynccontextmanager
     async def _write(self) -> AsyncIterator[None]:
