@@ -1,19 +1,20 @@
 """JSON-RPC 2.0 framing for MCP: parsing one message, encoding replies, the error codes.
 
 Parsing is strict where a lenient reader could be fooled and bounded where a hostile body could
-cost the process: invalid UTF-8, numbers out of range, nesting deeper than :data:`MAX_DEPTH` and
-duplicate object keys (which two readers could resolve differently) are parse errors, and an
-``id`` must be a string or a 64-bit integer. Replies are assembled from pre-encoded parts so a
+cost the process: :mod:`stackmcp.runtime.strictjson` refuses invalid UTF-8, nesting deeper than
+:data:`MAX_DEPTH` and repeated keys, numbers out of range are parse errors, and an ``id`` must be
+a string or a 64-bit integer. Replies are assembled from pre-encoded parts so a
 cached ``tools/list`` result is spliced in as bytes, never re-encoded per request.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
 import msgspec
+
+from stackmcp.runtime import strictjson
 
 __all__ = [
     "HEADER_MISMATCH",
@@ -42,7 +43,7 @@ HEADER_MISMATCH = -32020
 MISSING_CLIENT_CAPABILITY = -32021
 UNSUPPORTED_PROTOCOL_VERSION = -32022
 
-MAX_DEPTH = 64
+MAX_DEPTH = strictjson.MAX_DEPTH
 """Deepest nesting of arrays and objects accepted in a message."""
 _INT64 = 2**63
 
@@ -138,57 +139,14 @@ def parse_message(body: bytes) -> Message:
 
 def _decode(body: bytes) -> Any:
     try:
-        raw = _DECODER.decode(body)
-        if body.count(b"{") + body.count(b"[") > MAX_DEPTH and _depth(raw) > MAX_DEPTH:
-            return _refuse(f"the body is nested deeper than {MAX_DEPTH} levels")
-        _STRICT.decode(body.decode())
-    except UnicodeDecodeError:
-        return _refuse("the body is not valid UTF-8")
-    except RecursionError:
-        return _refuse(f"the body is nested deeper than {MAX_DEPTH} levels")
-    except _DuplicateKey as exc:
-        return _refuse(f"the key {str(exc)[:40]!r} appears twice in one object")
-    except (msgspec.DecodeError, ValueError):
-        return _refuse("the body is not valid JSON, or holds a number too large")
-    return raw
-
-
-def _refuse(reason: str) -> Any:
+        strictjson.check(body)
+        return _DECODER.decode(body)
+    except strictjson.JsonRefused as refused:
+        reason = f"the body {refused.reason}"
+    except (msgspec.DecodeError, RecursionError):
+        reason = "the body is not valid JSON, or holds a number out of range"
     logger.info("refused a request body: %s", reason)
     raise RpcError(PARSE_ERROR, f"Parse error: {reason}", status=400)
-
-
-def _depth(value: Any) -> int:
-    """Nesting depth of decoded JSON, iteratively (no recursion on hostile input)."""
-    deepest, stack = 0, [(value, 1)]
-    while stack:
-        item, level = stack.pop()
-        if isinstance(item, dict | list):
-            deepest = max(deepest, level)
-            if level > MAX_DEPTH:
-                return level
-            children = item.values() if isinstance(item, dict) else item
-            stack.extend((child, level + 1) for child in children)
-    return deepest
-
-
-class _DuplicateKey(ValueError):
-    pass
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result = dict(pairs)
-    if len(result) != len(pairs):
-        seen: set[str] = set()
-        for key, _ in pairs:
-            if key in seen:
-                raise _DuplicateKey(key)
-            seen.add(key)
-    return result
-
-
-_STRICT = json.JSONDecoder(object_pairs_hook=_unique_keys)
-"""Second reader, for what msgspec accepts silently: duplicate keys (last one wins there)."""
 
 
 def _valid_id(value: Any) -> bool:

@@ -16,17 +16,18 @@ land in, so ``1e400`` or ``2**70`` where a string or a boolean belongs is a 422 
 
 from __future__ import annotations
 
-import json
 import re
 import unicodedata
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 import msgspec
 from msgspec import UNSET, UnsetType
 
+from stackmcp.runtime import strictjson
 from stackmcp.runtime.errors import InvalidArgument
+from stackmcp.runtime.strictjson import MAX_DEPTH, shown
 
 __all__ = [
     "MAX_DEPTH",
@@ -48,8 +49,6 @@ NAME_MAX = 100
 """Longest name (after trimming) of an account, server or API token."""
 TOKEN_MAX = 512
 DEFAULT_BASE_URL = "https://uptime.betterstack.com"
-MAX_DEPTH = 64
-"""Deepest nesting of arrays and objects a request body may have (the API's own bodies use 3)."""
 MAX_EXPIRY_AHEAD = timedelta(days=36_525)
 """Latest ``expires_at`` accepted, from now (100 years); ``null`` is "never"."""
 
@@ -58,10 +57,6 @@ T = TypeVar("T")
 _MSGSPEC_PATH = re.compile(r" - at `\$(?P<path>[^`]*)`$")
 _MISSING = re.compile(r"^Object missing required field `(?P<name>[^`]+)`")
 _UNKNOWN = re.compile(r"^Object contains unknown field `(?P<name>[^`]+)`")
-_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
-_NOT_BRACKET = bytes(b for b in range(256) if b not in b"[]{}")
-_OPENING = frozenset(b"[{")
-_SHOWN_KEY_MAX = 64
 
 
 class _Body(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -136,8 +131,10 @@ def decode_body(body: bytes, type_: type[T]) -> T:
             ``fields`` for a field of the wrong type (a number out of range included), a
             missing required field or an unknown field.
     """
-    text = _checked_text(body)
-    value = _parsed(text)
+    try:
+        value = strictjson.check(body)
+    except strictjson.JsonRefused as refused:
+        raise InvalidArgument(f"the request body {refused.reason}") from None
     if not isinstance(value, dict):
         raise InvalidArgument("the request body must be a JSON object")
     try:
@@ -154,84 +151,6 @@ def decode_body(body: bytes, type_: type[T]) -> T:
         ) from None
 
 
-def _checked_text(body: bytes) -> str:
-    """The body as text, once it is non-empty UTF-8 nested at most :data:`MAX_DEPTH` deep."""
-    if not body.strip():
-        raise InvalidArgument("the request body is empty; send a JSON object")
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InvalidArgument(
-            f"the request body is not valid UTF-8 (byte {exc.start}); send UTF-8 JSON"
-        ) from None
-    if nesting_depth(body) > MAX_DEPTH:
-        raise InvalidArgument(f"the request body nests deeper than {MAX_DEPTH} levels")
-    return text
-
-
-def nesting_depth(body: bytes) -> int:
-    """How deep arrays and objects nest in a JSON text (brackets inside strings not counted).
-
-    Linear in the body's length and without recursion, so it is safe on any input.
-    """
-    brackets = _JSON_STRING.sub(b'""', body).translate(None, _NOT_BRACKET)
-    depth = deepest = 0
-    for bracket in brackets:
-        if bracket in _OPENING:
-            depth += 1
-            deepest = max(deepest, depth)
-        else:
-            depth -= 1
-    return deepest
-
-
-class _RepeatedKey(Exception):
-    def __init__(self, key: str) -> None:
-        super().__init__(key)
-        self.key = key
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    value = dict(pairs)
-    if len(value) != len(pairs):
-        seen: set[str] = set()
-        for key, _ in pairs:
-            if key in seen:
-                raise _RepeatedKey(key)
-            seen.add(key)
-    return value
-
-
-def _no_constant(name: str) -> None:
-    raise ValueError(f"{name} is not a JSON number")
-
-
-def _parsed(text: str) -> Any:
-    """The JSON value of ``text`` (numbers left undecoded), refusing a repeated key.
-
-    msgspec keeps the last of repeated keys without a word; the standard library parser tells
-    them apart. It only runs once :func:`_checked_text` bounded the nesting.
-    """
-    try:
-        return json.loads(
-            text,
-            object_pairs_hook=_unique_keys,
-            parse_int=lambda _: 0,  # sizes are judged by the field they land in, later
-            parse_float=lambda _: 0.0,
-            parse_constant=_no_constant,
-        )
-    except _RepeatedKey as exc:
-        raise InvalidArgument(
-            f"the request body repeats the key '{_shown(exc.key)}' in one object; "
-            "send each key once"
-        ) from None
-    except json.JSONDecodeError as exc:
-        reason = f"{exc.msg} at character {exc.pos}"
-        raise InvalidArgument(f"the request body is not valid JSON ({reason})") from None
-    except ValueError as exc:  # NaN, Infinity
-        raise InvalidArgument(f"the request body is not valid JSON ({exc})") from None
-
-
 def _explain(message: str) -> tuple[str, str]:
     at = _MSGSPEC_PATH.search(message)
     path = (at.group("path") if at else "").lstrip(".")
@@ -240,14 +159,8 @@ def _explain(message: str) -> tuple[str, str]:
         found = pattern.match(text)
         if found:
             name = found.group("name")
-            return _shown(f"{path}.{name}" if path else name), explain
-    return _shown(path) or "body", text.replace("`", "")
-
-
-def _shown(key: str) -> str:
-    """A client-chosen key as messages and logs may repeat it: printable, at most 64 characters."""
-    head = "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in key[:_SHOWN_KEY_MAX])
-    return f"{head}…" if len(key) > _SHOWN_KEY_MAX else head
+            return shown(f"{path}.{name}" if path else name), explain
+    return shown(path) or "body", text.replace("`", "")
 
 
 def check_name(errors: FieldErrors, field: str, value: str) -> str:
