@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
@@ -17,7 +18,7 @@ from nats.aio.client import Client
 
 from stackmcp.contracts.grants import Grant
 from stackmcp.contracts.keys import RedisKeys
-from stackmcp.gateway.ratelimit import RedisRateLimiter
+from stackmcp.gateway.ratelimit import LOCAL_SHARE, RedisRateLimiter
 from stackmcp.gateway.sessions import SessionStore
 from stackmcp.runtime.config import NatsConfig, RedisConfig
 from stackmcp.runtime.natsx import connect
@@ -137,3 +138,35 @@ async def test_windows_roll_over(redis: aioredis.Redis) -> None:
     assert refused.retry_after == 10
     now[0] += 10
     assert await limiter.admit(grant("srv_r", "acc_r")) is None
+
+
+async def test_large_limits_count_locally_and_still_hold_exactly(redis: aioredis.Redis) -> None:
+    """Far from a large limit each replica counts locally (no Redis round trip per call) and
+    adds its counts every 0.1 s or once it holds 5 % of the limit; near it every call is counted
+    in Redis, so two replicas bursting together pass the limit by at most 5 % (the other
+    replica's share not added yet)."""
+    keys = RedisKeys(f"lim{secrets.token_hex(3)}")
+    limit = 400
+    replicas = [
+        RedisRateLimiter(redis, keys, per_server=limit, per_account=0, window=3600)
+        for _ in range(2)
+    ]
+    stop = asyncio.Event()
+    flushers = [asyncio.create_task(replica.run(stop)) for replica in replicas]
+    busy = grant("srv_big", "acc_big")
+    counter = keys.rate_window("server", "srv_big", int(time.time() // 3600))
+    for _ in range(19):
+        assert await replicas[0].admit(busy) is None
+    assert await redis.get(counter) is None  # nothing sent yet: counted locally
+
+    async def flushed() -> bool:
+        return int(await redis.get(counter) or 0) == 19
+
+    await wait_for(flushed)
+    outcomes = [await replicas[i % 2].admit(busy) for i in range(500)]
+    stop.set()
+    await asyncio.gather(*flushers)
+    admitted = 19 + sum(outcome is None for outcome in outcomes)
+    assert limit <= admitted <= limit + limit // LOCAL_SHARE
+    refused = next(outcome for outcome in outcomes if outcome is not None)
+    assert (refused.limit, refused.remaining) == (limit, 0)

@@ -206,6 +206,7 @@ async def test_a_slow_worker_that_keeps_beaconing_is_waited_for(worker: WorkerHa
         ToolCallRequest,
         slow,
         direct=prefix_subjects.worker_tool_call(slow_id),
+        beacon=lambda call: call.beacon,
     )
     await endpoint.start()
     pool = WorkerPool()
@@ -233,6 +234,7 @@ async def test_a_read_past_its_deadline_is_a_timeout_at_the_deadline(
         ToolCallRequest,
         never,
         direct=worker.subjects.worker_tool_call(slow_id),
+        beacon=lambda call: call.beacon,
     )
     await endpoint.start()
     pool = WorkerPool()

@@ -147,7 +147,15 @@ async def running_worker(
         direct = subjects.worker_tool_call(worker_id)
         endpoints = [
             Endpoint(nc, subjects.catalog_get, queue, CatalogRequest, executor.catalog),
-            Endpoint(nc, subjects.tool_call, queue, ToolCallRequest, executor.call, direct=direct),
+            Endpoint(
+                nc,
+                subjects.tool_call,
+                queue,
+                ToolCallRequest,
+                executor.call,
+                direct=direct,
+                beacon=lambda call: call.beacon,
+            ),
         ]
         for endpoint in endpoints:
             await endpoint.start()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 __all__ = [
-    "BEACON",
     "MSG_ID",
     "PROGRESS",
     "SERVICE_ERROR",
@@ -22,7 +21,5 @@ SERVICE_ERROR_CODE = "Nats-Service-Error-Code"
 """ADR-32 numeric error code on a reply."""
 MSG_ID = "Nats-Msg-Id"
 """JetStream de-duplication id on a published event."""
-BEACON = "Stackmcp-Beacon"
-"""On a request: seconds between progress beacons the caller asks for while it runs."""
 PROGRESS = "Stackmcp-Progress"
 """On a message to a reply subject: a progress beacon (``alive``), not the answer."""

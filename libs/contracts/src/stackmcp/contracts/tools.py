@@ -92,6 +92,9 @@ class ToolCallRequest(Message, frozen=True, kw_only=True, tag="stackmcp.tool.v1.
     deadline: float | None = None
     """Absolute deadline (UNIX seconds). A worker never starts upstream work past it, and the
     upstream request's timeout is the time remaining."""
+    beacon: float = 0.0
+    """Seconds between the progress beacons the caller asks for while the call runs (0: none);
+    silence for longer tells the caller the worker stalled or died."""
 
 
 class RateLimitInfo(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):

@@ -8,9 +8,9 @@
   replica): each message is handled in its own task (nats-py runs one subscription's callbacks
   one after another), inside a SERVER span continuing the caller's trace. Expected errors become
   ADR-32 error replies with an ``ErrorBody``; anything else is logged and answered as a generic
-  internal error, never a Python repr. A request carrying ``Stackmcp-Beacon: <seconds>`` gets a
-  progress beacon on its reply subject that often while it runs, so the caller can tell a slow
-  answer from a stalled or dead replica. A handler that finds nobody waits for its answer raises
+  internal error, never a Python repr. A request that asks for it (``beacon``) gets a progress
+  beacon on its reply subject that often while it runs, so the caller can tell a slow answer from
+  a stalled or dead replica. A handler that finds nobody waits for its answer raises
   :class:`NoReply`.
 """
 
@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import msgspec
 import nats
@@ -218,7 +218,7 @@ class NoReply(Exception):
 _ALIVE = {h.PROGRESS: "alive"}
 
 
-class Endpoint:
+class Endpoint(Generic[Req]):
     """Serve one request/reply subject in a queue group.
 
     Args:
@@ -230,6 +230,8 @@ class Endpoint:
         max_concurrency: requests handled at once by this replica.
         direct: a subject served by this replica alone (outside the queue group), for callers
             that pick a replica themselves; it shares the concurrency limit.
+        beacon: the seconds between progress beacons a request asks for (0: none). It is read
+            from the request body, so requests need no headers of their own.
     """
 
     def __init__(
@@ -242,6 +244,7 @@ class Endpoint:
         *,
         max_concurrency: int = 64,
         direct: str | None = None,
+        beacon: Callable[[Req], float] | None = None,
     ) -> None:
         self._nc = nc
         self.subject = subject
@@ -249,6 +252,7 @@ class Endpoint:
         self._direct = direct
         self._decoder = msgspec.json.Decoder(request_type)
         self._handler = handler
+        self._beacon = beacon
         self._slots = asyncio.Semaphore(max_concurrency)
         self._tasks: set[asyncio.Task[None]] = set()
         self._subscriptions: list[Subscription] = []
@@ -282,7 +286,12 @@ class Endpoint:
         task.add_done_callback(self._tasks.discard)
 
     async def _serve(self, msg: Msg) -> None:
-        beacon = self._start_beacon(msg)
+        try:
+            request_msg: Req | None = self._decoder.decode(msg.data)
+            problem = None
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            request_msg, problem = None, InvalidArgument(f"malformed request: {exc}")
+        beacon = self._start_beacon(msg, request_msg)
         try:
             async with self._slots:
                 context = extract_context(msg.headers)
@@ -292,7 +301,11 @@ class Endpoint:
                     kind=SpanKind.SERVER,
                     attributes=_span_attributes(self.subject, "process"),
                 ) as span:
-                    answer = await self._answer(msg, span)
+                    answer: tuple[bytes, dict[str, str] | None] | None
+                    if problem is not None or request_msg is None:
+                        answer = _error_reply(problem or Internal("no request"), span)
+                    else:
+                        answer = await self._answer(request_msg, span)
         finally:
             if beacon is not None:
                 beacon.cancel()
@@ -305,24 +318,17 @@ class Endpoint:
             except nats.errors.Error as exc:
                 logger.warning("could not reply on %s: %s", self.subject, exc)
 
-    def _start_beacon(self, msg: Msg) -> _Beacon | None:
-        if not (msg.reply and msg.headers and h.BEACON in msg.headers):
+    def _start_beacon(self, msg: Msg, request_msg: Req | None) -> _Beacon | None:
+        if self._beacon is None or request_msg is None or not msg.reply:
             return None
-        try:
-            interval = float(msg.headers[h.BEACON])
-        except ValueError:
-            return None
+        interval = self._beacon(request_msg)
         if not 0.01 <= interval <= 60:
             return None
         return _Beacon(self._nc, msg.reply, interval)
 
     async def _answer(
-        self, msg: Msg, span: trace.Span
+        self, request_msg: Req, span: trace.Span
     ) -> tuple[bytes, dict[str, str] | None] | None:
-        try:
-            request_msg = self._decoder.decode(msg.data)
-        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-            return _error_reply(InvalidArgument(f"malformed request: {exc}"), span)
         try:
             reply = await self._handler(request_msg)
         except NoReply:

@@ -92,6 +92,7 @@ async def run(stop: asyncio.Event) -> None:
             per_account=config.account_rate_limit,
             window=config.rate_limit_window,
         )
+        counting = asyncio.create_task(limiter.run(stop))
         methods = McpMethods(
             catalog,
             caller,
@@ -122,6 +123,7 @@ async def run(stop: asyncio.Event) -> None:
             max_connections=config.max_connections,
         )
         await refresher
+        await counting
     logger.info("%s stopped", NAME)
 
 

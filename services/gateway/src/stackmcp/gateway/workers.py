@@ -50,6 +50,7 @@ logger = logging.getLogger(__name__)
 
 _PRESENCE = msgspec.json.Decoder(WorkerPresence)
 _RESULT = msgspec.json.Decoder(ToolCallResult)
+_ENCODER = msgspec.json.Encoder()
 _GONE_AFTER = 3.0
 """Presence intervals of silence after which a worker is no longer routed to."""
 ABANDONED = b"abandoned"
@@ -183,7 +184,7 @@ class WorkerCaller:
         self._redis = redis
         self._keys = keys
         self._silence = silence
-        self._beacon = f"{silence / 4:.3f}"
+        self._beacon = silence / 4
         self._inbox = ""
         self._pending: dict[str, _Pending] = {}
 
@@ -208,6 +209,7 @@ class WorkerCaller:
             NotFound: the worker does not know the tool.
             StackmcpError: the call could not be run; the message says so for the model.
         """
+        call = msgspec.structs.replace(call, beacon=self._beacon)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + max(0.0, (call.deadline or time.time() + 30) - time.time())
         tried: set[str] = set()
@@ -244,12 +246,13 @@ class WorkerCaller:
         subject = self._subjects.tool_call
         if worker_id is not None:
             subject = self._subjects.worker_tool_call(worker_id)
-        headers = inject_headers()
-        headers[h.BEACON] = self._beacon
         self._pool.started(worker_id)
         try:
             await self._nc.publish(
-                subject, msgspec.json.encode(call), reply=self._inbox + token, headers=headers
+                subject,
+                _ENCODER.encode(call),
+                reply=self._inbox + token,
+                headers=inject_headers() or None,
             )
             return await self._wait(pending, deadline)
         finally:
