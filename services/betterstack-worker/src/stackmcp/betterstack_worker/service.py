@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+from typing import Any
 
 import msgspec
 import nats.errors
@@ -90,8 +91,9 @@ async def run(stop: asyncio.Event) -> None:
             executor.call,
             max_concurrency=worker.max_concurrency,
             direct=subjects.worker_tool_call(worker_id),
+            beacon=_beacon_of,
         )
-        endpoints = [
+        endpoints: list[Endpoint[Any]] = [
             Endpoint(nc, subjects.catalog_get, queue, CatalogRequest, executor.catalog),
             Endpoint(nc, subjects.account_verify, queue, AccountVerifyRequest, verifier.verify),
             tool_calls,
@@ -129,7 +131,7 @@ async def _announce(
     worker_id: str,
     config: WorkerConfig,
     *,
-    tool_calls: Endpoint,
+    tool_calls: Endpoint[ToolCallRequest],
     stop: asyncio.Event,
 ) -> None:
     """Publish presence every ``presence_interval`` until ``stop``, then a leaving notice."""
@@ -147,3 +149,8 @@ async def _announce(
     with contextlib.suppress(nats.errors.Error, TimeoutError):
         await nc.publish(subject, msgspec.json.encode(leaving))
         await nc.flush(timeout=1)
+
+
+def _beacon_of(call: ToolCallRequest) -> float:
+    """The progress-beacon interval a gateway asked for (see ``Endpoint``)."""
+    return call.beacon
