@@ -447,3 +447,19 @@ async def test_sse_streams_per_server_are_capped(harness: Harness) -> None:
     finally:
         for client in clients:
             await client.close()
+
+
+async def test_a_body_that_never_arrives_is_408(harness: Harness) -> None:
+    """The harness allows 1 s for a body; a client that sends one byte of ten gets 408."""
+    url = httpx.URL(str(harness.client.base_url))
+    reader, writer = await asyncio.open_connection(url.host, url.port)
+    try:
+        writer.write(
+            f"POST {harness.url} HTTP/1.1\r\nHost: {url.host}\r\n"
+            "Content-Type: application/json\r\nContent-Length: 10\r\n\r\n{".encode()
+        )
+        await writer.drain()
+        status_line = await asyncio.wait_for(reader.readline(), 10)
+    finally:
+        writer.close()
+    assert status_line.split()[1] == b"408"
