@@ -44,6 +44,8 @@ if str(ROOT) not in sys.path:  # bench/ runs as a script; tests.support lives at
     sys.path.insert(0, str(ROOT))
 
 
+from proccpu import machine_busy_seconds, own_cpu_seconds  # noqa: E402
+
 from tests.support.distributed import (  # noqa: E402
     FULL,
     SCENARIOS,
@@ -93,46 +95,6 @@ def row(figures: Figures, other: float | None = None) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def _tree(pid: int) -> list[int]:
-    out, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        out.append(current)
-        with contextlib.suppress(OSError):
-            for task in os.listdir(f"/proc/{current}/task"):
-                with contextlib.suppress(OSError, ValueError):
-                    children = Path(f"/proc/{current}/task/{task}/children").read_text()
-                    todo.extend(int(c) for c in children.split())
-    return out
-
-
-def own_cpu_seconds(root: int) -> float:
-    """User + system CPU seconds of the live process tree under ``root``.
-
-    A process that exited (a killed worker) takes its CPU with it: it then counts as
-    "other", so the other-CPU figure of a kill scenario is a slight overestimate.
-    """
-    ticks = 0
-    for pid in set(_tree(root)):
-        with contextlib.suppress(OSError, IndexError, ValueError):
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            ticks += int(fields[11]) + int(fields[12])
-    return ticks / CLK_TCK
-
-
-def machine_busy_seconds() -> float:
-    """CPU seconds all CPUs spent not idle (``/proc/stat``; idle and iowait excluded)."""
-    busy = 0
-    for line in Path("/proc/stat").read_text().splitlines():
-        if line.startswith("cpu") and line[3].isdigit():
-            values = [int(v) for v in line.split()[1:]]
-            busy += sum(values[:8]) - values[3] - values[4]
-    return busy / CLK_TCK
-
-
 class CpuMeter:
     """CPU used on this machine by processes this bench did not start, since creation."""
 
@@ -141,7 +103,7 @@ class CpuMeter:
 
     @staticmethod
     def _sample() -> tuple[float, float, float]:
-        return time.monotonic(), machine_busy_seconds(), own_cpu_seconds(os.getpid())
+        return time.monotonic(), machine_busy_seconds(), own_cpu_seconds([os.getpid()])
 
     def other_pct(self) -> float:
         """Percent of one core, over the time since creation."""

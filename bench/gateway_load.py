@@ -60,6 +60,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # bench/ runs as a script; tests.support lives at the repo root
     sys.path.insert(0, str(ROOT))
 
+from proccpu import machine_busy_seconds, own_cpu_seconds  # noqa: E402
+
 from tests.support.grants import mint_grant  # noqa: E402
 from tests.support.worker import store_account  # noqa: E402
 
@@ -68,7 +70,6 @@ OUR_TOOL = "list_all_better_stack_incidents"
 PEER_TOOL = "list_incidents"
 SERVER_CPU, HARNESS_CPU = "0", "1"
 TASKSET = shutil.which("taskset") or "taskset"
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 # --------------------------------------------------------------------------- processes
@@ -225,39 +226,6 @@ class Harness:
     cpus: str | None
     own_pids: list[int] = field(default_factory=list)
     """Every process this bench started (for the "other CPU" contamination check)."""
-
-
-def _tree(pid: int) -> list[int]:
-    out, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        out.append(current)
-        with contextlib.suppress(OSError):
-            for task in os.listdir(f"/proc/{current}/task"):
-                with contextlib.suppress(OSError, ValueError):
-                    children = Path(f"/proc/{current}/task/{task}/children").read_text()
-                    todo.extend(int(c) for c in children.split())
-    return out
-
-
-def own_cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU seconds of the process trees under ``pids`` (live processes)."""
-    ticks = 0
-    for pid in {p for root in pids for p in _tree(root)}:
-        with contextlib.suppress(OSError, IndexError, ValueError):
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            ticks += int(fields[11]) + int(fields[12])
-    return ticks / CLK_TCK
-
-
-def machine_busy_seconds() -> float:
-    """CPU seconds all CPUs spent not idle (``/proc/stat``; idle and iowait excluded)."""
-    busy = 0
-    for line in Path("/proc/stat").read_text().splitlines():
-        if line.startswith("cpu") and line[3].isdigit():
-            values = [int(v) for v in line.split()[1:]]
-            busy += sum(values[:8]) - values[3] - values[4]
-    return busy / CLK_TCK
 
 
 def _children_cpu() -> float:
