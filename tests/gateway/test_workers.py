@@ -19,6 +19,7 @@ import pytest
 from nats.aio.msg import Msg
 
 from stackmcp.contracts.keys import RedisKeys
+from stackmcp.contracts.subjects import Subjects
 from stackmcp.contracts.tools import ToolCallRequest, ToolCallResult, WorkerPresence
 from stackmcp.gateway.workers import (
     NO_WORKER,
@@ -72,14 +73,26 @@ class StalledWorker:
             await self.harness.redis.set(RedisKeys().call_claim(call.call_id), self.id, nx=True)
 
 
-def caller(harness: WorkerHarness, pool: WorkerPool) -> WorkerCaller:
-    return WorkerCaller(
-        harness.nc, harness.subjects, pool, harness.redis, RedisKeys(), silence=SILENCE
-    )
-
-
 def announce(pool: WorkerPool, worker_id: str) -> None:
     pool.seen(WorkerPresence(worker_id=worker_id, interval=1.0))
+
+
+async def routed_to(
+    harness: WorkerHarness, worker_id: str, subjects: Subjects | None = None
+) -> tuple[WorkerPool, WorkerCaller]:
+    """A gateway's pool that knows only ``worker_id``, and a started caller using it."""
+    pool = WorkerPool()
+    announce(pool, worker_id)
+    runner = WorkerCaller(
+        harness.nc,
+        subjects or harness.subjects,
+        pool,
+        harness.redis,
+        RedisKeys(),
+        silence=SILENCE,
+    )
+    await runner.start()
+    return pool, runner
 
 
 def call(harness: WorkerHarness, tool: str, arguments: dict[str, Any], timeout: float = 8) -> Any:
@@ -101,10 +114,7 @@ async def comments_with(harness: WorkerHarness, marker: str) -> int:
 
 
 async def test_calls_go_to_the_announced_worker_directly(worker: WorkerHarness) -> None:
-    pool = WorkerPool()
-    announce(pool, worker.worker_id)
-    runner = caller(worker, pool)
-    await runner.start()
+    pool, runner = await routed_to(worker, worker.worker_id)
     result = await runner.run(call(worker, READ, {"limit": 1}), write=False)
     assert not result.is_error, result.text
     assert len(pool) == 1
@@ -115,10 +125,7 @@ async def test_a_read_on_a_stalled_worker_moves_on_within_the_silence(
 ) -> None:
     stalled = StalledWorker(worker)
     await stalled.start()
-    pool = WorkerPool()
-    announce(pool, stalled.id)
-    runner = caller(worker, pool)
-    await runner.start()
+    pool, runner = await routed_to(worker, stalled.id)
     started = time.monotonic()
     result = await runner.run(call(worker, READ, {"limit": 1}), write=False)
     elapsed = time.monotonic() - started
@@ -135,10 +142,7 @@ async def test_a_write_on_a_stalled_worker_runs_once_even_when_it_resumes(
     write again under a new id, and the stalled worker's copy is dropped when it resumes."""
     stalled = StalledWorker(worker)
     await stalled.start()
-    pool = WorkerPool()
-    announce(pool, stalled.id)
-    runner = caller(worker, pool)
-    await runner.start()
+    _, runner = await routed_to(worker, stalled.id)
     marker = f"once-{secrets.token_hex(4)}"
     result = await runner.run(
         call(worker, WRITE, {"incident_id": "7", "content": marker}), write=True
@@ -156,10 +160,7 @@ async def test_a_write_claimed_by_a_worker_that_then_dies_fails_fast_and_honestl
 ) -> None:
     stalled = StalledWorker(worker, claims_writes=True)
     await stalled.start()
-    pool = WorkerPool()
-    announce(pool, stalled.id)
-    runner = caller(worker, pool)
-    await runner.start()
+    _, runner = await routed_to(worker, stalled.id)
     marker = f"maybe-{secrets.token_hex(4)}"
     started = time.monotonic()
     with pytest.raises(DeadlineExceeded) as raised:
@@ -176,10 +177,7 @@ async def test_a_write_nobody_could_start_before_its_deadline_never_runs(
     and a copy served after the deadline is dropped before anything reaches Better Stack."""
     stalled = StalledWorker(worker)
     await stalled.start()
-    pool = WorkerPool()
-    announce(pool, stalled.id)
-    runner = caller(worker, pool)
-    await runner.start()
+    _, runner = await routed_to(worker, stalled.id)
     marker = f"late-{secrets.token_hex(4)}"
     request = call(worker, WRITE, {"incident_id": "7", "content": marker}, timeout=0.3)
     with pytest.raises(DeadlineExceeded) as raised:
@@ -209,10 +207,7 @@ async def test_a_slow_worker_that_keeps_beaconing_is_waited_for(worker: WorkerHa
         beacon=lambda call: call.beacon,
     )
     await endpoint.start()
-    pool = WorkerPool()
-    announce(pool, slow_id)
-    runner = caller(worker, pool)
-    await runner.start()
+    pool, runner = await routed_to(worker, slow_id)
     result = await runner.run(call(worker, READ, {}), write=False)
     assert result.structured_value() == {"result": "slow"}
     assert len(pool) == 1  # not mistaken for a stalled worker
@@ -237,10 +232,7 @@ async def test_a_read_past_its_deadline_is_a_timeout_at_the_deadline(
         beacon=lambda call: call.beacon,
     )
     await endpoint.start()
-    pool = WorkerPool()
-    announce(pool, slow_id)
-    runner = caller(worker, pool)
-    await runner.start()
+    _, runner = await routed_to(worker, slow_id)
     started = time.monotonic()
     with pytest.raises(DeadlineExceeded) as raised:
         await runner.run(call(worker, READ, {}, timeout=1.0), write=False)
@@ -250,17 +242,8 @@ async def test_a_read_past_its_deadline_is_a_timeout_at_the_deadline(
 
 
 async def test_no_worker_at_all_is_unavailable_at_once(worker: WorkerHarness) -> None:
-    pool = WorkerPool()
-    announce(pool, "gone-worker")  # announced, then exited: nobody serves its subject
-    runner = WorkerCaller(
-        worker.nc,
-        type(worker.subjects)(f"none{secrets.token_hex(3)}"),
-        pool,
-        worker.redis,
-        RedisKeys(),
-        silence=SILENCE,
-    )
-    await runner.start()
+    # announced, then exited: nobody serves its subject (nor the queue group of this prefix)
+    pool, runner = await routed_to(worker, "gone-worker", Subjects(f"none{secrets.token_hex(3)}"))
     started = time.monotonic()
     with pytest.raises(Unavailable) as raised:
         await runner.run(call(worker, READ, {}), write=False)
