@@ -110,12 +110,11 @@ class SessionStore:
         self._closed_subject = closed_subject
         self._ttl = max(1, int(ttl))
         self._max_per_server = max_per_server
-        self._clock = clock
         self._create = redis.register_script(_CREATE)
         self._local: TtlCache[str, Session] = TtlCache(
             ttl=min(_LOCAL_TTL, self._ttl), max_entries=max_local, clock=clock
         )
-        self._touched: TtlCache[str, float] = TtlCache(
+        self._touched: TtlCache[str, bool] = TtlCache(
             ttl=_TOUCH_EVERY, max_entries=max_local, clock=clock
         )
         self._tasks: set[asyncio.Task[None]] = set()
@@ -161,7 +160,7 @@ class SessionStore:
         except RedisError:
             raise Unavailable(_UNREACHABLE) from None
         self._local.put(session.id, session)
-        self._touched.put(session.id, now)
+        self._touched.put(session.id, True)
         if ended:
             self._spawn(self._ended_elsewhere([raw.decode() for raw in ended]))
         return session
@@ -182,7 +181,7 @@ class SessionStore:
         if session.token_hash != token_hash:
             return None
         if self._touched.get(session_id) is None:
-            self._touched.put(session_id, time.time())
+            self._touched.put(session_id, True)
             self._spawn(self._touch(session))
         return session
 

@@ -40,7 +40,7 @@ from stackmcp.contracts import headers as h
 from stackmcp.contracts.keys import RedisKeys
 from stackmcp.contracts.subjects import Subjects
 from stackmcp.contracts.tools import ToolCallRequest, ToolCallResult, WorkerPresence
-from stackmcp.runtime.errors import DeadlineExceeded, StackmcpError, Unavailable
+from stackmcp.runtime.errors import DeadlineExceeded, Internal, Unavailable
 from stackmcp.runtime.natsx import reply_error
 from stackmcp.runtime.telemetry import inject_headers
 
@@ -284,7 +284,7 @@ class WorkerCaller:
             return _RESULT.decode(msg.data)
         except msgspec.ValidationError as exc:
             logger.warning("malformed tool result from a worker: %s", exc)
-            raise StackmcpError("the worker answered with something unreadable") from None
+            raise Internal("the worker answered with something unreadable") from None
 
     async def _abandon(self, call_id: str) -> bool:
         """Mark an unclaimed write as never to run; ``False`` if a worker claimed it first."""
