@@ -11,6 +11,7 @@ from stackmcp.contracts.accounts import (
     credential_context,
 )
 from stackmcp.contracts.apitokens import ApiTokenRecord
+from stackmcp.contracts.audit import AdminChange, AuditEntry, ToolCallCompleted
 from stackmcp.contracts.errors import STATUS_BY_CODE, ErrorBody, ErrorCode
 from stackmcp.contracts.events import (
     AccountCreated,
@@ -22,7 +23,6 @@ from stackmcp.contracts.events import (
     McpServerDeleted,
     McpServerExpired,
     McpServerUpdated,
-    ToolCallCompleted,
 )
 from stackmcp.contracts.filters import FilterProblems, check_filter, filter_tools, tool_matches
 from stackmcp.contracts.grants import Grant, grant_key_ttl
@@ -47,9 +47,11 @@ __all__ = [
     "AccountRecord",
     "AccountVerifyRequest",
     "AccountVerifyResponse",
+    "AdminChange",
     "ApiTokenCreated",
     "ApiTokenRecord",
     "ApiTokenRevoked",
+    "AuditEntry",
     "CatalogRequest",
     "CatalogResponse",
     "ErrorBody",

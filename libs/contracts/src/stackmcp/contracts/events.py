@@ -17,7 +17,6 @@ __all__ = [
     "McpServerDeleted",
     "McpServerExpired",
     "McpServerUpdated",
-    "ToolCallCompleted",
 ]
 
 
@@ -83,18 +82,6 @@ class ApiTokenRevoked(Event, frozen=True, kw_only=True, tag="stackmcp.api_token.
     token_id: str = ""
 
 
-class ToolCallCompleted(Event, frozen=True, kw_only=True, tag="stackmcp.tool_call.v1.completed"):
-    """Audit record of one tool call (no arguments or results, only what happened)."""
-
-    server_id: str
-    account_id: str
-    tool: str
-    is_error: bool
-    error_code: str | None = None
-    duration_ms: float
-    trace_id: str | None = None
-
-
 LifecycleEvent = (
     AccountCreated
     | AccountDeleted
@@ -104,6 +91,5 @@ LifecycleEvent = (
     | McpServerExpired
     | ApiTokenCreated
     | ApiTokenRevoked
-    | ToolCallCompleted
 )
 """Every event type; decode with ``msgspec.json.Decoder(LifecycleEvent)``."""

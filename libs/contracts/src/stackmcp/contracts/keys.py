@@ -33,6 +33,15 @@ class RedisKeys:
         ``expires_at`` in Unix seconds (fields named in :mod:`stackmcp.contracts.servers`)."""
         return f"{self.prefix}:mcp_server:{server_id}"
 
+    def ended_grant(self, token_hash: str) -> str:
+        """An :class:`~stackmcp.contracts.servers.EndedGrant`: what a revoked or expired URL
+        was, kept for the history retention so refusals can say why (the URL stays dead)."""
+        return f"{self.prefix}:ended_grant:{token_hash}"
+
+    def server_usage(self, server_id: str) -> str:
+        """Hash of one server's usage counters (layout in :mod:`stackmcp.contracts.usage`)."""
+        return f"{self.prefix}:usage:{server_id}"
+
     def mcp_servers_of_account(self, account_id: str) -> str:
         """Set of the ids of every MCP server of one account."""
         return f"{self.prefix}:account:{account_id}:mcp_servers"
@@ -55,6 +64,15 @@ class RedisKeys:
     def admin_token(self) -> str:
         """Hash of the provisioning admin token (the token itself is never stored)."""
         return f"{self.prefix}:admin:token_hash"
+
+    def admin_token_record(self, token_hash: str) -> str:
+        """A named operator's admin token record, found by the token's hash."""
+        return f"{self.prefix}:admin_token:{token_hash}"
+
+    @property
+    def admin_token_ids(self) -> str:
+        """Hash: admin token id → token hash (to list and revoke by id)."""
+        return f"{self.prefix}:admin_token_ids"
 
     def api_token(self, token_hash: str) -> str:
         """The :class:`~stackmcp.contracts.apitokens.ApiTokenRecord` found by a token's hash."""

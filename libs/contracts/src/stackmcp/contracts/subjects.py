@@ -15,6 +15,7 @@ __all__ = [
     "DEFAULT_PREFIX",
     "AccountEventKind",
     "ApiTokenEventKind",
+    "AuditKind",
     "McpServerEventKind",
     "Subjects",
 ]
@@ -24,8 +25,16 @@ DEFAULT_PREFIX = "stackmcp"
 McpServerEventKind = Literal["created", "updated", "deleted", "expired"]
 AccountEventKind = Literal["created", "deleted"]
 ApiTokenEventKind = Literal["created", "revoked"]
+AuditKind = Literal["call", "admin"]
 
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def _token(value: str) -> str:
+    """``value`` as one subject token; ids are generated so, anything else is refused."""
+    if not _TOKEN_RE.match(value):
+        raise ValueError(f"{value[:40]!r} is not a single subject token")
+    return value
 
 
 class Subjects:
@@ -107,10 +116,35 @@ class Subjects:
         """Wildcard matching every API token lifecycle event."""
         return f"{self.prefix}.evt.api_token.*"
 
+    # The audit trail (JetStream, its own stream: other retention, far more traffic).
+    def audit_call(self, account_id: str, server_id: str) -> str:
+        """Audit record of one tool call (or refusal) through one MCP server."""
+        return f"{self.prefix}.audit.call.{_token(account_id)}.{_token(server_id)}"
+
+    def audit_admin(self, account_id: str | None = None, server_id: str | None = None) -> str:
+        """Audit record of one admin change; ``_`` stands for "no account" / "no server"."""
+        return f"{self.prefix}.audit.admin.{_token(account_id or '_')}.{_token(server_id or '_')}"
+
+    def audit_filter(
+        self,
+        kind: AuditKind | None = None,
+        account_id: str | None = None,
+        server_id: str | None = None,
+    ) -> str:
+        """The subject filter reading one kind, one account, or one server of the audit trail."""
+        account = _token(account_id) if account_id else "*"
+        server = _token(server_id) if server_id else "*"
+        return f"{self.prefix}.audit.{kind or '*'}.{account}.{server}"
+
     @property
-    def tool_call_completed(self) -> str:
-        """Audit event: a tool call finished (gateway → audit readers)."""
-        return f"{self.prefix}.evt.tool_call.completed"
+    def audit(self) -> str:
+        """Wildcard matching every audit subject (what the audit stream captures)."""
+        return f"{self.prefix}.audit.>"
+
+    @property
+    def audit_stream(self) -> str:
+        """Name of the JetStream stream holding the audit trail."""
+        return self.prefix.replace(".", "_").replace("-", "_").upper() + "_AUDIT"
 
     @property
     def events(self) -> str:

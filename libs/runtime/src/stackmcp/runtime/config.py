@@ -19,7 +19,15 @@ from typing import Annotated, Any, TypeVar
 
 import msgspec
 
-__all__ = ["ENV_PREFIX", "ConfigError", "LogConfig", "NatsConfig", "RedisConfig", "load_section"]
+__all__ = [
+    "ENV_PREFIX",
+    "AuditConfig",
+    "ConfigError",
+    "LogConfig",
+    "NatsConfig",
+    "RedisConfig",
+    "load_section",
+]
 
 ENV_PREFIX = "STACKMCP_"
 
@@ -99,6 +107,20 @@ class RedisConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
             raise ValueError(
                 "STACKMCP_REDIS_WAIT_TIMEOUT must be shorter than STACKMCP_REDIS_SOCKET_TIMEOUT"
             )
+
+
+class AuditConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The audit trail and server history (section ``AUDIT``), the same in every service."""
+
+    max_age_days: Annotated[float, msgspec.Meta(gt=0)] = 30.0
+    """Days the audit stream keeps tool-call and admin-change records."""
+    max_bytes: Annotated[int, msgspec.Meta(ge=1_048_576)] = 8 * 1024**3
+    """Bytes the audit stream may hold; the oldest records go first beyond it."""
+    history_days: Annotated[float, msgspec.Meta(gt=0)] = 90.0
+    """Days a revoked or expired MCP server stays listed (its URL stays dead regardless)."""
+    buffer: Annotated[int, msgspec.Meta(ge=1)] = 10_000
+    """Records a gateway holds while JetStream is slow or away; more are dropped and counted,
+    never delaying a call."""
 
 
 class LogConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -1,9 +1,11 @@
-"""Lifecycle events on JetStream: the stream every service relies on, and publishing into it.
+"""Lifecycle events and the audit trail on JetStream: the streams, and publishing into them.
 
-Provisioning and expiry both call :func:`ensure_events_stream` at start (whichever starts first
-creates it; the other finds it), so start order does not matter. :func:`publish_event` sets the
-event id as ``Nats-Msg-Id``: JetStream drops a re-publish of the same event inside the
-duplicate window, so a publisher may retry after a lost acknowledgement without doubling it.
+Provisioning and expiry both call :func:`ensure_events_stream` and :func:`ensure_audit_stream`
+at start (whichever starts first creates them; the other finds them), so start order does not
+matter. A stream found with other replicas or limits is moved to the configured ones.
+:func:`publish_event` sets the event id as ``Nats-Msg-Id``: JetStream drops a re-publish of the
+same event inside the duplicate window, so a publisher may retry after a lost acknowledgement
+without doubling it.
 """
 
 from __future__ import annotations
@@ -19,10 +21,17 @@ from nats.js.api import RetentionPolicy, StorageType, StreamConfig, StreamInfo
 
 from stackmcp.contracts._base import Event
 from stackmcp.contracts.subjects import Subjects
+from stackmcp.runtime.config import AuditConfig
 from stackmcp.runtime.errors import Unavailable
 from stackmcp.runtime.telemetry import inject_headers
 
-__all__ = ["EVENTS_MAX_AGE", "ensure_events_stream", "publish_event"]
+__all__ = [
+    "EVENTS_MAX_AGE",
+    "audit_stream_config",
+    "ensure_audit_stream",
+    "ensure_events_stream",
+    "publish_event",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +54,22 @@ def events_stream_config(subjects: Subjects, *, replicas: int = 1) -> StreamConf
     )
 
 
+def audit_stream_config(
+    subjects: Subjects, audit: AuditConfig, *, replicas: int = 1
+) -> StreamConfig:
+    """The stream holding every ``<prefix>.audit.>`` record, on disk, limited by age and size."""
+    return StreamConfig(
+        name=subjects.audit_stream,
+        subjects=[subjects.audit],
+        retention=RetentionPolicy.LIMITS,
+        storage=StorageType.FILE,
+        max_age=audit.max_age_days * 24 * 3600.0,
+        max_bytes=audit.max_bytes,
+        duplicate_window=DUPLICATE_WINDOW,
+        num_replicas=replicas,
+    )
+
+
 async def ensure_events_stream(
     js: JetStreamContext, subjects: Subjects, *, replicas: int = 1
 ) -> None:
@@ -56,8 +81,31 @@ async def ensure_events_stream(
         Unavailable: JetStream did not answer, or refused the stream (e.g. more replicas than
             the cluster has servers).
     """
-    config = events_stream_config(subjects, replicas=replicas)
+    await _ensure_stream(js, events_stream_config(subjects, replicas=replicas))
+
+
+async def ensure_audit_stream(
+    js: JetStreamContext, subjects: Subjects, audit: AuditConfig, *, replicas: int = 1
+) -> None:
+    """Create the audit stream, or move an existing one to these limits and replicas.
+
+    Raises:
+        Unavailable: as :func:`ensure_events_stream`.
+    """
+    await _ensure_stream(js, audit_stream_config(subjects, audit, replicas=replicas))
+
+
+def _differs(found: StreamConfig, wanted: StreamConfig) -> bool:
+    return (
+        found.num_replicas != wanted.num_replicas
+        or (found.max_age or 0) != (wanted.max_age or 0)
+        or (found.max_bytes or -1) != (wanted.max_bytes or -1)
+    )
+
+
+async def _ensure_stream(js: JetStreamContext, config: StreamConfig) -> None:
     name = config.name or ""
+    replicas = config.num_replicas or 1
     try:
         info = await _stream_info(js, name)
         if info is None:
@@ -71,8 +119,15 @@ async def ensure_events_stream(
                 info = await _stream_info(js, name)
                 if info is None:
                     raise
-        if info.config.num_replicas != replicas:
-            await js.update_stream(replace(info.config, num_replicas=replicas))
+        if _differs(info.config, config):
+            await js.update_stream(
+                replace(
+                    info.config,
+                    num_replicas=replicas,
+                    max_age=config.max_age,
+                    max_bytes=config.max_bytes,
+                )
+            )
             logger.info("JetStream stream %s now keeps %d replicas", name, replicas)
     except (nats.js.errors.BadRequestError, nats.js.errors.ServerError) as exc:
         raise Unavailable(f"JetStream refused stream {name}: {exc.description}") from None
