@@ -65,6 +65,8 @@ class McpServerExpired(Event, frozen=True, kw_only=True, tag="stackmcp.mcp_serve
     account_id: str
     token_hash: str
     expired_at: datetime
+    name: str = ""
+    """The server's name (for the audit record of the expiry)."""
 
 
 class ApiTokenCreated(Event, frozen=True, kw_only=True, tag="stackmcp.api_token.v1.created"):

@@ -20,6 +20,7 @@ from nats.js import JetStreamContext
 from nats.js.api import RetentionPolicy, StorageType, StreamConfig, StreamInfo
 
 from stackmcp.contracts._base import Event
+from stackmcp.contracts.audit import AuditRecord
 from stackmcp.contracts.subjects import Subjects
 from stackmcp.runtime.config import AuditConfig
 from stackmcp.runtime.errors import Unavailable
@@ -143,9 +144,10 @@ async def _stream_info(js: JetStreamContext, name: str) -> StreamInfo | None:
 
 
 async def publish_event(
-    js: JetStreamContext, subject: str, event: Event, *, timeout: float = 5.0
+    js: JetStreamContext, subject: str, event: Event | AuditRecord, *, timeout: float = 5.0
 ) -> None:
-    """Publish ``event`` on ``subject`` into the events stream, de-duplicated by its id.
+    """Publish ``event`` (or an audit record) on ``subject`` into the stream capturing that
+    subject, de-duplicated by its id.
 
     Raises:
         Unavailable: the stream did not acknowledge (the caller may retry: same id, one copy).
