@@ -44,7 +44,7 @@ def test_off_unless_the_logs_exporter_is_named() -> None:
 
 
 def test_records_become_log_records_linked_to_their_trace() -> None:
-    memory = InMemoryLogRecordExporter()
+    memory = InMemoryLogRecordExporter()  # type: ignore[no-untyped-call]
     export = setup_audit_logs("svc", environ={}, processors=(SimpleLogRecordProcessor(memory),))
     assert export is not None
     export.emit(_call())

@@ -51,7 +51,7 @@ class AuditLogExport:
 
     def _emit(self, record: AuditRecord) -> None:
         body: dict[str, Any] = msgspec.to_builtins(record)
-        attributes = _attributes(record)
+        event_name, attributes = _attributes(record)
         severity = SeverityNumber.INFO
         if isinstance(record, ToolCallCompleted) and record.outcome != "ok":
             severity = SeverityNumber.WARN
@@ -62,7 +62,7 @@ class AuditLogExport:
             severity_text=severity.name,
             body=body,
             attributes=attributes,
-            event_name=attributes["event.name"],
+            event_name=event_name,
         )
 
     def shutdown(self) -> None:
@@ -70,9 +70,10 @@ class AuditLogExport:
         self._provider.shutdown()
 
 
-def _attributes(record: AuditRecord) -> dict[str, str | int | float | bool]:
+def _attributes(record: AuditRecord) -> tuple[str, dict[str, str]]:
+    """The event name and the attributes a backend filters on."""
     if isinstance(record, ToolCallCompleted):
-        attributes: dict[str, str | int | float | bool] = {
+        attributes = {
             "event.name": "stackmcp.tool_call",
             "mcp.method.name": record.method,
             "stackmcp.account.id": record.account_id,
@@ -85,7 +86,7 @@ def _attributes(record: AuditRecord) -> dict[str, str | int | float | bool]:
             attributes["error.type"] = record.error_code
         if record.client_name:
             attributes["stackmcp.client.name"] = record.client_name
-        return attributes
+        return "stackmcp.tool_call", attributes
     assert isinstance(record, AdminChange)
     attributes = {
         "event.name": "stackmcp.admin_change",
@@ -96,7 +97,7 @@ def _attributes(record: AuditRecord) -> dict[str, str | int | float | bool]:
         attributes["stackmcp.account.id"] = record.account_id
     if record.server_id:
         attributes["stackmcp.server.id"] = record.server_id
-    return attributes
+    return "stackmcp.admin_change", attributes
 
 
 def _trace_context(record: AuditRecord) -> Any:
