@@ -53,6 +53,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from stackmcp.contracts.keys import RedisKeys
 from stackmcp.embedded import EmbeddedInfra, free_port
 from stackmcp.runtime.crypto import CryptoConfig, SecretBox, new_key
 
@@ -177,16 +178,19 @@ def ensure_venvs(shared: Path, perf_root: Path) -> tuple[Path, Path]:
     return pythons["load"], pythons["mcp"]
 
 
-async def provision(redis_url: str, key: str, base_urls: dict[str, str]) -> dict[str, str]:
+async def provision(
+    redis_url: str, key: str, base_urls: dict[str, str], prefix: str = "stackmcp"
+) -> dict[str, str]:
     """One account per upstream and a read-only grant on each; returns upstream → URL token."""
     redis = aioredis.Redis.from_url(redis_url)
     box = SecretBox(CryptoConfig(key=key))
+    keys = RedisKeys(prefix)
     tokens = {}
     try:
         for name, base_url in base_urls.items():
-            account = await store_account(redis, box, base_url=base_url, token=TOKEN)
+            account = await store_account(redis, box, base_url=base_url, token=TOKEN, keys=keys)
             token, _ = await mint_grant(
-                redis, account_id=account.id, methods=("read",), name=f"bench {name}"
+                redis, keys, account_id=account.id, methods=("read",), name=f"bench {name}"
             )
             tokens[name] = token
     finally:
@@ -490,6 +494,58 @@ def _start_ours(stack: Stack, options: argparse.Namespace, logs: Path) -> list[T
     return targets
 
 
+COMPARED = "stackmcp-compared"
+"""Target name of the services of ``--compare-tree`` (another checkout, e.g. before a change)."""
+
+
+def _start_compared(stack: Stack, options: argparse.Namespace, logs: Path) -> list[Target]:
+    """The worker and gateway of ``--compare-tree``, on the same NATS and Valkey under their own
+    subject and key prefix, against the same emulator: the other side of a before/after."""
+    tree: Path = options.compare_tree
+    python = tree / ".venv" / "bin" / "python"
+    if not python.exists():
+        raise SystemExit(f"{python} missing: run ./bin/uv sync --locked in {tree}")
+    cpus = None if options.no_pin else SERVER_CPU
+    infra = stack.infra
+    prefixes = {"STACKMCP_NATS_SUBJECT_PREFIX": "compared", "STACKMCP_REDIS_KEY_PREFIX": "compared"}
+    env = service_env(infra, stack.key, **prefixes)
+    argv = [str(python), "-m", "stackmcp.betterstack_worker"]
+    worker = stack.start(Child("compared-worker", argv, logs, env, cpus))
+    port = free_port()
+    env = service_env(
+        infra,
+        stack.key,
+        **prefixes,
+        STACKMCP_GATEWAY_PORT=str(port),
+        STACKMCP_GATEWAY_SERVER_RATE_LIMIT="1000000000",
+        STACKMCP_GATEWAY_ACCOUNT_RATE_LIMIT="1000000000",
+    )
+    gateway = stack.start(
+        Child("compared-gateway", [str(python), "-m", "stackmcp.gateway"], logs, env, cpus)
+    )
+    emulator = {"emulator": stack.upstreams["emulator"]}
+    tokens = asyncio.run(provision(infra.redis_url, stack.key, emulator, prefix="compared"))
+    base = f"http://127.0.0.1:{port}"
+    wait_http(f"{base}/readyz", gateway, timeout=40)
+    cpu = {"gateway": gateway.pid, "worker": worker.pid}
+    for name, server in (("nats", infra.nats_server), ("valkey", infra.valkey_server)):
+        if server is not None and server.pid is not None:
+            cpu[name] = server.pid
+    return [
+        Target(
+            name=COMPARED,
+            url=f"{base}/mcp/{tokens['emulator']}",
+            cpu={**cpu, "upstream": stack.upstream_pids["emulator"]},
+            tool=OUR_TOOL,
+            args={"limit": 50},
+            expect_list=OUR_TOOL,
+            expect_call="INC-0050",
+            ours=True,
+            notes=f"the same services from {tree} (its own venv), same NATS, Valkey and emulator",
+        )
+    ]
+
+
 def _start_peers(
     stack: Stack, options: argparse.Namespace, logs: Path, py_mcp: Path
 ) -> list[Target]:
@@ -527,6 +583,8 @@ def running_stack(
     try:
         _start_upstreams(stack, options, logs, py_load)
         ours = _start_ours(stack, options, logs)
+        if options.compare_tree is not None:
+            ours[1:1] = _start_compared(stack, options, logs)
         peers = _start_peers(stack, options, logs, py_mcp)
         yield [ours[0], *peers, *ours[1:]], stack.children
     finally:
@@ -579,7 +637,9 @@ def report(
     elapsed: float,
 ) -> None:
     """Print the table, the ratios and the final JSON line."""
-    ratio_rows = ratios(rows, "stackmcp", [name for name, _ in options.peers])
+    peers = [name for name, _ in options.peers]
+    ratio_rows = ratios(rows, "stackmcp", peers)
+    compared_rows = ratios(rows, COMPARED, peers) + ratios(rows, "stackmcp", [COMPARED])
     print()
     print(
         f"stackmcp gateway load: {options.duration:g} s (+{options.warmup:g} s warm-up) per cell, "
@@ -600,6 +660,17 @@ def report(
             f"{r['ours_ms']:.3f} / {r['peer_ms']:.3f} ms = {r['ratio']:.2f}x"
             f"  (with nats {r['ratio_with_nats']}x; req/s ratio {r['rps_ratio']})"
         )
+    for r in compared_rows:
+        print(
+            f"  {r['op']:4} c={r['concurrency']:<3} {COMPARED} vs {r['peer']:24} "
+            if r["peer"] != COMPARED
+            else f"  {r['op']:4} c={r['concurrency']:<3} stackmcp vs {COMPARED:24} ",
+            end="",
+        )
+        print(
+            f"{r['ours_ms']:.3f} / {r['peer_ms']:.3f} ms = {r['ratio']:.2f}x"
+            f"  (with nats {r['ratio_with_nats']}x; req/s ratio {r['rps_ratio']})"
+        )
     line = {
         "bench": "gateway_load",
         "duration_s": options.duration,
@@ -609,6 +680,7 @@ def report(
         "skipped": skipped,
         "rows": rows,
         "ratios": ratio_rows,
+        "compared": compared_rows,
     }
     print(json.dumps(line, separators=(",", ":")))
 
@@ -630,6 +702,12 @@ def parse_options() -> argparse.Namespace:
     )
     parser.add_argument("--budget", type=float, default=330.0, help="skip cells after this many s")
     parser.add_argument("--out", type=Path, help="keep logs and results.jsonl in this folder")
+    parser.add_argument(
+        "--compare-tree",
+        type=Path,
+        help="also measure the services of another checkout (its .venv), e.g. a git worktree "
+        "of the commit before a change: the before/after ratio comes from the same run",
+    )
     parser.add_argument(
         "--shared", type=Path, default=ROOT.parent / "shared" / "bench", help="shared/bench"
     )
