@@ -159,14 +159,18 @@ class Provisioner:
             ),
         )
 
-    async def exists(self, server: Server) -> bool:
-        """Whether anything of ``server`` is left: hash, grant key or set membership."""
-        hash_left = await self.redis.exists(self.keys.mcp_server(server.id))
-        grant_left = await self.redis.exists(self.keys.grant(server.token_hash))
-        member = await self.redis.sismember(
-            self.keys.mcp_servers_of_account(server.grant.account_id), server.id
-        )
-        return bool(hash_left or grant_left or member)
+    async def live(self, server: Server) -> bool:
+        """Whether ``server`` still works: its grant key is there, or its record is not ended
+        (a purged server keeps only its ``expired`` record, for the history)."""
+        if await self.redis.exists(self.keys.grant(server.token_hash)):
+            return True
+        record = await self.record(server)
+        return record is not None and record.status == "active"
+
+    async def record(self, server: Server) -> McpServerRecord | None:
+        """The stored record of ``server``, or ``None`` when its hash is gone."""
+        raw = await self.redis.hget(self.keys.mcp_server(server.id), SERVER_RECORD_FIELD)
+        return None if raw is None else msgspec.json.decode(raw, type=McpServerRecord)
 
     async def scheduled_at(self, server: Server) -> float | None:
         """The schedule score of ``server``, or ``None`` when it is not scheduled."""

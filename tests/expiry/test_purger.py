@@ -15,9 +15,12 @@ from nats.aio.msg import Msg
 from stackmcp.contracts import McpServerExpired, RedisKeys, Subjects
 from stackmcp.expiry.purger import Purger
 from stackmcp.expiry.schedule import Schedule
+from stackmcp.expiry.service import expiry_publisher
+from stackmcp.runtime.config import AuditConfig
 from stackmcp.runtime.errors import Unavailable
-from stackmcp.runtime.events import ensure_events_stream, publish_event
+from stackmcp.runtime.events import ensure_audit_stream, ensure_events_stream, publish_event
 from tests.expiry.support import Provisioner, eventually, expired_ids, stream_events
+from tests.provisioning.audit import read_admin_changes
 
 pytestmark = pytest.mark.integration
 
@@ -27,6 +30,7 @@ async def nc(nats_url: str, subjects: Subjects) -> AsyncIterator[Client]:
     """A NATS connection with the test's events stream in place."""
     client = await nats.connect(nats_url)
     await ensure_events_stream(client.jetstream(), subjects)
+    await ensure_audit_stream(client.jetstream(), subjects, AuditConfig())
     try:
         yield client
     finally:
@@ -61,7 +65,7 @@ async def test_an_unpublished_expiry_is_republished_once_after_the_grace(
     await schedule.sync(server.id)
     assert not await Purger(schedule, nats_down, outbox_grace=30).sweep()
     assert [event.server_id for event in attempts] == [server.id]
-    assert not await store.exists(server)
+    assert not await store.live(server)
     assert await store.redis.hexists(keys.expiry_outbox, server.id)
 
     # Within the grace nobody re-publishes (the purging replica may still be at it).
@@ -95,3 +99,43 @@ async def test_an_unpublished_expiry_is_republished_once_after_the_grace(
     await eventually(one_received, 5)
     await nc.flush()
     assert len(received) == 1
+
+
+async def test_the_expiry_is_audited_once_even_when_republished(
+    nc: Client, nats_url: str, keys: RedisKeys, subjects: Subjects, store: Provisioner
+) -> None:
+    """Event and audit record published, then the acknowledgement lost: the outbox entry is
+    re-published past the grace, and the stream still holds one event and one AdminChange
+    (operator ``expiry``, its id derived from the event's)."""
+    js = nc.jetstream()
+    publish = expiry_publisher(js, subjects)
+
+    async def ack_lost(event: McpServerExpired) -> None:
+        await publish(event)
+        raise Unavailable("the event stream did not acknowledge; try again")
+
+    server = await store.create(expires_in=-1)
+    schedule = Schedule(store.redis, keys)
+    await schedule.sync(server.id)
+    await Purger(schedule, ack_lost, outbox_grace=30).sweep()
+    assert await store.redis.hexists(keys.expiry_outbox, server.id)
+
+    def later() -> float:
+        return time.time() + 31
+
+    await Purger(Schedule(store.redis, keys, clock=later), publish, outbox_grace=30).sweep()
+    assert not await store.redis.exists(keys.expiry_outbox)
+
+    events = await stream_events(js, subjects, subjects.mcp_server_event("expired"))
+    assert expired_ids(events) == [server.id]
+    changes = await read_admin_changes(nats_url, subjects)
+    assert len(changes) == 1
+    subject, change = changes[0]
+    assert subject == subjects.audit_admin(server.grant.account_id, server.id)
+    assert (change.operator, change.action) == ("expiry", "mcp_server.expired")
+    assert (change.account_id, change.server_id, change.name) == (
+        server.grant.account_id,
+        server.id,
+        server.grant.name,
+    )
+    assert change.id == f"audit-{events[0].id}"

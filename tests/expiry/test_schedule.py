@@ -10,7 +10,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from stackmcp.contracts import McpServerExpired, RedisKeys
-from stackmcp.contracts.servers import SERVER_EXPIRES_FIELD, SERVER_RECORD_FIELD
+from stackmcp.contracts.servers import SERVER_EXPIRES_FIELD, SERVER_RECORD_FIELD, EndedGrant
 from stackmcp.expiry.schedule import (
     PURGE_SCRIPT,
     OutboxEntry,
@@ -85,11 +85,13 @@ async def test_reconcile_schedules_every_server_of_every_account(
     assert await store.scheduled_at(forever[0]) is None
 
 
-async def test_purge_removes_the_server_and_parks_its_event(
+async def test_purge_ends_the_server_and_parks_its_event(
     redis: aioredis.Redis, keys: RedisKeys, store: Provisioner
 ) -> None:
-    """Hash, grant key, set membership and schedule entry go; the event waits in the outbox."""
-    schedule = Schedule(redis, keys)
+    """The grant key and schedule entry go; the record stays as ``expired`` by ``expiry`` for
+    the history (no ``expires_at``, a TTL, still in the account's set) with an EndedGrant under
+    the token hash; the event waits in the outbox."""
+    schedule = Schedule(redis, keys, history_days=2)
     server = await store.create(expires_in=-1)
     await schedule.sync(server.id)
     raw_expires = await redis.hget(keys.mcp_server(server.id), SERVER_EXPIRES_FIELD)
@@ -103,8 +105,25 @@ async def test_purge_removes_the_server_and_parks_its_event(
     assert (event.server_id, event.account_id) == (server.id, server.grant.account_id)
     assert event.token_hash == server.token_hash
     assert event.expired_at == server.grant.expires_at
-    assert not await store.exists(server)
+    assert event.name == server.grant.name
+    assert not await store.live(server)
     assert await store.scheduled_at(server) is None
+    record = await store.record(server)
+    assert record is not None
+    assert (record.status, record.ended_by) == ("expired", "expiry")
+    assert record.ended_at is not None
+    assert record.grant == server.grant
+    server_key = keys.mcp_server(server.id)
+    assert not await redis.hexists(server_key, SERVER_EXPIRES_FIELD)
+    assert 2 * 86_400 - 5 < await redis.ttl(server_key) <= 2 * 86_400
+    assert await redis.sismember(keys.mcp_servers_of_account(server.grant.account_id), server.id)
+    raw_ended = await redis.get(keys.ended_grant(server.token_hash))
+    assert raw_ended is not None
+    ended = msgspec.json.decode(raw_ended, type=EndedGrant)
+    assert (ended.server_id, ended.status, ended.ended_by) == (server.id, "expired", "expiry")
+    assert ended.ended_at == record.ended_at
+    assert 0 < await redis.ttl(keys.ended_grant(server.token_hash)) <= 2 * 86_400
+    assert await schedule.sync(server.id) is None  # never scheduled again
     parked = await redis.hget(keys.expiry_outbox, server.id)
     assert parked is not None
     assert msgspec.json.decode(parked, type=OutboxEntry).event == event
@@ -125,7 +144,7 @@ async def test_purge_of_a_server_not_due_only_fixes_its_score(
 
     assert await schedule.due(time.time(), 10) == [server.id]
     assert await schedule.purge(server.id) is None
-    assert await store.exists(server)
+    assert await store.live(server)
     assert await store.scheduled_at(server) == pytest.approx(server.grant.expires_at.timestamp())
     assert await schedule.due(time.time(), 10) == []
 
@@ -148,7 +167,7 @@ async def test_concurrent_purges_purge_each_server_exactly_once(
     events = [event for event in results if event is not None]
     assert sorted(event.server_id for event in events) == sorted(s.id for s in servers)
     for server in servers:
-        assert not await store.exists(server)
+        assert not await store.live(server)
     assert await store.redis.hlen(keys.expiry_outbox) == 20
     assert await store.redis.zcard(keys.expiry_schedule) == 0
 
@@ -168,7 +187,7 @@ async def test_purge_script_leaves_a_server_whose_record_changed(
     purge_keys = [
         server_key,
         keys.grant(server.token_hash),
-        keys.mcp_servers_of_account(server.grant.account_id),
+        keys.ended_grant(server.token_hash),
         keys.expiry_schedule,
         keys.expiry_outbox,
     ]
@@ -179,8 +198,29 @@ async def test_purge_script_leaves_a_server_whose_record_changed(
         stale_expires,
         server.id,
     ]
-    assert await script(keys=purge_keys, args=[*args, b"{}"]) == 0
+    assert await script(keys=purge_keys, args=[*args, b"{}", b"{}", b"{}", "60"]) == 0
     assert await redis.exists(server_key, keys.grant(server.token_hash)) == 2
+    assert not await redis.exists(keys.expiry_outbox, keys.ended_grant(server.token_hash))
+    assert await redis.ttl(server_key) == -1
+
+
+async def test_a_revoked_server_is_never_purged_again(
+    redis: aioredis.Redis, keys: RedisKeys, store: Provisioner
+) -> None:
+    """A server revoked by provisioning (record ``revoked``) is only unscheduled, even if an
+    ``expires_at`` was left behind: its history says revoked, not expired."""
+    schedule = Schedule(redis, keys)
+    server = await store.create(expires_in=-1)
+    await schedule.sync(server.id)
+    record = await store.record(server)
+    assert record is not None
+    revoked = msgspec.structs.replace(record, status="revoked", ended_by="alice")
+    await redis.hset(keys.mcp_server(server.id), SERVER_RECORD_FIELD, msgspec.json.encode(revoked))
+    assert await schedule.purge(server.id) is None
+    assert await store.record(server) == revoked
+    assert await store.scheduled_at(server) is None
+    assert not await redis.hexists(keys.mcp_server(server.id), SERVER_EXPIRES_FIELD)
+    assert await schedule.sync(server.id) is None
     assert not await redis.exists(keys.expiry_outbox)
 
 

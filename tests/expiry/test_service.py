@@ -27,6 +27,7 @@ from tests.expiry.support import (
     replica_env,
     stream_events,
 )
+from tests.provisioning.audit import read_admin_changes
 
 pytestmark = pytest.mark.integration
 
@@ -68,7 +69,7 @@ async def _start(replicas: list[Replica], env: dict[str, str], count: int = 1) -
 
 async def _gone(provisioner: Provisioner, *servers: Server) -> None:
     async def check() -> bool:
-        return not any([await provisioner.exists(server) for server in servers])
+        return not any([await provisioner.live(server) for server in servers])
 
     await eventually(check, 10)
 
@@ -128,7 +129,7 @@ async def test_two_replicas_purge_at_expiry_and_publish_one_event(
     expires_at = server.grant.expires_at.timestamp()
 
     async def purged() -> bool:
-        return not await provisioner.exists(server)
+        return not await provisioner.live(server)
 
     await eventually(purged, timeout=expires_at - time.time() + 10, interval=0.02)
     purged_at = time.time()
@@ -136,11 +137,11 @@ async def test_two_replicas_purge_at_expiry_and_publish_one_event(
     assert purged_at - expires_at < 2.0
 
     await _caught_up(nc, subjects)
-    assert await provisioner.exists(extended)
+    assert await provisioner.live(extended)
     assert await provisioner.scheduled_at(extended) == pytest.approx(
         extended.grant.expires_at.timestamp()
     )
-    assert await provisioner.exists(forever)
+    assert await provisioner.live(forever)
     assert await provisioner.scheduled_at(forever) is None
     assert await provisioner.scheduled_at(deleted) is None
     assert await provisioner.scheduled_at(server) is None
@@ -154,6 +155,14 @@ async def test_two_replicas_purge_at_expiry_and_publish_one_event(
     await nc.flush()
     assert len(received) == 1
     assert not await provisioner.redis.exists(provisioner.keys.expiry_outbox)
+
+    changes = await read_admin_changes(nats_url, subjects)
+    assert [(c.operator, c.action, c.server_id) for _, c in changes] == [
+        ("expiry", "mcp_server.expired", server.id)
+    ]
+    record = await provisioner.record(server)
+    assert record is not None
+    assert (record.status, record.ended_by) == ("expired", "expiry")
 
     logs = [_assert_clean_exit(replica, server, extended, forever, deleted) for replica in both]
     assert sum(log.count(f"purged expired MCP server {server.id}") for log in logs) == 1
@@ -188,7 +197,7 @@ async def test_servers_expiring_while_expiry_is_down_are_purged_once_it_starts(
     (second,) = await _start(replicas, env)
     await _gone(provisioner, announced, silent)
     await _caught_up(nc, subjects)
-    assert await provisioner.exists(forever)
+    assert await provisioner.live(forever)
     events = await stream_events(nc.jetstream(), subjects, subjects.mcp_server_event("expired"))
     assert sorted(expired_ids(events)) == sorted([announced.id, silent.id])
     _assert_clean_exit(second, announced, silent, forever)

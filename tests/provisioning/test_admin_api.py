@@ -38,6 +38,8 @@ CONTRACT_PATHS = {
     "/integrated-account/{account_id}/mcp/{server_id}": {"get", "patch", "delete"},
     "/api-token": {"get", "post"},
     "/api-token/{token_id}": {"delete"},
+    "/admin-token": {"get", "post"},
+    "/admin-token/{token_id}": {"delete"},
 }
 
 
@@ -738,14 +740,22 @@ def test_patch_reports_filter_problems(admin: httpx.Client, server: dict[str, An
 
 
 def test_delete_server_twice(admin: httpx.Client, server: dict[str, Any]) -> None:
+    """The second DELETE is a 409 saying it was revoked already; the server stays listed as
+    ``revoked`` (history), and a PATCH of it is a 409 too."""
     path = f"/integrated-account/{server['account_id']}/mcp/{server['id']}"
     first = admin.delete(path)
     assert first.status_code == 204, first.text
     assert first.content == b""
-    _error(admin.delete(path), 404, ErrorCode.NOT_FOUND)
-    _error(admin.get(path), 404, ErrorCode.NOT_FOUND)
+    error = _error(admin.delete(path), 409, ErrorCode.CONFLICT)
+    assert "already revoked" in error["message"]
+    shown = admin.get(path)
+    assert shown.status_code == 200, shown.text
+    assert shown.json()["status"] == "revoked"
+    assert shown.json()["ended_by"] == "admin"
+    error = _error(admin.patch(path, json={"name": "again"}), 409, ErrorCode.CONFLICT)
+    assert error["message"] == "this MCP server was revoked; create a new one"
     listed = admin.get(f"/integrated-account/{server['account_id']}/mcp").json()["items"]
-    assert server["id"] not in {item["id"] for item in listed}
+    assert {item["id"]: item["status"] for item in listed}[server["id"]] == "revoked"
 
 
 def test_server_of_another_account_is_404(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import hashlib
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -202,12 +203,16 @@ class ExpiredEvents:
 
 
 async def _wait_purged(provisioning: Provisioning, server_id: str, seconds: float) -> None:
+    """Wait until expiry has purged the server: it stays listed, ended by ``expiry``."""
     deadline = time.monotonic() + seconds
     path = f"/integrated-account/{provisioning.account_id}/mcp/{server_id}"
     with provisioning.client() as admin:
-        while admin.get(path).status_code != 404:
-            assert time.monotonic() < deadline, "the expired server was not purged"
+        while (shown := admin.get(path).json()).get("ended_by") != "expiry":
+            assert time.monotonic() < deadline, f"the expired server was not purged: {shown}"
             await asyncio.sleep(0.1)
+    assert shown["status"] == "expired", shown
+    assert shown["ended_at"] is not None, shown
+    assert shown["expires_at"] is not None, shown
 
 
 async def test_server_expiring_in_2s_is_refused_then_purged_once_by_two_replicas(
@@ -231,7 +236,10 @@ async def test_server_expiring_in_2s_is_refused_then_purged_once_by_two_replicas
         assert counter.by_server.get(server["id"]) == 1
         redis = stack.redis()
         try:
-            assert not await redis.exists(stack.keys.mcp_server(server["id"]))
+            token_hash = hashlib.sha256(server["url"].rsplit("/", 1)[1].encode()).hexdigest()
+            assert not await redis.exists(stack.keys.grant(token_hash))
+            assert await redis.exists(stack.keys.ended_grant(token_hash))
+            assert await redis.ttl(stack.keys.mcp_server(server["id"])) > 0  # kept for history
             assert not await redis.zscore(stack.keys.expiry_schedule, server["id"])
         finally:
             await redis.aclose()

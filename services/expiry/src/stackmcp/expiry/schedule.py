@@ -6,12 +6,15 @@ the schedule (:attr:`RedisKeys.expiry_schedule`, a sorted set of server ids scor
 :data:`SYNC_SCRIPT`, which reads the hash and writes the index in one atomic step, so replicas
 handling events in any order always converge on what the hash says.
 
-A due server is purged by :data:`PURGE_SCRIPT`: it deletes the server only if its record is still
-the one that was read, and in the same step parks the ``expired`` event in the outbox
-(:attr:`RedisKeys.expiry_outbox`). Exactly one replica gets ``1`` back and publishes; the event
-leaves the outbox only once JetStream acknowledged it. An entry stuck in the outbox (its replica
-died or lost NATS) is claimed by one replica at a time (:func:`outbox_claim_key`, ``SET NX EX``)
-once it is older than the grace period, and published again with the same event id.
+A due server is purged by :data:`PURGE_SCRIPT`: only if its record is still the one that was read,
+it deletes the grant key (the URL is dead), rewrites the record as ``expired`` by ``expiry``
+without ``expires_at`` (so it is never scheduled again), keeps the hash and an
+:class:`~stackmcp.contracts.servers.EndedGrant` for the history retention, and in the same step
+parks the ``expired`` event in the outbox (:attr:`RedisKeys.expiry_outbox`). Exactly one replica
+gets ``1`` back and publishes; the event leaves the outbox only once JetStream acknowledged it
+(and its audit record). An entry stuck in the outbox (its replica died or lost NATS) is claimed
+by one replica at a time (:func:`outbox_claim_key`, ``SET NX EX``) once it is older than the
+grace period, and published again with the same event id.
 """
 
 from __future__ import annotations
@@ -27,9 +30,16 @@ import msgspec
 from redis.asyncio import Redis
 
 from stackmcp.contracts._base import utcnow
+from stackmcp.contracts.audit import OPERATOR_EXPIRY
 from stackmcp.contracts.events import McpServerExpired
 from stackmcp.contracts.keys import RedisKeys
-from stackmcp.contracts.servers import SERVER_EXPIRES_FIELD, SERVER_RECORD_FIELD, McpServerRecord
+from stackmcp.contracts.servers import (
+    SERVER_EXPIRES_FIELD,
+    SERVER_RECORD_FIELD,
+    EndedGrant,
+    McpServerRecord,
+)
+from stackmcp.runtime.config import AuditConfig
 
 __all__ = [
     "PURGE_SCRIPT",
@@ -59,20 +69,24 @@ server, its record or its expiry is gone (or ``expires_at`` is not a plain decim
 same rule as :func:`parse_expires`). Returns the ``expires_at`` string or nil."""
 
 PURGE_SCRIPT = """
--- KEYS[1] server hash, KEYS[2] grant, KEYS[3] account's server set, KEYS[4] schedule,
--- KEYS[5] outbox
+-- KEYS[1] server hash, KEYS[2] grant, KEYS[3] ended grant, KEYS[4] schedule, KEYS[5] outbox
 -- ARGV[1] record field, ARGV[2] record read, ARGV[3] expires_at field, ARGV[4] expires_at read,
--- ARGV[5] server id, ARGV[6] outbox entry
+-- ARGV[5] server id, ARGV[6] outbox entry, ARGV[7] ended record, ARGV[8] ended grant,
+-- ARGV[9] seconds the history is kept
 if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
 if redis.call('HGET', KEYS[1], ARGV[3]) ~= ARGV[4] then return 0 end
-redis.call('DEL', KEYS[2], KEYS[1])
-redis.call('SREM', KEYS[3], ARGV[5])
+redis.call('DEL', KEYS[2])
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[7])
+redis.call('HDEL', KEYS[1], ARGV[3])
+redis.call('EXPIRE', KEYS[1], ARGV[9])
+redis.call('SET', KEYS[3], ARGV[8], 'EX', ARGV[9])
 redis.call('ZREM', KEYS[4], ARGV[5])
 redis.call('HSET', KEYS[5], ARGV[5], ARGV[6])
 return 1
 """
-"""Purge one server if it is unchanged since it was read; park its event in the outbox.
-Returns 1 for the one caller that purged, 0 when the server changed or is already gone."""
+"""Purge one server if it is unchanged since it was read: its URL dies, its record stays as
+``expired`` for the history; park its event in the outbox. Returns 1 for the one caller that
+purged, 0 when the server changed, was revoked or is already purged."""
 
 _RETRY_UNREADABLE = 60.0
 """Seconds before a server whose record cannot be decoded is looked at again."""
@@ -131,14 +145,21 @@ class Schedule:
         redis: client with undecoded (bytes) replies.
         keys: key names under the deployment's prefix.
         clock: Unix seconds now; tests may pass their own.
+        history_days: days an expired server stays listed (``STACKMCP_AUDIT_HISTORY_DAYS``).
     """
 
     def __init__(
-        self, redis: Redis, keys: RedisKeys, *, clock: Callable[[], float] = time.time
+        self,
+        redis: Redis,
+        keys: RedisKeys,
+        *,
+        clock: Callable[[], float] = time.time,
+        history_days: float = AuditConfig().history_days,
     ) -> None:
         self._redis = redis
         self._keys = keys
         self.clock = clock
+        self._history_seconds = max(1, round(history_days * 86_400))
         self._sync = redis.register_script(SYNC_SCRIPT)
         self._purge = redis.register_script(PURGE_SCRIPT)
 
@@ -224,17 +245,38 @@ class Schedule:
                 self._keys.expiry_schedule, {server_id: now + _RETRY_UNREADABLE}, xx=True
             )
             return None
+        if record.status != "active":  # ended, yet an expires_at was left: unschedule for good
+            await self._redis.hdel(server_key, SERVER_EXPIRES_FIELD)
+            await self._redis.zrem(self._keys.expiry_schedule, server_id)
+            return None
         event = _expired_event(server_id, record, _text(raw_expires), expires)
         entry = msgspec.json.encode(OutboxEntry(event=event, purged_at=now))
+        ended_at = datetime.fromtimestamp(now, UTC)
+        ended = msgspec.structs.replace(
+            record, status="expired", ended_at=ended_at, ended_by=OPERATOR_EXPIRY
+        )
+        ended_grant = EndedGrant(
+            server_id=server_id,
+            account_id=record.grant.account_id,
+            name=record.grant.name,
+            status="expired",
+            ended_at=ended_at,
+            ended_by=OPERATOR_EXPIRY,
+        )
         keys = [
             server_key,
             self._keys.grant(record.token_hash),
-            self._keys.mcp_servers_of_account(record.grant.account_id),
+            self._keys.ended_grant(record.token_hash),
             self._keys.expiry_schedule,
             self._keys.expiry_outbox,
         ]
         args = [SERVER_RECORD_FIELD, raw_record, SERVER_EXPIRES_FIELD, raw_expires, server_id]
-        if await self._purge(keys=keys, args=[*args, entry]) != 1:
+        history: list[bytes | str] = [
+            msgspec.json.encode(ended),
+            msgspec.json.encode(ended_grant),
+            str(self._history_seconds),
+        ]
+        if await self._purge(keys=keys, args=[*args, entry, *history]) != 1:
             await self.sync(server_id)
             return None
         return event
@@ -290,4 +332,5 @@ def _expired_event(
         account_id=record.grant.account_id,
         token_hash=record.token_hash,
         expired_at=record.grant.expires_at or datetime.fromtimestamp(expires, UTC),
+        name=record.grant.name,
     )

@@ -1,9 +1,10 @@
 """The expiry process: wiring, start-up reconcile, the two loops, graceful drain.
 
-``run`` connects Redis and NATS, makes sure the events stream and the shared durable consumer
-exist, rebuilds the schedule from every server hash once, then runs two loops until stopped:
-:class:`~stackmcp.expiry.consumer.EventConsumer` (lifecycle events → schedule) and
-:class:`~stackmcp.expiry.purger.Purger` (schedule → purge → ``expired`` events). On stop both
+``run`` connects Redis and NATS, makes sure the events and audit streams and the shared durable
+consumer exist, rebuilds the schedule from every server hash once, then runs two loops until
+stopped: :class:`~stackmcp.expiry.consumer.EventConsumer` (lifecycle events → schedule) and
+:class:`~stackmcp.expiry.purger.Purger` (schedule → purge → ``expired`` events, each followed by
+its :class:`~stackmcp.contracts.audit.AdminChange` naming the operator ``expiry``). On stop both
 loops finish what they hold, the subscription goes, NATS is drained and Redis closed.
 """
 
@@ -19,6 +20,7 @@ import nats.errors
 from nats.js import JetStreamContext
 from redis.exceptions import RedisError
 
+from stackmcp.contracts.audit import OPERATOR_EXPIRY, AdminChange
 from stackmcp.contracts.events import McpServerExpired
 from stackmcp.contracts.keys import RedisKeys
 from stackmcp.contracts.subjects import Subjects
@@ -26,14 +28,14 @@ from stackmcp.expiry.config import ExpiryConfig
 from stackmcp.expiry.consumer import EventConsumer, ensure_consumer
 from stackmcp.expiry.purger import Publish, Purger
 from stackmcp.expiry.schedule import Schedule
-from stackmcp.runtime.config import NatsConfig, RedisConfig, load_section
+from stackmcp.runtime.config import AuditConfig, NatsConfig, RedisConfig, load_section
 from stackmcp.runtime.errors import Unavailable
-from stackmcp.runtime.events import ensure_events_stream, publish_event
+from stackmcp.runtime.events import ensure_audit_stream, ensure_events_stream, publish_event
 from stackmcp.runtime.health import HealthConfig, HealthServer, NatsReadiness
 from stackmcp.runtime.natsx import connect, drain
 from stackmcp.runtime.redisx import connect_redis
 
-__all__ = ["run"]
+__all__ = ["expired_change", "expiry_publisher", "run"]
 
 logger = logging.getLogger(__name__)
 NAME = "stackmcp-expiry"
@@ -48,6 +50,7 @@ async def run(stop: asyncio.Event) -> None:
     config = load_section(ExpiryConfig, "EXPIRY")
     nats_config = load_section(NatsConfig, "NATS")
     redis_config = load_section(RedisConfig, "REDIS")
+    audit_config = load_section(AuditConfig, "AUDIT")
     subjects = Subjects(nats_config.subject_prefix)
     keys = RedisKeys(redis_config.key_prefix)
     readiness = NatsReadiness(stop)
@@ -66,16 +69,18 @@ async def run(stop: asyncio.Event) -> None:
             return
         js = nc.jetstream()
         subscription = await _retrying(
-            stop, "events consumer", _consumer(js, subjects, config, nats_config.stream_replicas)
+            stop,
+            "events consumer",
+            _consumer(js, subjects, config, audit_config, nats_config.stream_replicas),
         )
-        schedule = Schedule(redis, keys)
+        schedule = Schedule(redis, keys, history_days=audit_config.history_days)
         checked = await _retrying(stop, "reconcile", schedule.reconcile)
         if subscription is None or checked is None:
             logger.info("%s stopped before it was ready", NAME)
             return
         logger.info("%s scheduled the expiry of %d servers", NAME, checked)
         readiness.serving(nc)
-        await _serve(stop, config, subscription, schedule, _publisher(js, subjects))
+        await _serve(stop, config, subscription, schedule, expiry_publisher(js, subjects))
         with contextlib.suppress(nats.errors.Error, ValueError):
             await subscription.unsubscribe()
     logger.info("%s stopped", NAME)
@@ -119,20 +124,44 @@ async def _serve(
 
 
 def _consumer(
-    js: JetStreamContext, subjects: Subjects, config: ExpiryConfig, replicas: int
+    js: JetStreamContext,
+    subjects: Subjects,
+    config: ExpiryConfig,
+    audit: AuditConfig,
+    replicas: int,
 ) -> Callable[[], Awaitable[Any]]:
     async def start() -> Any:
         await ensure_events_stream(js, subjects, replicas=replicas)
+        await ensure_audit_stream(js, subjects, audit, replicas=replicas)
         return await ensure_consumer(js, subjects, config)
 
     return start
 
 
-def _publisher(js: JetStreamContext, subjects: Subjects) -> Publish:
+def expired_change(event: McpServerExpired) -> AdminChange:
+    """The audit record of an expiry: its id is derived from the event's (itself the same on
+    every replica), so a re-publish from the outbox is dropped by JetStream as a duplicate."""
+    return AdminChange(
+        id=f"audit-{event.id}",
+        time=event.occurred_at,
+        operator=OPERATOR_EXPIRY,
+        action="mcp_server.expired",
+        account_id=event.account_id,
+        server_id=event.server_id,
+        name=event.name or None,
+    )
+
+
+def expiry_publisher(js: JetStreamContext, subjects: Subjects) -> Publish:
+    """Publish an ``expired`` event, then its audit record (both de-duplicated by id, so a
+    re-publish from the outbox adds neither twice)."""
     subject = subjects.mcp_server_event("expired")
 
     async def publish(event: McpServerExpired) -> None:
         await publish_event(js, subject, event)
+        await publish_event(
+            js, subjects.audit_admin(event.account_id, event.server_id), expired_change(event)
+        )
 
     return publish
 

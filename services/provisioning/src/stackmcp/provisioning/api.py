@@ -19,6 +19,7 @@ from litestar import Litestar, Request, Response, delete, get, patch, post
 from litestar.connection import ASGIConnection
 from litestar.exceptions import HTTPException
 from litestar.handlers.base import BaseRouteHandler
+from litestar.params import Parameter
 from litestar.response import Redirect
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from redis.exceptions import RedisError
@@ -28,6 +29,7 @@ from stackmcp.contracts.errors import ErrorBody, ErrorCode
 from stackmcp.provisioning.auth import AdminAuth
 from stackmcp.provisioning.bodies import (
     AccountCreate,
+    AdminTokenCreate,
     ApiTokenCreate,
     ServerCreate,
     ServerUpdate,
@@ -49,13 +51,16 @@ from stackmcp.provisioning.provisioner import Provisioner
 from stackmcp.provisioning.views import (
     AccountList,
     AccountView,
+    AdminTokenList,
     ApiTokenList,
+    CreatedAdminTokenView,
     CreatedApiTokenView,
     CreatedServerView,
     ErrorView,
     ServerList,
     ServerView,
     account_view,
+    admin_token_view,
     api_token_view,
     server_view,
 )
@@ -88,10 +93,16 @@ def _state(request: AnyRequest) -> Provisioner:
     return provisioner
 
 
-def admin_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    """Refuse the request unless it carries the admin token."""
+async def admin_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Refuse the request unless it carries a live admin token; remember its operator."""
     auth: AdminAuth = connection.app.state.auth
-    auth.check(connection.headers.get("authorization"))
+    connection.state.operator = await auth.check(connection.headers.get("authorization"))
+
+
+def _operator(request: AnyRequest) -> str:
+    """The operator the request's admin token names (set by :func:`admin_guard`)."""
+    operator: str = request.state.operator
+    return operator
 
 
 # Integrated accounts -----------------------------------------------------------------------
@@ -101,7 +112,7 @@ def admin_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHand
 async def create_account(request: AnyRequest) -> AccountView:
     """Connect a Better Stack account (optionally verifying its token first)."""
     body = await json_body(request, AccountCreate)
-    record = await _state(request).create_account(body)
+    record = await _state(request).create_account(body, operator=_operator(request))
     return account_view(record, 0)
 
 
@@ -128,7 +139,7 @@ async def get_account(request: AnyRequest, account_id: str) -> AccountView:
 )
 async def delete_account(request: AnyRequest, account_id: str) -> None:
     """Remove an account and revoke all its MCP servers."""
-    await _state(request).delete_account(account_id)
+    await _state(request).delete_account(account_id, operator=_operator(request))
 
 
 # MCP servers -------------------------------------------------------------------------------
@@ -141,7 +152,7 @@ async def create_server(request: AnyRequest, account_id: str) -> CreatedServerVi
     """Mint an MCP server; the answer carries its URL, this once."""
     body = await json_body(request, ServerCreate)
     provisioner = _state(request)
-    minted = await provisioner.create_server(account_id, body)
+    minted = await provisioner.create_server(account_id, body, operator=_operator(request))
     base: str = request.app.state.mcp_base_url
     url = f"{base}/mcp/{minted.token}"
     grant = minted.record.grant
@@ -156,22 +167,32 @@ async def create_server(request: AnyRequest, account_id: str) -> CreatedServerVi
 
 
 @get("/integrated-account/{account_id:str}/mcp", guards=[admin_guard])
-async def list_servers(request: AnyRequest, account_id: str) -> ServerList:
-    """Every MCP server of an account (never their URLs)."""
+async def list_servers(
+    request: AnyRequest,
+    account_id: str,
+    status_filter: str = Parameter(query="status", default="all"),
+) -> ServerList:
+    """The MCP servers of an account, ``?status=active|expired|revoked|all`` (never URLs)."""
     provisioner = _state(request)
     now = utcnow()
-    records = await provisioner.servers(account_id)
+    records = await provisioner.servers(account_id, status_filter, now=now)
+    usage = await provisioner.usage(records)
     return ServerList(
-        items=[server_view(r, now, await provisioner.tool_count(r.grant)) for r in records]
+        items=[
+            server_view(r, now, await provisioner.tool_count(r.grant), usage[r.id]) for r in records
+        ]
     )
 
 
 @get("/integrated-account/{account_id:str}/mcp/{server_id:str}", guards=[admin_guard])
 async def get_server(request: AnyRequest, account_id: str, server_id: str) -> ServerView:
-    """One MCP server (never its URL)."""
+    """One MCP server, revoked or expired ones too during their history (never its URL)."""
     provisioner = _state(request)
     record = await provisioner.server(account_id, server_id)
-    return server_view(record, utcnow(), await provisioner.tool_count(record.grant))
+    usage = await provisioner.usage([record])
+    return server_view(
+        record, utcnow(), await provisioner.tool_count(record.grant), usage[record.id]
+    )
 
 
 @patch("/integrated-account/{account_id:str}/mcp/{server_id:str}", guards=[admin_guard])
@@ -179,8 +200,13 @@ async def update_server(request: AnyRequest, account_id: str, server_id: str) ->
     """Change a server's name, filter or expiry (``"expires_at": null`` clears it)."""
     body = await json_body(request, ServerUpdate)
     provisioner = _state(request)
-    record = await provisioner.update_server(account_id, server_id, body)
-    return server_view(record, utcnow(), await provisioner.tool_count(record.grant))
+    record = await provisioner.update_server(
+        account_id, server_id, body, operator=_operator(request)
+    )
+    usage = await provisioner.usage([record])
+    return server_view(
+        record, utcnow(), await provisioner.tool_count(record.grant), usage[record.id]
+    )
 
 
 @delete(
@@ -189,8 +215,8 @@ async def update_server(request: AnyRequest, account_id: str, server_id: str) ->
     guards=[admin_guard],
 )
 async def delete_server(request: AnyRequest, account_id: str, server_id: str) -> None:
-    """Revoke an MCP server."""
-    await _state(request).delete_server(account_id, server_id)
+    """Revoke an MCP server (409 when it was already revoked or has expired)."""
+    await _state(request).delete_server(account_id, server_id, operator=_operator(request))
 
 
 # API tokens --------------------------------------------------------------------------------
@@ -200,7 +226,7 @@ async def delete_server(request: AnyRequest, account_id: str, server_id: str) ->
 async def create_api_token(request: AnyRequest) -> CreatedApiTokenView:
     """Create an API token; the answer carries the token, this once."""
     body = await json_body(request, ApiTokenCreate)
-    record, token = await _state(request).create_api_token(body)
+    record, token = await _state(request).create_api_token(body, operator=_operator(request))
     view = api_token_view(record)
     return CreatedApiTokenView(id=view.id, name=view.name, created_at=view.created_at, token=token)
 
@@ -214,7 +240,33 @@ async def list_api_tokens(request: AnyRequest) -> ApiTokenList:
 @delete("/api-token/{token_id:str}", status_code=HTTP_204_NO_CONTENT, guards=[admin_guard])
 async def revoke_api_token(request: AnyRequest, token_id: str) -> None:
     """Revoke an API token."""
-    await _state(request).revoke_api_token(token_id)
+    await _state(request).revoke_api_token(token_id, operator=_operator(request))
+
+
+# Named admin tokens ------------------------------------------------------------------------
+
+
+@post("/admin-token", status_code=HTTP_201_CREATED, guards=[admin_guard])
+async def create_admin_token(request: AnyRequest) -> CreatedAdminTokenView:
+    """Create a named operator's admin token; the answer carries the token, this once."""
+    body = await json_body(request, AdminTokenCreate)
+    record, token = await _state(request).create_admin_token(body, operator=_operator(request))
+    view = admin_token_view(record)
+    return CreatedAdminTokenView(
+        **{f: getattr(view, f) for f in view.__struct_fields__}, token=token
+    )
+
+
+@get("/admin-token", guards=[admin_guard])
+async def list_admin_tokens(request: AnyRequest) -> AdminTokenList:
+    """Every named admin token (never the tokens; the bootstrap token is not listed)."""
+    return AdminTokenList(items=[admin_token_view(r) for r in await _state(request).admin_tokens()])
+
+
+@delete("/admin-token/{token_id:str}", status_code=HTTP_204_NO_CONTENT, guards=[admin_guard])
+async def revoke_admin_token(request: AnyRequest, token_id: str) -> None:
+    """Revoke a named admin token: refused from the next request on, its console sessions end."""
+    await _state(request).revoke_admin_token(token_id, operator=_operator(request))
 
 
 # Operations --------------------------------------------------------------------------------
@@ -322,6 +374,9 @@ def create_app(
             create_api_token,
             list_api_tokens,
             revoke_api_token,
+            create_admin_token,
+            list_admin_tokens,
+            revoke_admin_token,
             healthz,
             readyz,
             openapi,

@@ -1,20 +1,27 @@
-"""The admin token: set up once, stored only as a hash, checked on every admin request.
+"""Admin tokens: the bootstrap token and named operators' tokens, checked on every admin request.
 
-Either the operator configures it (``STACKMCP_ADMIN_TOKEN`` / ``STACKMCP_ADMIN_TOKEN_FILE``),
-and its hash replaces whatever was stored, or the first replica to start without one generates
-it, stores its hash, and prints it once. Later starts find the hash and print nothing.
+The bootstrap token is set up once and stored only as a hash: either the operator configures it
+(``STACKMCP_ADMIN_TOKEN`` / ``STACKMCP_ADMIN_TOKEN_FILE``), and its hash replaces whatever was
+stored, or the first replica to start without one generates it, stores its hash, and prints it
+once. Later starts find the hash and print nothing. It names the operator
+:data:`~stackmcp.contracts.audit.OPERATOR_BOOTSTRAP`.
+
+Named admin tokens (:mod:`stackmcp.provisioning.admintokens`) are looked up by hash in Redis on
+every request, so a revoked one is refused at once on every replica.
 """
 
 from __future__ import annotations
 
 import hmac
+from dataclasses import dataclass
 
+from stackmcp.contracts.audit import OPERATOR_BOOTSTRAP
 from stackmcp.contracts.tokens import ADMIN_TOKEN_PREFIX, hash_token, new_token
 from stackmcp.provisioning.store import Store
 from stackmcp.runtime.config import ConfigError
 from stackmcp.runtime.errors import Unauthenticated
 
-__all__ = ["MIN_ADMIN_TOKEN_LENGTH", "AdminAuth", "setup_admin_token"]
+__all__ = ["MIN_ADMIN_TOKEN_LENGTH", "AdminAuth", "Operator", "setup_admin_token"]
 
 MIN_ADMIN_TOKEN_LENGTH = 24
 """A configured admin token must be at least this long (generated ones have 52 characters)."""
@@ -51,29 +58,66 @@ async def setup_admin_token(store: Store, configured: str | None) -> tuple[str, 
     return stored, None
 
 
-class AdminAuth:
-    """Checks ``Authorization: Bearer <admin token>`` against the stored hash."""
+@dataclass(frozen=True, slots=True)
+class Operator:
+    """Who an accepted admin token stands for."""
 
-    def __init__(self, token_hash: str) -> None:
+    name: str
+    """The operator name changes are recorded under."""
+    token_id: str | None
+    """The named admin token's id; ``None`` for the bootstrap token."""
+    token_hash: str
+
+
+class AdminAuth:
+    """Checks ``Authorization: Bearer <admin token>``: the bootstrap token's hash, else a named
+    admin token found by hash in Redis.
+
+    Args:
+        token_hash: the bootstrap token's hash.
+        store: where named admin tokens are looked up (``None``: the bootstrap token only).
+    """
+
+    def __init__(self, token_hash: str, store: Store | None = None) -> None:
         self._hash = token_hash
+        self._store = store
 
     @property
     def token_hash(self) -> str:
-        """The hash requests are checked against."""
+        """The hash of the bootstrap token."""
         return self._hash
 
     def accepts(self, token: str) -> bool:
-        """Whether ``token`` is the admin token (constant-time on the hashes)."""
+        """Whether ``token`` is the bootstrap admin token (constant-time on the hashes)."""
         return hmac.compare_digest(hash_token(token.strip()), self._hash)
 
-    def check(self, authorization: str | None) -> None:
-        """Accept the request or raise.
+    async def identify(self, token: str) -> Operator | None:
+        """The operator ``token`` stands for, or ``None`` when it is no (live) admin token.
 
         Raises:
-            Unauthenticated: the header is missing, not a bearer token, or the wrong token.
+            StoreUnavailable: Redis could not be asked about a named token.
+        """
+        token_hash = hash_token(token.strip())
+        if hmac.compare_digest(token_hash, self._hash):
+            return Operator(name=OPERATOR_BOOTSTRAP, token_id=None, token_hash=token_hash)
+        if self._store is None:
+            return None
+        record = await self._store.find_admin_token(token_hash)
+        if record is None or not hmac.compare_digest(record.token_hash, token_hash):
+            return None
+        return Operator(name=record.name, token_id=record.id, token_hash=token_hash)
+
+    async def check(self, authorization: str | None) -> str:
+        """Accept the request and return its operator's name, or raise.
+
+        Raises:
+            Unauthenticated: the header is missing, not a bearer token, or no live admin token.
+            StoreUnavailable: Redis could not be asked about a named token.
         """
         parts = (authorization or "").split(None, 1)
         if len(parts) != 2 or parts[0].lower() != "bearer":
             raise Unauthenticated(MISSING)
-        if not self.accepts(parts[1]):
+        operator = await self.identify(parts[1])
+        if operator is None:
             raise Unauthenticated(WRONG)
+        return operator.name

@@ -34,6 +34,7 @@ __all__ = [
     "MAX_EXPIRY_AHEAD",
     "NAME_MAX",
     "AccountCreate",
+    "AdminTokenCreate",
     "ApiTokenCreate",
     "FieldErrors",
     "ServerConfigBody",
@@ -101,6 +102,12 @@ class ServerUpdate(_Body, frozen=True, kw_only=True):
 
 class ApiTokenCreate(_Body, frozen=True, kw_only=True):
     """``POST /api-token``."""
+
+    name: str
+
+
+class AdminTokenCreate(_Body, frozen=True, kw_only=True):
+    """``POST /admin-token``: the operator name the token stands for."""
 
     name: str
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import re
 import secrets
 
-__all__ = ["ACCOUNT_ID_RE", "API_TOKEN_ID_RE", "SERVER_ID_RE", "new_id"]
+__all__ = ["ACCOUNT_ID_RE", "ADMIN_TOKEN_ID_RE", "API_TOKEN_ID_RE", "SERVER_ID_RE", "new_id"]
 
 ACCOUNT_ID_RE = re.compile(r"acc_[0-9a-f]{16}")
 SERVER_ID_RE = re.compile(r"srv_[0-9a-f]{16}")
 API_TOKEN_ID_RE = re.compile(r"apt_[0-9a-f]{16}")
+ADMIN_TOKEN_ID_RE = re.compile(r"adm_[0-9a-f]{16}")
 
 
 def new_id(kind: str) -> str:

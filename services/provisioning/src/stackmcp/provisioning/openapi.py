@@ -7,11 +7,19 @@ from typing import Any
 
 import msgspec
 
-from stackmcp.provisioning.bodies import AccountCreate, ApiTokenCreate, ServerCreate, ServerUpdate
+from stackmcp.provisioning.bodies import (
+    AccountCreate,
+    AdminTokenCreate,
+    ApiTokenCreate,
+    ServerCreate,
+    ServerUpdate,
+)
 from stackmcp.provisioning.views import (
     AccountList,
     AccountView,
+    AdminTokenList,
     ApiTokenList,
+    CreatedAdminTokenView,
     CreatedApiTokenView,
     CreatedServerView,
     ErrorView,
@@ -25,6 +33,13 @@ _REF = "#/components/schemas/{name}"
 _ACCOUNT_ID = {"name": "account_id", "in": "path", "required": True, "schema": {"type": "string"}}
 _SERVER_ID = {"name": "server_id", "in": "path", "required": True, "schema": {"type": "string"}}
 _TOKEN_ID = {"name": "token_id", "in": "path", "required": True, "schema": {"type": "string"}}
+_STATUS = {
+    "name": "status",
+    "in": "query",
+    "required": False,
+    "description": "Only servers of this status (400 for another value)",
+    "schema": {"type": "string", "enum": ["active", "expired", "revoked", "all"], "default": "all"},
+}
 
 
 def _ref(struct: type) -> dict[str, str]:
@@ -74,6 +89,7 @@ def openapi_document() -> dict[str, Any]:
     structs = [
         AccountCreate, ServerCreate, ServerUpdate, ApiTokenCreate, AccountView, AccountList,
         ServerView, ServerList, CreatedServerView, CreatedApiTokenView, ApiTokenList, ErrorView,
+        AdminTokenCreate, CreatedAdminTokenView, AdminTokenList,
     ]  # fmt: skip
     _, components = msgspec.json.schema_components(structs, ref_template=_REF)
     account = (_ACCOUNT_ID,)
@@ -103,16 +119,17 @@ def openapi_document() -> dict[str, Any]:
                 "post": _operation("Mint an MCP server (the URL is shown once)",
                                    (201, CreatedServerView), body=ServerCreate, params=account,
                                    errors=(401, 404)),
-                "get": _operation("List an account's MCP servers", (200, ServerList),
-                                  params=account, errors=(401, 404)),
+                "get": _operation("List an account's MCP servers (revoked and expired ones too, "
+                                  "during their history)", (200, ServerList),
+                                  params=(*account, _STATUS), errors=(400, 401, 404)),
             },
             "/integrated-account/{account_id}/mcp/{server_id}": {
-                "get": _operation("Get an MCP server", (200, ServerView), params=server,
-                                  errors=(401, 404)),
+                "get": _operation("Get an MCP server (a revoked or expired one too, during its "
+                                  "history)", (200, ServerView), params=server, errors=(401, 404)),
                 "patch": _operation("Change name, filter or expiry", (200, ServerView),
                                     body=ServerUpdate, params=server, errors=(401, 404, 409)),
-                "delete": _operation("Revoke an MCP server", (204, None), params=server,
-                                     errors=(401, 404)),
+                "delete": _operation("Revoke an MCP server (409: already revoked or expired)",
+                                     (204, None), params=server, errors=(401, 404, 409)),
             },
             "/api-token": {
                 "post": _operation("Create an API token (shown once)", (201, CreatedApiTokenView),
@@ -122,6 +139,17 @@ def openapi_document() -> dict[str, Any]:
             "/api-token/{token_id}": {
                 "delete": _operation("Revoke an API token", (204, None), params=(_TOKEN_ID,),
                                      errors=(401, 404)),
+            },
+            "/admin-token": {
+                "post": _operation("Create a named operator's admin token (shown once; 400 for a "
+                                   "reserved name, 409 for a name in use)",
+                                   (201, CreatedAdminTokenView), body=AdminTokenCreate,
+                                   errors=(401, 409)),
+                "get": _operation("List named admin tokens", (200, AdminTokenList)),
+            },
+            "/admin-token/{token_id}": {
+                "delete": _operation("Revoke a named admin token", (204, None),
+                                     params=(_TOKEN_ID,), errors=(401, 404)),
             },
         },
     }  # fmt: skip

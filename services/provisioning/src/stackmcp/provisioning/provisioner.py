@@ -1,7 +1,10 @@
-"""What provisioning does: accounts, MCP servers and API tokens, validated, stored, announced.
+"""What provisioning does: accounts, MCP servers, API tokens and named admin tokens, validated,
+stored, announced, and recorded in the audit trail.
 
 Transport-free: the HTTP layer (:mod:`stackmcp.provisioning.api`) decodes bodies and turns the
-:mod:`stackmcp.runtime.errors` raised here into statuses.
+:mod:`stackmcp.runtime.errors` raised here into statuses. Every change takes the ``operator``
+making it (the signed-in admin token's name) and publishes one
+:class:`~stackmcp.contracts.audit.AdminChange` naming them once it is stored.
 """
 
 from __future__ import annotations
@@ -10,8 +13,10 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, Literal
 
 from msgspec import UNSET
+from msgspec.structs import replace
 
 from stackmcp.contracts._base import new_event_id, utcnow
 from stackmcp.contracts.accounts import AccountRecord, credential_context
@@ -27,12 +32,21 @@ from stackmcp.contracts.events import (
 )
 from stackmcp.contracts.filters import check_filter, filter_tools
 from stackmcp.contracts.grants import Grant
-from stackmcp.contracts.servers import McpServerRecord
+from stackmcp.contracts.servers import SERVER_STATUSES, EndedGrant, McpServerRecord
 from stackmcp.contracts.subjects import Subjects
-from stackmcp.contracts.tokens import API_TOKEN_PREFIX, SERVER_TOKEN_PREFIX, hash_token, new_token
+from stackmcp.contracts.tokens import (
+    ADMIN_TOKEN_PREFIX,
+    API_TOKEN_PREFIX,
+    SERVER_TOKEN_PREFIX,
+    hash_token,
+    new_token,
+)
 from stackmcp.contracts.tools import ToolDescriptor
+from stackmcp.contracts.usage import Usage, summarize_usage
+from stackmcp.provisioning.admintokens import AdminTokenRecord, check_operator_name
 from stackmcp.provisioning.bodies import (
     AccountCreate,
+    AdminTokenCreate,
     ApiTokenCreate,
     FieldErrors,
     ServerConfigBody,
@@ -44,13 +58,21 @@ from stackmcp.provisioning.bodies import (
     parse_expires_at,
 )
 from stackmcp.provisioning.catalog import CatalogSource
-from stackmcp.provisioning.events import EventPublisher
-from stackmcp.provisioning.ids import ACCOUNT_ID_RE, API_TOKEN_ID_RE, SERVER_ID_RE, new_id
+from stackmcp.provisioning.events import AuditTrail, EventPublisher
+from stackmcp.provisioning.ids import (
+    ACCOUNT_ID_RE,
+    ADMIN_TOKEN_ID_RE,
+    API_TOKEN_ID_RE,
+    SERVER_ID_RE,
+    new_id,
+)
 from stackmcp.provisioning.store import Store
+from stackmcp.provisioning.views import server_status
+from stackmcp.runtime.config import AuditConfig
 from stackmcp.runtime.crypto import SecretBox
-from stackmcp.runtime.errors import Conflict, NotFound
+from stackmcp.runtime.errors import Conflict, InvalidArgument, NotFound
 
-__all__ = ["MintedServer", "Provisioner", "Verifier"]
+__all__ = ["STATUS_FILTERS", "MintedServer", "Provisioner", "StatusFilter", "Verifier"]
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +80,10 @@ Verifier = Callable[[AccountRecord], Awaitable[None]]
 """Checks an account's (sealed) token against the upstream; raises when it is refused."""
 
 SUPPORTED_INTEGRATIONS = ("betterstack",)
+
+StatusFilter = Literal["active", "expired", "revoked", "all"]
+STATUS_FILTERS: tuple[str, ...] = (*SERVER_STATUSES, "all")
+"""What ``?status=`` of a server listing may ask for."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +95,11 @@ class MintedServer:
 
 
 class Provisioner:
-    """Accounts, MCP servers and API tokens."""
+    """Accounts, MCP servers, API tokens and named admin tokens.
+
+    Args:
+        history_days: days a revoked server stays listed (``STACKMCP_AUDIT_HISTORY_DAYS``).
+    """
 
     def __init__(
         self,
@@ -81,20 +111,23 @@ class Provisioner:
         box: SecretBox,
         verify: Verifier,
         min_expiry: float = 60.0,
+        history_days: float = AuditConfig().history_days,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._store = store
         self._events = events
+        self._audit = AuditTrail(events, subjects, clock=clock)
         self._subjects = subjects
         self._catalog = catalog
         self._box = box
         self._verify = verify
         self._min_expiry = min_expiry
+        self._history_seconds = max(1, round(history_days * 86_400))
         self._clock = clock
 
     # Accounts ------------------------------------------------------------------------------
 
-    async def create_account(self, body: AccountCreate) -> AccountRecord:
+    async def create_account(self, body: AccountCreate, *, operator: str) -> AccountRecord:
         """Validate, optionally verify upstream, seal the token, store, announce."""
         errors = FieldErrors()
         if body.integration not in SUPPORTED_INTEGRATIONS:
@@ -123,6 +156,9 @@ class Provisioner:
                 id=new_event_id(), occurred_at=record.created_at, account_id=account_id, name=name
             ),
         )
+        await self._audit.record(
+            operator, "account.created", account_id=account_id, name=name, at=record.created_at
+        )
         logger.info("account %s connected", account_id)
         return record
 
@@ -146,16 +182,18 @@ class Provisioner:
         return await self._store.list_accounts()
 
     async def server_count(self, account_id: str) -> int:
-        """How many MCP servers an account has."""
+        """How many active MCP servers an account has (ended ones kept for history aside)."""
         return await self._store.count_servers(account_id)
 
-    async def delete_account(self, account_id: str) -> None:
-        """Remove an account, revoking every MCP server of it first."""
-        await self.account(account_id)
+    async def delete_account(self, account_id: str, *, operator: str) -> None:
+        """Remove an account, revoking every MCP server of it first (their history goes too:
+        the ``account.deleted`` audit record is what remains)."""
+        account = await self.account(account_id)
         servers = await self._store.delete_account(account_id)
         now = self._clock()
         for server in servers:
-            await self._announce_deleted(server, now)
+            if server.status == "active":
+                await self._announce_deleted(server, now)
         await self._events.publish(
             self._subjects.account_event("deleted"),
             AccountDeleted(
@@ -165,11 +203,16 @@ class Provisioner:
                 server_ids=tuple(s.id for s in servers),
             ),
         )
+        await self._audit.record(
+            operator, "account.deleted", account_id=account_id, name=account.name, at=now
+        )
         logger.info("account %s removed with %d MCP servers", account_id, len(servers))
 
     # MCP servers ---------------------------------------------------------------------------
 
-    async def create_server(self, account_id: str, body: ServerCreate) -> MintedServer:
+    async def create_server(
+        self, account_id: str, body: ServerCreate, *, operator: str
+    ) -> MintedServer:
         """Mint an MCP server: a new URL token and its grant."""
         await self.account(account_id)
         now = self._clock()
@@ -194,7 +237,9 @@ class Provisioner:
             expires_at=expires_at,
             created_at=now,
         )
-        record = McpServerRecord(grant=grant, token_hash=hash_token(token), updated_at=now)
+        record = McpServerRecord(
+            grant=grant, token_hash=hash_token(token), updated_at=now, created_by=operator
+        )
         await self._store.put_server(record, now, create=True)
         await self._events.publish(
             self._subjects.mcp_server_event("created"),
@@ -202,11 +247,19 @@ class Provisioner:
                 id=new_event_id(), occurred_at=now, grant=grant, token_hash=record.token_hash
             ),
         )
+        await self._audit.record(
+            operator,
+            "mcp_server.created",
+            account_id=account_id,
+            server_id=grant.server_id,
+            name=name,
+            at=now,
+        )
         logger.info("MCP server %s created for account %s", grant.server_id, account_id)
         return MintedServer(record=record, token=token)
 
     async def server(self, account_id: str, server_id: str) -> McpServerRecord:
-        """One server of an account.
+        """One server of an account (a revoked or expired one too, during its history).
 
         Raises:
             NotFound: the account or the server does not exist.
@@ -221,19 +274,46 @@ class Provisioner:
             raise NotFound(f"no MCP server {server_id!r} in account {account_id!r}")
         return record
 
-    async def servers(self, account_id: str) -> list[McpServerRecord]:
-        """Every server of an account."""
+    async def servers(
+        self, account_id: str, status: str = "all", *, now: datetime | None = None
+    ) -> list[McpServerRecord]:
+        """The servers of an account with this status (:func:`server_status`), or all of them.
+
+        Raises:
+            InvalidArgument: ``status`` is not one of :data:`STATUS_FILTERS`.
+            NotFound: there is no such account.
+        """
+        if status not in STATUS_FILTERS:
+            raise InvalidArgument(
+                f"status must be one of {', '.join(STATUS_FILTERS)} (got {status[:40]!r})"
+            )
         await self.account(account_id)
-        return await self._store.list_servers(account_id)
+        records = await self._store.list_servers(account_id)
+        if status == "all":
+            return records
+        at = now or self._clock()
+        return [r for r in records if server_status(r, at) == status]
+
+    async def usage(self, records: list[McpServerRecord]) -> dict[str, Usage]:
+        """Last use and the last 24 hours' calls and errors of each server, read in one round
+        trip."""
+        found = await self._store.server_usage([r.id for r in records])
+        now = self._clock().timestamp()
+        return {
+            r.id: summarize_usage(fields, now) for r, fields in zip(records, found, strict=True)
+        }
 
     async def update_server(
-        self, account_id: str, server_id: str, body: ServerUpdate
+        self, account_id: str, server_id: str, body: ServerUpdate, *, operator: str
     ) -> McpServerRecord:
-        """Change a server's name, filter or expiry; the URL stays the same."""
+        """Change a server's name, filter or expiry; the URL stays the same.
+
+        Raises:
+            Conflict: the server was revoked or has expired.
+        """
         current = await self.server(account_id, server_id)
         now = self._clock()
-        if current.grant.is_expired(now):
-            raise Conflict("this MCP server has expired; create a new one")
+        _check_active(current, now)
         grant = current.grant
         errors = FieldErrors()
         name = grant.name if body.name is UNSET else check_name(errors, "name", body.name)
@@ -258,24 +338,67 @@ class Provisioner:
             expires_at=expires_at,
             created_at=grant.created_at,
         )
-        record = McpServerRecord(grant=updated, token_hash=current.token_hash, updated_at=now)
+        record = replace(current, grant=updated, updated_at=now)
         if not await self._store.put_server(record, now, create=False):
-            raise NotFound(f"MCP server {server_id!r} was revoked or expired meanwhile")
+            raise Conflict(
+                f"MCP server {server_id!r} was revoked or expired meanwhile; create a new one"
+            )
         await self._events.publish(
             self._subjects.mcp_server_event("updated"),
             McpServerUpdated(
                 id=new_event_id(), occurred_at=now, grant=updated, token_hash=record.token_hash
             ),
         )
+        await self._audit.record(
+            operator,
+            "mcp_server.updated",
+            account_id=account_id,
+            server_id=server_id,
+            name=name,
+            changes=_changes(grant, updated),
+            at=now,
+        )
         logger.info("MCP server %s updated", server_id)
         return record
 
-    async def delete_server(self, account_id: str, server_id: str) -> None:
-        """Revoke a server: its URL is refused from now on, on every gateway replica."""
-        record = await self.server(account_id, server_id)
-        if not await self._store.delete_server(record):
-            raise NotFound(f"no MCP server {server_id!r} in account {account_id!r}")
-        await self._announce_deleted(record, self._clock())
+    async def delete_server(self, account_id: str, server_id: str, *, operator: str) -> None:
+        """Revoke a server: its URL is refused from now on, on every gateway replica; its
+        record stays listed as ``revoked`` for the history retention.
+
+        Raises:
+            Conflict: it was already revoked, or expiry purged it (409).
+            NotFound: there is no such server.
+        """
+        for _ in range(3):
+            record = await self.server(account_id, server_id)
+            if record.status != "active":
+                raise Conflict(
+                    f"MCP server {server_id!r} was already {record.status} "
+                    f"(by {record.ended_by or 'unknown'}); its URL is refused already"
+                )
+            now = self._clock()
+            ended = replace(record, status="revoked", ended_at=now, ended_by=operator)
+            grant = EndedGrant(
+                server_id=record.id,
+                account_id=account_id,
+                name=record.grant.name,
+                status="revoked",
+                ended_at=now,
+                ended_by=operator,
+            )
+            if await self._store.end_server(record, ended, grant, self._history_seconds):
+                break
+        else:
+            raise Conflict(f"MCP server {server_id!r} kept changing; try again")
+        await self._announce_deleted(record, now)
+        await self._audit.record(
+            operator,
+            "mcp_server.revoked",
+            account_id=account_id,
+            server_id=server_id,
+            name=record.grant.name,
+            at=now,
+        )
         logger.info("MCP server %s revoked", server_id)
 
     async def catalogue(self) -> tuple[ToolDescriptor, ...]:
@@ -334,7 +457,9 @@ class Provisioner:
 
     # API tokens ----------------------------------------------------------------------------
 
-    async def create_api_token(self, body: ApiTokenCreate) -> tuple[ApiTokenRecord, str]:
+    async def create_api_token(
+        self, body: ApiTokenCreate, *, operator: str
+    ) -> tuple[ApiTokenRecord, str]:
         """Create an API token; returns its record and the token, shown this once."""
         errors = FieldErrors()
         name = check_name(errors, "name", body.name)
@@ -349,6 +474,9 @@ class Provisioner:
             ApiTokenCreated(
                 id=new_event_id(), occurred_at=record.created_at, token_id=record.id, name=name
             ),
+        )
+        await self._audit.record(
+            operator, "api_token.created", target_id=record.id, name=name, at=record.created_at
         )
         logger.info("API token %s created", record.id)
         return record, token
@@ -372,7 +500,7 @@ class Provisioner:
         """Every API token record (never the tokens)."""
         return await self._store.list_api_tokens()
 
-    async def revoke_api_token(self, token_id: str) -> None:
+    async def revoke_api_token(self, token_id: str, *, operator: str) -> None:
         """Revoke an API token; gateways stop accepting it at once."""
         record = (
             await self._store.delete_api_token(token_id)
@@ -381,16 +509,93 @@ class Provisioner:
         )
         if record is None:
             raise NotFound(f"no API token {token_id!r}")
+        now = self._clock()
         await self._events.publish(
             self._subjects.api_token_event("revoked"),
             ApiTokenRevoked(
-                id=new_event_id(),
-                occurred_at=self._clock(),
-                token_hash=record.token_hash,
-                token_id=record.id,
+                id=new_event_id(), occurred_at=now, token_hash=record.token_hash, token_id=record.id
             ),
         )
+        await self._audit.record(
+            operator, "api_token.revoked", target_id=record.id, name=record.name, at=now
+        )
         logger.info("API token %s revoked", token_id)
+
+    # Named admin tokens --------------------------------------------------------------------
+
+    async def create_admin_token(
+        self, body: AdminTokenCreate, *, operator: str
+    ) -> tuple[AdminTokenRecord, str]:
+        """Create a named admin token; returns its record and the token, shown this once.
+
+        Raises:
+            InvalidArgument: the name is reserved (400) or malformed (422).
+            Conflict: an admin token of that name exists.
+        """
+        name = check_operator_name(body.name)
+        token = new_token(ADMIN_TOKEN_PREFIX)
+        record = AdminTokenRecord(
+            id=new_id("adm"),
+            name=name,
+            token_hash=hash_token(token),
+            created_at=self._clock(),
+            created_by=operator,
+        )
+        if not await self._store.put_admin_token(record):
+            raise Conflict(
+                f"an admin token named {name!r} exists already; revoke it first or choose "
+                "another name"
+            )
+        await self._audit.record(
+            operator, "admin_token.created", target_id=record.id, name=name, at=record.created_at
+        )
+        logger.info("admin token %s created", record.id)
+        return record, token
+
+    async def admin_tokens(self) -> list[AdminTokenRecord]:
+        """Every named admin token (never the tokens; the bootstrap token is not listed)."""
+        return await self._store.list_admin_tokens()
+
+    async def revoke_admin_token(self, token_id: str, *, operator: str) -> None:
+        """Revoke a named admin token: refused at once on every replica, its console sessions
+        end.
+
+        Raises:
+            NotFound: there is none with this id.
+        """
+        record = (
+            await self._store.delete_admin_token(token_id)
+            if ADMIN_TOKEN_ID_RE.fullmatch(token_id)
+            else None
+        )
+        if record is None:
+            raise NotFound(f"no admin token {token_id!r}")
+        await self._audit.record(
+            operator, "admin_token.revoked", target_id=record.id, name=record.name
+        )
+        logger.info("admin token %s revoked", token_id)
+
+
+def _check_active(record: McpServerRecord, now: datetime) -> None:
+    status = server_status(record, now)
+    if status != "active":
+        raise Conflict(f"this MCP server was {status}; create a new one")
+
+
+def _changes(before: Grant, after: Grant) -> dict[str, Any]:
+    """The fields an update changed, with their new values."""
+    changes: dict[str, Any] = {}
+    if before.name != after.name:
+        changes["name"] = after.name
+    if before.methods != after.methods:
+        changes["methods"] = list(after.methods)
+    if before.tags != after.tags:
+        changes["tags"] = list(after.tags)
+    if before.require_api_token_auth != after.require_api_token_auth:
+        changes["require_api_token_auth"] = after.require_api_token_auth
+    if before.expires_at != after.expires_at:
+        changes["expires_at"] = after.expires_at
+    return changes
 
 
 def _config_values(

@@ -1,7 +1,8 @@
 """The provisioning process: wiring, the embedded Granian server, graceful drain.
 
-``run`` connects NATS (JetStream) and Redis, makes sure the events stream exists, sets up the
-admin token, and serves the admin API. Changes are stored in Redis, then announced on JetStream.
+``run`` connects NATS (JetStream) and Redis, makes sure the events and audit streams exist, sets
+up the admin token, and serves the admin API. Changes are stored in Redis, then announced on
+JetStream and recorded in the audit trail.
 """
 
 from __future__ import annotations
@@ -27,10 +28,10 @@ from stackmcp.provisioning.events import EventPublisher
 from stackmcp.provisioning.provisioner import Provisioner, Verifier
 from stackmcp.provisioning.store import Store
 from stackmcp.runtime.admin import AdminConfig, admin_token
-from stackmcp.runtime.config import NatsConfig, RedisConfig, load_section
+from stackmcp.runtime.config import AuditConfig, NatsConfig, RedisConfig, load_section
 from stackmcp.runtime.crypto import CryptoConfig, SecretBox
 from stackmcp.runtime.errors import DeadlineExceeded, Unavailable
-from stackmcp.runtime.events import ensure_events_stream
+from stackmcp.runtime.events import ensure_audit_stream, ensure_events_stream
 from stackmcp.runtime.natsx import connect, drain, request
 from stackmcp.runtime.redisx import connect_redis
 from stackmcp.runtime.serving import redis_reachable, serve_until_stopped
@@ -46,6 +47,7 @@ async def run(stop: asyncio.Event) -> None:
     config = load_section(ProvisioningConfig, "PROVISIONING")
     nats_config = load_section(NatsConfig, "NATS")
     redis_config = load_section(RedisConfig, "REDIS")
+    audit_config = load_section(AuditConfig, "AUDIT")
     box = SecretBox(load_section(CryptoConfig, "CRYPTO"))
     configured_token = admin_token(load_section(AdminConfig, "ADMIN"))
     async with contextlib.AsyncExitStack() as stack:
@@ -60,6 +62,7 @@ async def run(stop: asyncio.Event) -> None:
         subjects = Subjects(nats_config.subject_prefix)
         js = nc.jetstream()
         await ensure_events_stream(js, subjects, replicas=nats_config.stream_replicas)
+        await ensure_audit_stream(js, subjects, audit_config, replicas=nats_config.stream_replicas)
         keys = RedisKeys(redis_config.key_prefix)
         store = Store(redis, keys, redis_config)
         token_hash, generated = await setup_admin_token(store, configured_token)
@@ -76,8 +79,9 @@ async def run(stop: asyncio.Event) -> None:
             box=box,
             verify=_verifier(nc, subjects, config.verify_timeout or nats_config.request_timeout),
             min_expiry=config.min_expiry,
+            history_days=audit_config.history_days,
         )
-        auth = AdminAuth(token_hash)
+        auth = AdminAuth(token_hash, store)
         app = create_app(
             provisioner,
             auth,

@@ -1,7 +1,9 @@
 """What the admin API answers: response bodies, built from stored records.
 
-Nothing here ever carries a Better Stack credential or a token hash; the URL token and API
-token appear only in the ``Created*`` views, answered once.
+Nothing here ever carries a Better Stack credential or a token hash (a server's ``fingerprint``
+is the first 8 hex characters of its token's hash, enough to tell servers apart, useless to
+reach one); the URL token, API token and admin token appear only in the ``Created*`` views,
+answered once.
 """
 
 from __future__ import annotations
@@ -15,12 +17,18 @@ from stackmcp.contracts.accounts import AccountRecord
 from stackmcp.contracts.apitokens import ApiTokenRecord
 from stackmcp.contracts.errors import ErrorBody
 from stackmcp.contracts.servers import McpServerRecord
+from stackmcp.contracts.usage import Usage
+from stackmcp.provisioning.admintokens import AdminTokenRecord
 
 __all__ = [
+    "FINGERPRINT_LENGTH",
     "AccountList",
     "AccountView",
+    "AdminTokenList",
+    "AdminTokenView",
     "ApiTokenList",
     "ApiTokenView",
+    "CreatedAdminTokenView",
     "CreatedApiTokenView",
     "CreatedServerView",
     "ErrorView",
@@ -28,9 +36,15 @@ __all__ = [
     "ServerList",
     "ServerView",
     "account_view",
+    "admin_token_view",
     "api_token_view",
+    "server_status",
     "server_view",
 ]
+
+
+FINGERPRINT_LENGTH = 8
+"""Hex characters of the token hash shown as a server's ``fingerprint``."""
 
 
 class _View(msgspec.Struct, frozen=True, kw_only=True):
@@ -47,6 +61,7 @@ class AccountView(_View, frozen=True, kw_only=True):
     team_name: str | None
     created_at: datetime
     mcp_server_count: int
+    """Active MCP servers (revoked and expired ones kept for history are not counted)."""
 
 
 class ServerConfigView(_View, frozen=True, kw_only=True):
@@ -66,11 +81,26 @@ class ServerView(_View, frozen=True, kw_only=True):
     config: ServerConfigView
     expires_at: datetime | None
     status: str
-    """``active``, or ``expired`` while waiting to be purged."""
+    """``active``, ``expired`` (past ``expires_at``, purged or not yet) or ``revoked``."""
+    ended_at: datetime | None
+    """When it was revoked or expiry purged it (``null`` while active)."""
+    ended_by: str | None
+    """The operator who revoked it, or ``expiry``."""
+    created_by: str | None
+    """The operator who created it (``null`` for servers created before operators were named)."""
+    fingerprint: str
+    """The first 8 hex characters of the URL token's hash: tells servers apart in logs and
+    listings without revealing anything that reaches the server."""
     tool_count: int | None
     """Tools the filter exposes (``null`` when the catalogue is momentarily unavailable)."""
     created_at: datetime | None
     updated_at: datetime
+    last_used_at: datetime | None
+    """When a gateway last served a request of it (``null``: not in the last three days)."""
+    calls_24h: int
+    """Tool calls in the last 24 hours (the current hour included)."""
+    errors_24h: int
+    """Of those, the calls that did not end ``ok``."""
 
 
 class CreatedServerView(ServerView, frozen=True, kw_only=True):
@@ -92,6 +122,28 @@ class CreatedApiTokenView(ApiTokenView, frozen=True, kw_only=True):
     """An API token just created: the only answer that carries the token."""
 
     token: str
+
+
+class AdminTokenView(_View, frozen=True, kw_only=True):
+    """A named admin token (the token itself is shown only when created)."""
+
+    id: str
+    name: str
+    """The operator name every change made with it is recorded under."""
+    created_at: datetime
+    created_by: str
+
+
+class CreatedAdminTokenView(AdminTokenView, frozen=True, kw_only=True):
+    """A named admin token just created: the only answer that carries the token."""
+
+    token: str
+
+
+class AdminTokenList(_View, frozen=True, kw_only=True):
+    """``GET /admin-token``."""
+
+    items: list[AdminTokenView]
 
 
 class AccountList(_View, frozen=True, kw_only=True):
@@ -131,9 +183,20 @@ def account_view(record: AccountRecord, server_count: int) -> AccountView:
     )
 
 
-def server_view(record: McpServerRecord, now: datetime, tool_count: int | None) -> ServerView:
-    """The public view of an MCP server."""
+def server_status(record: McpServerRecord, now: datetime) -> str:
+    """``revoked`` or ``expired`` as stored; an active server past ``expires_at`` that expiry
+    has not purged yet is ``expired`` too (its URL is refused already)."""
+    if record.status != "active":
+        return record.status
+    return "expired" if record.grant.is_expired(now) else "active"
+
+
+def server_view(
+    record: McpServerRecord, now: datetime, tool_count: int | None, usage: Usage | None = None
+) -> ServerView:
+    """The public view of an MCP server; ``usage`` from ``Provisioner.usage`` (none: zeros)."""
     grant = record.grant
+    usage = usage or Usage()
     return ServerView(
         id=grant.server_id,
         account_id=grant.account_id,
@@ -144,13 +207,27 @@ def server_view(record: McpServerRecord, now: datetime, tool_count: int | None) 
             require_api_token_auth=grant.require_api_token_auth,
         ),
         expires_at=grant.expires_at,
-        status="expired" if grant.is_expired(now) else "active",
+        status=server_status(record, now),
+        ended_at=record.ended_at,
+        ended_by=record.ended_by,
+        created_by=record.created_by,
+        fingerprint=record.token_hash[:FINGERPRINT_LENGTH],
         tool_count=tool_count,
         created_at=grant.created_at,
         updated_at=record.updated_at,
+        last_used_at=usage.last_used_at,
+        calls_24h=usage.calls_24h,
+        errors_24h=usage.errors_24h,
     )
 
 
 def api_token_view(record: ApiTokenRecord) -> ApiTokenView:
     """The public view of an API token."""
     return ApiTokenView(id=record.id, name=record.name, created_at=record.created_at)
+
+
+def admin_token_view(record: AdminTokenRecord) -> AdminTokenView:
+    """The public view of a named admin token (never its hash)."""
+    return AdminTokenView(
+        id=record.id, name=record.name, created_at=record.created_at, created_by=record.created_by
+    )

@@ -110,7 +110,9 @@ async def connect_account(request: AnyRequest) -> Response[Any]:
         "verify": body.verify,
     }
     try:
-        record = await console_state(request).provisioner.create_account(body)
+        record = await console_state(request).provisioner.create_account(
+            body, operator=session.operator
+        )
     except InvalidArgument as exc:
         if exc.fields:
             return _account_form(session, values, field_messages(exc.fields), None, 422)
@@ -201,7 +203,7 @@ async def create_server(request: AnyRequest, account_id: str) -> Response[Any]:
     state = console_state(request)
     try:
         minted = await state.provisioner.create_server(
-            account_id, server_create_body(values, utcnow())
+            account_id, server_create_body(values, utcnow()), operator=session.operator
         )
     except InvalidArgument as exc:
         return await _server_form_page(
@@ -281,7 +283,9 @@ async def update_server(request: AnyRequest, account_id: str, server_id: str) ->
     values = server_form(form, default_expiry="keep")
     provisioner = console_state(request).provisioner
     try:
-        await provisioner.update_server(account_id, server_id, server_update_body(values, utcnow()))
+        await provisioner.update_server(
+            account_id, server_id, server_update_body(values, utcnow()), operator=session.operator
+        )
     except InvalidArgument as exc:
         view = server_view(await provisioner.server(account_id, server_id), utcnow(), None)
         return await _server_form_page(
@@ -315,7 +319,9 @@ async def revoke_server(request: AnyRequest, account_id: str, server_id: str) ->
     """Revoke the server: its URL is refused at once, on every gateway."""
     session = await signed_in(request)
     await checked_form(request, session)
-    await console_state(request).provisioner.delete_server(account_id, server_id)
+    await console_state(request).provisioner.delete_server(
+        account_id, server_id, operator=session.operator
+    )
     return Redirect(f"{PREFIX}/accounts/{account_id}?done=revoked", status_code=303)
 
 

@@ -70,7 +70,7 @@ async def create_api_token(request: AnyRequest) -> Response[Any]:
     body = api_token_body(form)
     state = console_state(request)
     try:
-        record, token = await state.provisioner.create_api_token(body)
+        record, token = await state.provisioner.create_api_token(body, operator=session.operator)
     except InvalidArgument as exc:
         return await _api_tokens_page(
             request, session, name=body.name, errors=field_messages(exc.fields or {}), status=422
@@ -102,5 +102,5 @@ async def revoke_api_token(request: AnyRequest, token_id: str) -> Redirect:
     """Revoke an API token."""
     session = await signed_in(request)
     await checked_form(request, session)
-    await console_state(request).provisioner.revoke_api_token(token_id)
+    await console_state(request).provisioner.revoke_api_token(token_id, operator=session.operator)
     return Redirect(f"{PREFIX}/api-tokens?done=token-revoked", status_code=303)

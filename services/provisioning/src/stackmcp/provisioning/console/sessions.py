@@ -1,10 +1,12 @@
 """Console sign-in sessions and one-time secrets, kept in Redis so every replica shares them.
 
 A session is found by the SHA-256 of its cookie value (the value itself is never stored). Each
-holds its CSRF token and a fingerprint of the admin token it was opened with, so a new admin
-token ends every older session. Secrets shown once (a new server URL, a new API token) wait for
-the redirect that shows them sealed with the crypto key, for a few minutes, and are read with
-``GETDEL``: a second look finds nothing.
+holds its CSRF token, the operator who signed in, and a fingerprint of the admin token it was
+opened with: a new bootstrap admin token ends every session opened with the old one, and a
+revoked named admin token ends its sessions (checked on every request, on every replica).
+Secrets shown once (a new server URL, a new API token) wait for the redirect that shows them
+sealed with the crypto key, for a few minutes, and are read with ``GETDEL``: a second look finds
+nothing.
 """
 
 from __future__ import annotations
@@ -18,8 +20,10 @@ import msgspec
 from redis.asyncio import Redis
 
 from stackmcp.contracts._base import utcnow
+from stackmcp.contracts.audit import OPERATOR_BOOTSTRAP
 from stackmcp.contracts.keys import RedisKeys
 from stackmcp.contracts.tokens import hash_token
+from stackmcp.provisioning.auth import Operator
 from stackmcp.runtime.crypto import DecryptionError, SecretBox
 
 __all__ = ["REVEAL_SECONDS", "ConsoleSessions", "Session", "admin_fingerprint", "csrf_matches"]
@@ -37,6 +41,10 @@ class Session(msgspec.Struct, frozen=True, kw_only=True):
     """Token every form of this session must send back."""
     admin_fingerprint: str
     created_at: datetime
+    operator: str = OPERATOR_BOOTSTRAP
+    """Who signed in: the admin token's operator name (shown, and recorded on every change)."""
+    admin_token_id: str | None = None
+    """The named admin token signed in with; ``None`` for the bootstrap token."""
 
 
 _ENCODER = msgspec.json.Encoder()
@@ -60,14 +68,17 @@ class ConsoleSessions:
         self._fingerprint = admin_fingerprint(admin_token_hash)
         self._ttl = max(1, int(ttl))
 
-    async def open(self) -> tuple[str, Session]:
-        """Start a session; returns the cookie value (shown only to the browser) and the session."""
+    async def open(self, operator: Operator) -> tuple[str, Session]:
+        """Start a session for ``operator``; returns the cookie value (shown only to the
+        browser) and the session."""
         cookie = secrets.token_urlsafe(32)
         session = Session(
             key=hash_token(cookie),
             csrf=secrets.token_urlsafe(32),
-            admin_fingerprint=self._fingerprint,
+            admin_fingerprint=admin_fingerprint(operator.token_hash),
             created_at=utcnow(),
+            operator=operator.name,
+            admin_token_id=operator.token_id,
         )
         await self._redis.set(
             self._keys.console_session(session.key), _ENCODER.encode(session), ex=self._ttl
@@ -76,7 +87,7 @@ class ConsoleSessions:
 
     async def find(self, cookie: str | None) -> Session | None:
         """The live session of a cookie value, or ``None`` (unknown, expired, or opened with an
-        admin token that has since been replaced)."""
+        admin token that has since been replaced or revoked)."""
         if not cookie or len(cookie) > 128:
             return None
         raw = await self._redis.get(self._keys.console_session(hash_token(cookie)))
@@ -86,9 +97,22 @@ class ConsoleSessions:
             session = _DECODER.decode(raw)
         except msgspec.DecodeError:
             return None
-        if not hmac.compare_digest(session.admin_fingerprint, self._fingerprint):
+        if not hmac.compare_digest(
+            session.admin_fingerprint, await self._live_fingerprint(session)
+        ):
             return None
         return session
+
+    async def _live_fingerprint(self, session: Session) -> str:
+        """The fingerprint of the admin token the session needs: the bootstrap token's, or
+        its named token's while that is not revoked (else one no session matches)."""
+        if session.admin_token_id is None:
+            return self._fingerprint
+        token_hash = await self._redis.hget(self._keys.admin_token_ids, session.admin_token_id)
+        if token_hash is None:
+            return ""
+        text = token_hash.decode() if isinstance(token_hash, bytes) else str(token_hash)
+        return admin_fingerprint(text)
 
     async def close(self, session: Session) -> None:
         """End a session (sign-out) on every replica at once."""

@@ -1,4 +1,5 @@
-"""Signing in and out of the console with the admin token."""
+"""Signing in and out of the console with an admin token (the bootstrap one or a named
+operator's); the session remembers the operator."""
 
 from __future__ import annotations
 
@@ -76,12 +77,13 @@ async def sign_in(request: AnyRequest) -> Response[Any]:
     token = (form.get("admin_token") or "").strip()
     if not token:
         return _sign_in_form(state, target, {"admin_token": ["Enter the admin token."]}, 422)
-    if not state.auth.accepts(token):
+    operator = await state.auth.identify(token)
+    if operator is None:
         logger.info("console sign-in refused: wrong admin token")
         errors = {"admin_token": ["This admin token was not accepted. Check it and try again."]}
         return _sign_in_form(state, target, errors, 401)
-    cookie, _ = await state.sessions.open()
-    logger.info("console sign-in")
+    cookie, _ = await state.sessions.open(operator)
+    logger.info("console sign-in by operator %s", operator.name)
     return Redirect(
         target,
         status_code=303,

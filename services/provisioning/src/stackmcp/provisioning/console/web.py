@@ -109,7 +109,7 @@ def page(
 ) -> Response[str]:
     """A console page for ``session`` (its forms get the session's CSRF token)."""
     nav = "api-tokens" if template.startswith("api_token") else "accounts"
-    own = {"csrf": session.csrf, "signed_in": True} if session else {}
+    own = {"csrf": session.csrf, "signed_in": True, "operator": session.operator} if session else {}
     return html(template, {"nav": nav, **own, **context}, status=status)
 
 
