@@ -40,6 +40,7 @@ CONTRACT_PATHS = {
     "/api-token/{token_id}": {"delete"},
     "/admin-token": {"get", "post"},
     "/admin-token/{token_id}": {"delete"},
+    "/log": {"get"},
 }
 
 

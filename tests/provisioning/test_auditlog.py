@@ -13,9 +13,11 @@ from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import msgspec
 import nats
 import pytest
+from jsonschema import Draft202012Validator
 from nats.aio.client import Client
 
 from stackmcp.contracts.audit import AdminChange, AuditEntry, ToolCallCompleted
@@ -343,3 +345,135 @@ async def test_jetstream_away_is_unavailable(nats_url: str, filled: Subjects) ->
         await log.page(LogFilter())
     with pytest.raises(Unavailable):
         await log.after(LogFilter(), None)
+
+
+# --- GET /log through the real admin API ------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def api_records(provisioning: Any) -> list[AuditEntry]:
+    """Forty records of an account of their own, written into the stack's audit stream."""
+    account = f"acc_{secrets.token_hex(8)}"
+    server = f"srv_{secrets.token_hex(8)}"
+    now = datetime.now(UTC)
+    records: list[AuditEntry] = [
+        msgspec.structs.replace(
+            r,
+            id=f"api-{secrets.token_hex(4)}-{i}",
+            time=now - timedelta(seconds=40 - i),
+            account_id=account,
+            server_id=server,
+        )
+        for i, r in enumerate(RECORDS[:40])
+    ]
+    asyncio.run(_fill(provisioning.stack.nats_url, Subjects(provisioning.stack.prefix), records))
+    return records
+
+
+def _log(provisioning: Any, **params: str) -> httpx.Response:
+    with provisioning.client() as client:
+        return client.get("/log", params=params)
+
+
+def test_get_log_pages_newest_first_with_raw_records(
+    provisioning: Any, api_records: list[AuditEntry]
+) -> None:
+    account = api_records[0].account_id
+    assert account is not None
+    seen: list[bytes] = []
+    cursor: dict[str, str] = {}
+    for _ in range(10):
+        answer = _log(provisioning, account_id=account, limit="15", **cursor)
+        assert answer.status_code == 200, answer.text
+        assert answer.headers["content-type"].startswith("application/json")
+        page = msgspec.json.decode(answer.content, type=LogPage)
+        seen += [bytes(item) for item in page.items]
+        if page.next_cursor is None:
+            break
+        cursor = {"cursor": page.next_cursor}
+    assert seen == [msgspec.json.encode(r) for r in reversed(api_records)]
+
+
+def test_get_log_filters_and_follows(provisioning: Any, api_records: list[AuditEntry]) -> None:
+    account = api_records[0].account_id
+    assert account is not None
+    answer = _log(provisioning, account_id=account, kind="admin", operator="alice")
+    assert answer.status_code == 200, answer.text
+    expected = [
+        r.id for r in reversed(api_records) if isinstance(r, AdminChange) and r.operator == "alice"
+    ]
+    assert [item["id"] for item in answer.json()["items"]] == expected
+    assert expected
+
+    top = _log(provisioning, account_id=account, after="")
+    assert top.status_code == 200, top.text
+    assert top.json()["items"] == []
+    more = [msgspec.structs.replace(api_records[0], id=f"more-{i}") for i in range(3)]
+    asyncio.run(_fill(provisioning.stack.nats_url, Subjects(provisioning.stack.prefix), more))
+    newer = _log(provisioning, account_id=account, after=top.json()["next_cursor"])
+    assert newer.status_code == 200, newer.text
+    assert [item["id"] for item in newer.json()["items"]] == ["more-0", "more-1", "more-2"]
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"account_id": "acc_1"}, "account_id must be an id like acc_"),
+        ({"server_id": "srv_*"}, "server_id must be an id like srv_"),
+        ({"kind": "calls"}, "kind must be call or admin"),
+        ({"outcome": "failed"}, "outcome must be one of ok, tool_error, refused, protocol_error"),
+        ({"since": "yesterday"}, "since must be an RFC 3339 time"),
+        ({"until": "2026-12-01T09:00:00"}, "until needs a time zone"),
+        (
+            {"since": "2026-12-02T00:00:00Z", "until": "2026-12-01T00:00:00Z"},
+            "since must be before until",
+        ),
+        ({"limit": "0"}, "limit must be a whole number from 1 to 500"),
+        ({"limit": "501"}, "limit must be a whole number from 1 to 500"),
+        ({"limit": "9" * 5000}, "limit must be a whole number from 1 to 500"),
+        ({"cursor": "nope"}, "cursor must be the next_cursor of an earlier answer"),
+        ({"after": "nope"}, "after must be the next_cursor of an earlier answer"),
+        ({"cursor": encode_cursor(5), "after": ""}, "not both"),
+        ({"tool": ""}, "tool must be a tool name"),
+        ({"client_name": "x\ny"}, "client_name must be an MCP client's name"),
+        ({"operator": "o" * 201}, "operator must be an admin token's name"),
+        ({"acount_id": "acc_0123456789abcdef"}, "unknown query parameter 'acount_id'"),
+    ],
+)
+def test_get_log_names_each_bad_parameter(
+    provisioning: Any, params: dict[str, str], message: str
+) -> None:
+    answer = _log(provisioning, **params)
+    assert answer.status_code == 400, answer.text
+    error = answer.json()["error"]
+    assert error["code"] == "invalid_argument"
+    assert message in error["message"]
+
+
+def test_get_log_refuses_a_repeated_parameter(provisioning: Any) -> None:
+    with provisioning.client() as client:
+        answer = client.get("/log?kind=call&kind=admin")
+    assert answer.status_code == 400
+    assert "kind is given more than once" in answer.json()["error"]["message"]
+
+
+def test_get_log_needs_the_admin_token(provisioning: Any) -> None:
+    answer = httpx.get(f"{provisioning.url}/log", timeout=10)
+    assert answer.status_code == 401
+    assert answer.json()["error"]["code"] == "unauthenticated"
+
+
+def test_get_log_is_in_the_openapi_document(
+    provisioning: Any, api_records: list[AuditEntry]
+) -> None:
+    document = httpx.get(f"{provisioning.url}/openapi.json", timeout=10).json()
+    operation = document["paths"]["/log"]["get"]
+    names = {p["name"] for p in operation["parameters"]}
+    assert names >= {"account_id", "server_id", "kind", "outcome", "since", "cursor", "after"}
+    assert "LogView" in document["components"]["schemas"]
+    validator = Draft202012Validator(
+        {"$ref": "#/components/schemas/LogView", "components": document["components"]}
+    )
+    answer = _log(provisioning, account_id=api_records[0].account_id or "", limit="40")
+    assert len(answer.json()["items"]) == 40
+    validator.validate(answer.json())

@@ -46,6 +46,7 @@ from stackmcp.provisioning.httpio import (
     retry_after,
     store_unavailable,
 )
+from stackmcp.provisioning.logapi import log_route
 from stackmcp.provisioning.openapi import openapi_document
 from stackmcp.provisioning.provisioner import Provisioner
 from stackmcp.provisioning.views import (
@@ -377,6 +378,7 @@ def create_app(
             create_admin_token,
             list_admin_tokens,
             revoke_admin_token,
+            log_route(admin_guard),
             healthz,
             readyz,
             openapi,

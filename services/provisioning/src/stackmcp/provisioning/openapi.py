@@ -14,6 +14,7 @@ from stackmcp.provisioning.bodies import (
     ServerCreate,
     ServerUpdate,
 )
+from stackmcp.provisioning.logapi import LogView, log_query_parameters
 from stackmcp.provisioning.views import (
     AccountList,
     AccountView,
@@ -90,6 +91,7 @@ def openapi_document() -> dict[str, Any]:
         AccountCreate, ServerCreate, ServerUpdate, ApiTokenCreate, AccountView, AccountList,
         ServerView, ServerList, CreatedServerView, CreatedApiTokenView, ApiTokenList, ErrorView,
         AdminTokenCreate, CreatedAdminTokenView, AdminTokenList,
+        LogView,
     ]  # fmt: skip
     _, components = msgspec.json.schema_components(structs, ref_template=_REF)
     account = (_ACCOUNT_ID,)
@@ -146,6 +148,11 @@ def openapi_document() -> dict[str, Any]:
                                    (201, CreatedAdminTokenView), body=AdminTokenCreate,
                                    errors=(401, 409)),
                 "get": _operation("List named admin tokens", (200, AdminTokenList)),
+            },
+            "/log": {
+                "get": _operation("The audit trail, newest first (with after: the records since "
+                                  "then, oldest first)", (200, LogView),
+                                  params=tuple(log_query_parameters()), errors=(400, 401)),
             },
             "/admin-token/{token_id}": {
                 "delete": _operation("Revoke a named admin token", (204, None),

@@ -20,6 +20,7 @@ from stackmcp.contracts.accounts import AccountRecord, AccountVerifyRequest, Acc
 from stackmcp.contracts.keys import RedisKeys
 from stackmcp.contracts.subjects import Subjects
 from stackmcp.provisioning.api import create_app
+from stackmcp.provisioning.auditlog import AuditLog
 from stackmcp.provisioning.auth import AdminAuth, setup_admin_token
 from stackmcp.provisioning.catalog import CatalogSource
 from stackmcp.provisioning.config import ProvisioningConfig
@@ -93,6 +94,7 @@ async def run(stop: asyncio.Event) -> None:
                 config, provisioner=provisioner, auth=auth, redis=redis, keys=keys, box=box
             ),
         )
+        app.state.audit_log = AuditLog(js, subjects)
         await serve_until_stopped(
             app,
             name=NAME,
