@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 from stackmcp.cli.admin import (
@@ -21,7 +22,7 @@ from stackmcp.cli.admin import (
 )
 from stackmcp.cli.admin_client import segment
 from stackmcp.cli.catalog import parse_terms
-from stackmcp.cli.output import cell, key_values, table, when
+from stackmcp.cli.output import cell, key_values, parse_time, relative, table, when
 
 __all__ = ["add_parser"]
 
@@ -60,6 +61,13 @@ def add_parser(commands: Any) -> None:
         verbs, "list", _list, help="list an account's servers", description="List the servers."
     )
     listing.add_argument("account_id", metavar="ACCOUNT_ID")
+    listing.add_argument(
+        "--status",
+        choices=("active", "expired", "revoked", "all"),
+        default="all",
+        help="only servers of this status (default: all, revoked and expired ones kept for "
+        "history included)",
+    )
     show = add_command(verbs, "show", _show, help="show one server", description="Show one.")
     _ids(show)
     update = add_command(
@@ -160,7 +168,10 @@ def _created(server: dict[str, Any]) -> str:
 
 
 def _list(ctx: Context) -> None:
-    ctx.show(ctx.client.get(_path(ctx.args, server=False)), _table)
+    path = _path(ctx.args, server=False)
+    if ctx.args.status != "all":
+        path += f"?status={ctx.args.status}"
+    ctx.show(ctx.client.get(path), _table)
 
 
 def _table(answer: dict[str, Any]) -> str:
@@ -180,9 +191,15 @@ def _table(answer: dict[str, Any]) -> str:
                 cell(config.get("require_api_token_auth")),
                 cell(server.get("tool_count")),
                 when(server.get("expires_at")),
+                _ago(server.get("last_used_at")),
+                cell(server.get("calls_24h")),
+                cell(server.get("errors_24h")),
             )
         )
-    headers = ("ID", "NAME", "STATUS", "METHODS", "TAGS", "API_TOKEN", "TOOLS", "EXPIRES")
+    headers = (
+        "ID", "NAME", "STATUS", "METHODS", "TAGS", "API_TOKEN", "TOOLS", "EXPIRES", "LAST_USED",
+        "CALLS_24H", "ERRORS_24H",
+    )  # fmt: skip
     return table(headers, rows)
 
 
@@ -203,10 +220,29 @@ def _details(server: dict[str, Any]) -> str:
             ("api token required", cell(config.get("require_api_token_auth"))),
             ("tools", cell(server.get("tool_count"))),
             ("expires", when(server.get("expires_at"))),
+            *_ended(server),
             ("created", when(server.get("created_at"))),
+            ("created by", cell(server.get("created_by"))),
             ("updated", when(server.get("updated_at"))),
+            ("fingerprint", cell(server.get("fingerprint"))),
+            ("last used", when(server.get("last_used_at"), never="-")),
+            ("calls (24h)", cell(server.get("calls_24h"))),
+            ("errors (24h)", cell(server.get("errors_24h"))),
         ]
     )
+
+
+def _ended(server: dict[str, Any]) -> list[tuple[str, str]]:
+    """``ended`` and ``ended by`` for a revoked or expired server (nothing while active)."""
+    if server.get("ended_at") is None and server.get("ended_by") is None:
+        return []
+    return [("ended", when(server.get("ended_at"))), ("ended by", cell(server.get("ended_by")))]
+
+
+def _ago(value: Any) -> str:
+    """A time as "3m ago" (a table cell), ``-`` for none."""
+    moment = parse_time(str(value)) if value is not None else None
+    return relative(moment, datetime.now(UTC)) if moment else "-"
 
 
 def _update(ctx: Context) -> None:
