@@ -37,6 +37,7 @@ ALLOWED_HEADERS = [
 ]
 
 ReadyCheck = Callable[[], Awaitable[dict[str, bool]]]
+AuditCounters = Callable[[], dict[str, int]]
 
 logger = logging.getLogger(__name__)
 _INTERNAL = b'{"jsonrpc":"2.0","id":null,"error":{"code":-32603,"message":"Internal error"}}'
@@ -50,14 +51,19 @@ async def healthz() -> dict[str, str]:
 
 @get("/readyz", name="readyz")
 async def readyz(request: Request[Any, Any, Any]) -> Response[Any]:
-    """Readiness: NATS and Redis connected and the tool catalogue loaded (503 otherwise)."""
+    """Readiness: NATS and Redis connected and the tool catalogue loaded (503 otherwise).
+
+    The body also reports the audit trail's counters (``audit``: records ``published``,
+    ``dropped`` and ``buffered`` by this replica); they never affect readiness.
+    """
     check: ReadyCheck = request.app.state.ready_check
     parts = await check()
     ready = all(parts.values())
-    return Response(
-        content={"status": "ready" if ready else "not ready", **parts},
-        status_code=200 if ready else 503,
-    )
+    content: dict[str, Any] = {"status": "ready" if ready else "not ready", **parts}
+    counters: AuditCounters | None = request.app.state.audit_counters
+    if counters is not None:
+        content["audit"] = counters()
+    return Response(content=content, status_code=200 if ready else 503)
 
 
 def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
@@ -91,8 +97,10 @@ def create_app(
     ready_check: ReadyCheck,
     *,
     max_body_bytes: int,
+    audit_counters: AuditCounters | None = None,
 ) -> Litestar:
-    """Build the app around a wired :class:`McpTransport`."""
+    """Build the app around a wired :class:`McpTransport` (``audit_counters``: the audit
+    publisher's counters, shown by ``/readyz``)."""
     origins = list(transport.allowed_origins) or ["*"]
     app = Litestar(
         route_handlers=[mcp_router(), healthz, readyz],
@@ -110,5 +118,6 @@ def create_app(
     )
     app.state.mcp = transport
     app.state.ready_check = ready_check
+    app.state.audit_counters = audit_counters
     app.state.started = time.time()
     return app

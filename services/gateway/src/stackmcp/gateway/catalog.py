@@ -53,6 +53,7 @@ class ToolCatalog:
         self._timeout = timeout
         self.version = ""
         self._tools: tuple[ToolDescriptor, ...] = ()
+        self._names: frozenset[str] = frozenset()
         self._views: dict[_Key, dict[str, ToolDescriptor]] = {}
         self._pages: dict[tuple[_Key, int, bool], bytes] = {}
         self._lock = asyncio.Lock()
@@ -79,6 +80,7 @@ class ToolCatalog:
             if answer.unchanged or answer.version == self.version:
                 return False
             self._tools = answer.tools
+            self._names = frozenset(t.name for t in answer.tools)
             self._views.clear()
             self._pages.clear()
             self.version = answer.version
@@ -120,6 +122,10 @@ class ToolCatalog:
     def find(self, name: str, methods: Iterable[str], tags: Iterable[str]) -> ToolDescriptor | None:
         """The tool ``name`` if the filter exposes it (a hidden tool is as absent as unknown)."""
         return self.visible(methods, tags).get(name)
+
+    def exists(self, name: str) -> bool:
+        """Whether the catalogue has a tool ``name``, whatever a grant may see."""
+        return name in self._names
 
     def list_page(
         self,

@@ -20,6 +20,7 @@ from opentelemetry import propagate, trace
 from opentelemetry.trace import Status, StatusCode
 
 from stackmcp.contracts.grants import Grant
+from stackmcp.gateway.audit import ClientInfo, client_info, meta_client_info
 from stackmcp.gateway.eras import (
     SSE_TRANSPORT_VERSION,
     Era,
@@ -125,7 +126,12 @@ class McpCore:
             return error_reply(message.id, error, Era.STATELESS)
         if not message.is_request:
             return Reply(202, rpc=False)
-        ctx = CallContext(grant=inbound.grant, era=Era.STATELESS, protocol_version=version)
+        ctx = CallContext(
+            grant=inbound.grant,
+            era=Era.STATELESS,
+            protocol_version=version,
+            client=meta_client_info(message.params),
+        )
         with _mcp_span(message, None, version, traced=inbound.traced):
             return await self._answer(message, ctx)
 
@@ -133,8 +139,14 @@ class McpCore:
         message = inbound.message
         if message.method == "initialize" and message.is_request:
             version, result = self.methods.initialize(message.params)
+            client = client_info((message.params or {}).get("clientInfo"))
             created = await self.sessions.create(
-                inbound.token_hash, inbound.grant.server_id, version, "streamable"
+                inbound.token_hash,
+                inbound.grant.server_id,
+                version,
+                "streamable",
+                client_name=client.name,
+                client_version=client.version,
             )
             with _mcp_span(message, created.id, version):
                 return Reply(200, encode_result(message.id, result), {"Mcp-Session-Id": created.id})
@@ -155,10 +167,16 @@ class McpCore:
             return Reply(202, rpc=False)
         if message.method == "initialize":
             _, result = self.methods.initialize(message.params)
+            client = client_info((message.params or {}).get("clientInfo"))
+            await self.sessions.name_client(session, client.name, client.version)
             return Reply(200, encode_result(message.id, result))
         era = Era.SSE if session.transport == "sse" else Era.SESSION
         ctx = CallContext(
-            grant=grant, era=era, protocol_version=session.protocol_version, session_id=session.id
+            grant=grant,
+            era=era,
+            protocol_version=session.protocol_version,
+            session_id=session.id,
+            client=ClientInfo(session.client_name, session.client_version),
         )
         with _mcp_span(message, session.id, session.protocol_version):
             key = (session.id, message.id)

@@ -9,6 +9,11 @@ says so (:meth:`GrantResolver.subscribe`). ``cache_ttl`` is the backstop when an
 Whatever is cached, a grant past ``expires_at`` on the gateway's own clock is refused on every
 call, even if no purge has run yet.
 
+A URL without a grant is looked up together with its :meth:`RedisKeys.ended_grant` record (one
+``MGET``), and that answer — what ended there, or nothing — is cached like a grant, so repeated
+requests to dead or unknown URLs stay off Redis. A revoked or expired server is refused exactly
+like an unknown URL; :meth:`GrantResolver.ended` then names it, so the refusal can be audited.
+
 Core NATS subscribers miss events published while their connection is down, so the service must
 clear the caches after every reconnection::
 
@@ -26,6 +31,7 @@ import logging
 import re
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import msgspec
@@ -35,6 +41,7 @@ from nats.aio.subscription import Subscription
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from stackmcp.contracts.audit import RefusalCode
 from stackmcp.contracts.events import (
     ApiTokenRevoked,
     LifecycleEvent,
@@ -45,6 +52,7 @@ from stackmcp.contracts.events import (
 )
 from stackmcp.contracts.grants import Grant
 from stackmcp.contracts.keys import RedisKeys
+from stackmcp.contracts.servers import EndedGrant
 from stackmcp.contracts.subjects import Subjects
 from stackmcp.contracts.tokens import API_TOKEN_PREFIX, SERVER_TOKEN_PREFIX, hash_token
 from stackmcp.runtime.cache import TtlCache
@@ -54,7 +62,9 @@ __all__ = [
     "API_TOKEN_NOT_ACCEPTED",
     "API_TOKEN_REQUIRED",
     "NO_SERVER",
+    "EndedServer",
     "GrantResolver",
+    "api_token_refusal",
 ]
 
 logger = logging.getLogger(__name__)
@@ -75,12 +85,51 @@ _SERVER_TOKEN_RE = re.compile(re.escape(SERVER_TOKEN_PREFIX) + _SECRET_BODY)
 _API_TOKEN_RE = re.compile(re.escape(API_TOKEN_PREFIX) + _SECRET_BODY)
 
 _GRANT_DECODER = msgspec.json.Decoder(Grant)
+_ENDED_DECODER = msgspec.json.Decoder(EndedGrant)
+
+
+@dataclass(frozen=True)
+class EndedServer:
+    """The MCP server a refused URL belonged to, revoked or expired (for the audit trail)."""
+
+    account_id: str
+    server_id: str
+    name: str
+    refusal: RefusalCode
+
+    @classmethod
+    def of_grant(cls, grant: Grant) -> EndedServer:
+        """A grant past its ``expires_at``."""
+        return cls(grant.account_id, grant.server_id, grant.name, "server_expired")
+
+    @classmethod
+    def of_record(cls, ended: EndedGrant) -> EndedServer:
+        """What provisioning or expiry left behind when the server ended."""
+        code: RefusalCode = "server_revoked" if ended.status == "revoked" else "server_expired"
+        return cls(ended.account_id, ended.server_id, ended.name, code)
+
+
+def api_token_refusal(error: Unauthenticated) -> RefusalCode:
+    """The audit code of an API-token refusal: none given, or one not accepted."""
+    return "api_token_missing" if error.message == API_TOKEN_REQUIRED else "api_token_rejected"
+
+
 _EVENT_DECODER = msgspec.json.Decoder(LifecycleEvent)
 
 
 def _short(token_hash: str) -> str:
     """The part of a hash that may appear in DEBUG logs."""
     return token_hash[:8]
+
+
+def _decode_ended(raw: bytes | str | None) -> EndedGrant | None:
+    if raw is None:
+        return None
+    try:
+        return _ENDED_DECODER.decode(raw)
+    except msgspec.DecodeError:
+        logger.warning("ignored an undecodable ended-grant record")
+        return None
 
 
 class GrantResolver:
@@ -115,6 +164,11 @@ class GrantResolver:
         self._api_tokens: TtlCache[str, bool] = TtlCache(
             ttl=cache_ttl, max_entries=max_entries, clock=monotonic
         )
+        # URLs without a grant: what ended there, or (None,) for nothing; keeps repeated
+        # requests to dead or unknown URLs off Redis.
+        self._missing: TtlCache[str, tuple[EndedGrant | None]] = TtlCache(
+            ttl=cache_ttl, max_entries=max_entries, clock=monotonic
+        )
         self._subscriptions: list[Subscription] = []
 
     async def resolve(self, token: str) -> Grant:
@@ -122,26 +176,48 @@ class GrantResolver:
 
         Raises:
             NotFound: with the same message whether the token is malformed, unknown, its record
-                unreadable, or the grant expired — the caller learns nothing more.
+                unreadable, or the grant expired — the caller learns nothing more (the gateway
+                learns more from :meth:`ended`).
             Unavailable: Redis cannot be reached.
         """
         if not _SERVER_TOKEN_RE.fullmatch(token):
             raise NotFound(NO_SERVER)
         token_hash = hash_token(token)
+        if self._missing.get(token_hash) is not None:
+            raise NotFound(NO_SERVER)
         grant = await self._grants.get_or_load(token_hash, lambda: self._load_grant(token_hash))
         if grant.is_expired(self._clock()):
             logger.debug("refused expired grant %s", _short(token_hash))
             raise NotFound(NO_SERVER)
         return grant
 
+    def ended(self, token: str) -> EndedServer | None:
+        """The server a URL :meth:`resolve` just refused belonged to, if it was revoked or
+        expired; ``None`` for a URL that never was a server. Reads only what :meth:`resolve`
+        cached (no Redis round trip)."""
+        if not _SERVER_TOKEN_RE.fullmatch(token):
+            return None
+        token_hash = hash_token(token)
+        grant = self._grants.get(token_hash)
+        if grant is not None:
+            return EndedServer.of_grant(grant) if grant.is_expired(self._clock()) else None
+        missing = self._missing.get(token_hash)
+        if missing is None or missing[0] is None:
+            return None
+        return EndedServer.of_record(missing[0])
+
     async def _load_grant(self, token_hash: str) -> Grant:
+        generation = self._missing.generation
         try:
-            raw = await self._redis.get(self._keys.grant(token_hash))
+            raw, raw_ended = await self._redis.mget(
+                self._keys.grant(token_hash), self._keys.ended_grant(token_hash)
+            )
         except RedisError as exc:
             logger.warning("redis unavailable resolving a grant: %s", type(exc).__name__)
             raise Unavailable("the grant store is unreachable; try again shortly") from None
         if raw is None:
             logger.debug("no grant for %s", _short(token_hash))
+            self._missing.put(token_hash, (_decode_ended(raw_ended),), generation=generation)
             raise NotFound(NO_SERVER)
         try:
             grant = _GRANT_DECODER.decode(raw)
@@ -157,6 +233,7 @@ class GrantResolver:
     def forget(self, token_hash: str) -> None:
         """Drop the cached grant of ``token_hash`` (it was changed, revoked or expired)."""
         self._grants.forget(token_hash)
+        self._missing.forget(token_hash)
 
     def forget_api_token(self, token_hash: str) -> None:
         """Drop the cached acceptance of an API token (it was revoked)."""
@@ -166,6 +243,7 @@ class GrantResolver:
         """Drop every cached grant and API token (e.g. after a NATS reconnection)."""
         self._grants.clear()
         self._api_tokens.clear()
+        self._missing.clear()
 
     async def reconnected(self) -> None:
         """:meth:`clear`, as an ``on_reconnect`` hook for :func:`stackmcp.runtime.natsx.connect`.

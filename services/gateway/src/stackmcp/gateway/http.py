@@ -13,23 +13,33 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from litestar import Request, Response, Router, delete, get, post
+from litestar.exceptions import HTTPException
 from litestar.params import FromPath
 from litestar.response import Stream
 from nats.aio.client import Client
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind
 
+from stackmcp.contracts.audit import RefusalCode
 from stackmcp.contracts.grants import Grant
 from stackmcp.contracts.subjects import Subjects
 from stackmcp.contracts.tokens import hash_token
+from stackmcp.gateway.audit import (
+    NO_CLIENT,
+    AuditTrail,
+    ClientInfo,
+    client_info,
+    meta_client_info,
+)
 from stackmcp.gateway.core import Inbound, McpCore, Reply, error_reply, unavailable
 from stackmcp.gateway.eras import allowed_http_methods, era_of
-from stackmcp.gateway.grants import GrantResolver
+from stackmcp.gateway.grants import EndedServer, GrantResolver, api_token_refusal
 from stackmcp.gateway.jsonrpc import INVALID_REQUEST, Message, RpcError, encode_error, parse_message
 from stackmcp.gateway.sessions import Session
 from stackmcp.runtime.errors import NotFound, StackmcpError, Unauthenticated, Unavailable
@@ -43,6 +53,7 @@ _tracer = tracer(__name__)
 JSON = "application/json"
 SSE_HEADERS = {"Cache-Control": "no-cache, no-transform", "X-Accel-Buffering": "no"}
 _NOT_FOUND = b'{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"Not found"}}'
+_PARAM_TYPE = re.compile(r":\w+}")
 _LOCAL_ORIGINS = ("http://localhost", "http://127.0.0.1", "https://localhost", "http://[::1]")
 
 
@@ -62,6 +73,18 @@ class McpTransport:
     """Open SSE streams one MCP server may hold on this replica."""
     sse_streams: dict[str, int] = field(default_factory=dict)
     """Open SSE streams on this replica, by MCP server id."""
+    audit: AuditTrail | None = None
+    """Where refusals of known servers are recorded (default: the MCP methods' trail)."""
+
+    def __post_init__(self) -> None:
+        if self.audit is None:
+            self.audit = self.core.methods.audit
+
+    @property
+    def trail(self) -> AuditTrail:
+        """The audit trail refusals go to."""
+        assert self.audit is not None
+        return self.audit
 
 
 def _state(request: Request[Any, Any, Any]) -> McpTransport:
@@ -111,14 +134,22 @@ class _Refused(Exception):
 
 async def _gate(request: Request[Any, Any, Any], token: str) -> Grant:
     transport = _state(request)
+    started = transport.trail.monotonic()
     origin = request.headers.get("origin")
     if origin is not None and not _origin_allowed(origin, transport.allowed_origins):
         raise _Refused(Response(content=b"Forbidden: Origin not allowed", status_code=403))
     try:
         grant = await transport.grants.resolve(token)
         if grant.require_api_token_auth:
-            await transport.grants.check_api_token(request.headers.get("authorization"))
+            try:
+                await transport.grants.check_api_token(request.headers.get("authorization"))
+            except Unauthenticated as exc:
+                await _record_refusal(request, token, grant, api_token_refusal(exc), started)
+                raise
     except NotFound:
+        ended = transport.grants.ended(token)
+        if ended is not None:
+            await _record_refusal(request, token, ended, ended.refusal, started)
         raise _Refused(_json(_NOT_FOUND, 404)) from None
     except Unauthenticated as exc:
         body = encode_error(None, RpcError(INVALID_REQUEST, exc.message))
@@ -127,6 +158,77 @@ async def _gate(request: Request[Any, Any, Any], token: str) -> Grant:
     except Unavailable:
         raise _Refused(_respond(request, unavailable())) from None
     return grant
+
+
+async def _record_refusal(
+    request: Request[Any, Any, Any],
+    token: str,
+    server: Grant | EndedServer,
+    code: RefusalCode,
+    started: float,
+) -> None:
+    """Record a refused request of a known server, with what its body and session say (read
+    best-effort: nothing here changes the answer)."""
+    transport = _state(request)
+    if not transport.trail.enabled:
+        return
+    message = await _peek(request) if request.method == "POST" else None
+    params = (message.params if message is not None else None) or {}
+    method = message.method if message is not None and message.method else _route_of(request)
+    calls = method == "tools/call"
+    tool = params.get("name") if calls else None
+    client = client_info(params.get("clientInfo")) if method == "initialize" else NO_CLIENT
+    if client == NO_CLIENT:
+        client = meta_client_info(params)
+    version = request.headers.get("mcp-protocol-version")
+    if method == "initialize" and isinstance(params.get("protocolVersion"), str):
+        version = params["protocolVersion"][:32]
+    session_id = request.headers.get("mcp-session-id") or request.query_params.get("session_id")
+    session = await _session_of(transport, session_id, token)
+    if session is not None:
+        if client == NO_CLIENT:
+            client = ClientInfo(session.client_name, session.client_version)
+        version = version or session.protocol_version
+    transport.trail.begin(
+        account_id=server.account_id,
+        server_id=server.server_id,
+        server_name=server.name,
+        method=method,
+        tool=tool if isinstance(tool, str) else None,
+        arguments=params.get("arguments") if calls else None,
+        session_id=session.id if session is not None else None,
+        client=client,
+        protocol_version=version,
+        started=started,
+    ).refused(code)
+
+
+async def _peek(request: Request[Any, Any, Any]) -> Message | None:
+    """The request's JSON-RPC message if it arrives in time and parses, else ``None``."""
+    try:
+        async with asyncio.timeout(_state(request).body_timeout):
+            return parse_message(await request.body())
+    except (TimeoutError, HTTPException, RpcError):
+        return None
+
+
+async def _session_of(
+    transport: McpTransport, session_id: str | None, token: str
+) -> Session | None:
+    if not session_id:
+        return None
+    try:
+        return await transport.core.sessions.get(session_id, hash_token(token))
+    except StackmcpError:
+        return None
+
+
+def _route_of(request: Request[Any, Any, Any]) -> str:
+    """``GET /mcp/{token}/sse``-like: the route template, never the path (it holds the token)."""
+    handler = request.scope.get("route_handler")
+    paths = getattr(handler, "paths", None)
+    route = _PARAM_TYPE.sub("}", next(iter(paths))) if paths else "?"
+    return f"{request.method} {route}"
 
 
 def _origin_allowed(origin: str, allowed: tuple[str, ...]) -> bool:

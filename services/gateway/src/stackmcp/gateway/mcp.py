@@ -8,6 +8,7 @@ headers (the HTTP+SSE stream, whose replies have none).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 import time
@@ -21,6 +22,7 @@ from opentelemetry import trace
 
 from stackmcp.contracts.grants import Grant
 from stackmcp.contracts.tools import RateLimitInfo, ToolCallRequest, ToolCallResult
+from stackmcp.gateway.audit import NO_CLIENT, AuditTrail, CallAudit, ClientInfo
 from stackmcp.gateway.catalog import ToolCatalog
 from stackmcp.gateway.eras import HANDSHAKE_VERSIONS, MODERN_VERSIONS, Era, negotiate
 from stackmcp.gateway.jsonrpc import INVALID_PARAMS, METHOD_NOT_FOUND, RpcError
@@ -70,6 +72,8 @@ class CallContext:
     era: Era
     protocol_version: str
     session_id: str | None = None
+    client: ClientInfo = NO_CLIENT
+    """The calling client (from ``initialize`` or, stateless, the request's ``_meta``)."""
 
 
 @dataclass(frozen=True)
@@ -114,6 +118,7 @@ class McpMethods:
         tools: runs tool calls on workers.
         call_timeout: seconds a tool call may take end to end (its deadline).
         limiter: inbound rate limits for tool calls, or ``None`` for none.
+        audit: where each ``tools/call`` is recorded (default: nowhere).
     """
 
     def __init__(
@@ -123,7 +128,9 @@ class McpMethods:
         *,
         call_timeout: float,
         limiter: InboundLimiter | None = None,
+        audit: AuditTrail | None = None,
     ) -> None:
+        self.audit = audit or AuditTrail()
         self._catalog = catalog
         self._tools = tools
         self._call_timeout = call_timeout
@@ -184,21 +191,53 @@ class McpMethods:
         )
 
     async def _call_tool(self, params: dict[str, Any], ctx: CallContext) -> Answer:
+        grant = ctx.grant
         name = params.get("name")
-        arguments = params.get("arguments")
+        audit = self.audit.begin(
+            account_id=grant.account_id,
+            server_id=grant.server_id,
+            server_name=grant.name,
+            tool=name if isinstance(name, str) else None,
+            arguments=params.get("arguments"),
+            session_id=ctx.session_id,
+            client=ctx.client,
+            protocol_version=ctx.protocol_version,
+        )
+        try:
+            return await self._run_tool(name, params.get("arguments"), ctx, audit)
+        except asyncio.CancelledError:
+            audit.protocol_error("cancelled")
+            raise
+        except StackmcpError as exc:  # e.g. Unavailable: the client gets a 503
+            audit.protocol_error(str(exc.code))
+            raise
+        except BaseException:
+            audit.protocol_error("internal")  # a no-op if the call was recorded already
+            raise
+
+    async def _run_tool(
+        self, name: object, arguments: object, ctx: CallContext, audit: CallAudit
+    ) -> Answer:
         if not isinstance(name, str):
+            audit.protocol_error("invalid_params")
             raise RpcError(INVALID_PARAMS, "Invalid params: tools/call needs a tool name")
         if arguments is not None and not isinstance(arguments, dict):
+            audit.protocol_error("invalid_params")
             raise RpcError(INVALID_PARAMS, "Invalid params: arguments must be an object")
         trace.get_current_span().set_attribute("gen_ai.tool.name", name[:128])
         await self._catalog.ensure_loaded()
         grant = ctx.grant
         tool = self._catalog.find(name, grant.methods, grant.tags)
         if tool is None:
+            if self._catalog.exists(name):
+                audit.refused("tool_hidden")
+            else:
+                audit.protocol_error("unknown_tool")
             raise _unknown_tool(name)
         if self._limiter is not None:
             refused = await self._limiter.admit(grant)
             if refused is not None:
+                audit.refused("rate_limited", refused)
                 return self._encode(_rate_limited(refused), ctx)
         call = ToolCallRequest(
             server_id=grant.server_id,
@@ -214,9 +253,12 @@ class McpMethods:
         try:
             result = await self._tools.run(call, write=tool.method_class == "write")
         except NotFound:
+            audit.protocol_error("unknown_tool")
             raise _unknown_tool(name) from None
         except StackmcpError as exc:
+            audit.tool_error(str(exc.code))
             return Answer(self._failure(exc.message, ctx))
+        audit.result(result)
         return self._encode(result, ctx)
 
     def _encode(self, result: ToolCallResult, ctx: CallContext) -> Answer:

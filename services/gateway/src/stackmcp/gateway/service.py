@@ -19,17 +19,21 @@ from redis.asyncio import Redis
 from stackmcp.contracts.keys import RedisKeys
 from stackmcp.contracts.subjects import Subjects
 from stackmcp.gateway.app import create_app
+from stackmcp.gateway.audit import AuditTrail
 from stackmcp.gateway.catalog import ToolCatalog
 from stackmcp.gateway.config import GatewayConfig
 from stackmcp.gateway.core import McpCore
 from stackmcp.gateway.grants import GrantResolver
 from stackmcp.gateway.http import McpTransport
 from stackmcp.gateway.mcp import McpMethods
+from stackmcp.gateway.publisher import AuditPublisher
 from stackmcp.gateway.ratelimit import RedisRateLimiter
 from stackmcp.gateway.sessions import SessionStore
+from stackmcp.gateway.usage import UsageCounter
 from stackmcp.gateway.workers import WorkerCaller, WorkerPool
-from stackmcp.runtime.config import NatsConfig, RedisConfig, load_section
+from stackmcp.runtime.config import AuditConfig, NatsConfig, RedisConfig, load_section
 from stackmcp.runtime.errors import Unavailable
+from stackmcp.runtime.events import ensure_audit_stream
 from stackmcp.runtime.natsx import connect, drain
 from stackmcp.runtime.redisx import connect_redis
 from stackmcp.runtime.serving import redis_reachable, serve_until_stopped
@@ -45,6 +49,7 @@ async def run(stop: asyncio.Event) -> None:
     config = load_section(GatewayConfig, "GATEWAY")
     nats_config = load_section(NatsConfig, "NATS")
     redis_config = load_section(RedisConfig, "REDIS")
+    audit_config = load_section(AuditConfig, "AUDIT")
     async with contextlib.AsyncExitStack() as stack:
         caches: list[Callable[[], None]] = []
 
@@ -93,11 +98,22 @@ async def run(stop: asyncio.Event) -> None:
             window=config.rate_limit_window,
         )
         counting = asyncio.create_task(limiter.run(stop))
+        try:
+            await ensure_audit_stream(
+                nc.jetstream(), subjects, audit_config, replicas=nats_config.stream_replicas
+            )
+        except Unavailable as exc:
+            logger.warning("audit stream not ensured (records are kept and retried): %s", exc)
+        publisher = AuditPublisher(nc, subjects, buffer=audit_config.buffer)
+        publisher.start()
+        usage = UsageCounter(redis, keys)
+        usage_counting = asyncio.create_task(usage.run(stop))
         methods = McpMethods(
             catalog,
             caller,
             call_timeout=config.call_timeout,
             limiter=limiter if limiter.enabled else None,
+            audit=AuditTrail([publisher.offer, usage.count]),
         )
         transport = McpTransport(
             core=McpCore(methods, sessions),
@@ -111,7 +127,10 @@ async def run(stop: asyncio.Event) -> None:
             max_sse_streams=config.max_sse_streams_per_server,
         )
         app = create_app(
-            transport, _ready_check(nc, redis, catalog), max_body_bytes=config.max_body_bytes
+            transport,
+            _ready_check(nc, redis, catalog),
+            max_body_bytes=config.max_body_bytes,
+            audit_counters=publisher.counters,
         )
         await serve_until_stopped(
             app,
@@ -124,6 +143,9 @@ async def run(stop: asyncio.Event) -> None:
         )
         await refresher
         await counting
+        await usage_counting
+        await usage.flush()  # what the requests drained after the stop added
+        await publisher.close(nats_config.drain_timeout)
     logger.info("%s stopped", NAME)
 
 

@@ -73,6 +73,10 @@ class Session(msgspec.Struct, frozen=True, kw_only=True):
     transport: str = "streamable"
     """``streamable`` (Mcp-Session-Id) or ``sse`` (2024-11-05 HTTP+SSE)."""
     created_at: datetime
+    client_name: str | None = None
+    """``clientInfo.name`` from ``initialize`` (for the audit trail)."""
+    client_version: str | None = None
+    """``clientInfo.version`` from ``initialize``."""
 
 
 _DECODER = msgspec.json.Decoder(Session)
@@ -129,7 +133,14 @@ class SessionStore:
         await self._nc.subscribe(self._closed_subject, cb=self._on_closed)
 
     async def create(
-        self, token_hash: str, server_id: str, protocol_version: str, transport: str
+        self,
+        token_hash: str,
+        server_id: str,
+        protocol_version: str,
+        transport: str,
+        *,
+        client_name: str | None = None,
+        client_version: str | None = None,
     ) -> Session:
         """Store a new session (ending the server's least active ones over the cap).
 
@@ -143,6 +154,8 @@ class SessionStore:
             protocol_version=protocol_version,
             transport=transport,
             created_at=datetime.now(UTC),
+            client_name=client_name,
+            client_version=client_version,
         )
         now = time.time()
         try:
@@ -184,6 +197,31 @@ class SessionStore:
             self._touched.put(session_id, True)
             self._spawn(self._touch(session))
         return session
+
+    async def name_client(
+        self, session: Session, client_name: str | None, client_version: str | None
+    ) -> Session:
+        """The session with the client's name and version (an ``initialize`` inside an open
+        session, as on HTTP+SSE), stored for every replica; unchanged names cost nothing.
+
+        Raises:
+            Unavailable: Redis cannot be reached.
+        """
+        if (session.client_name, session.client_version) == (client_name, client_version):
+            return session
+        named = msgspec.structs.replace(
+            session, client_name=client_name, client_version=client_version
+        )
+        try:
+            await self._redis.set(
+                self._keys.session(session.id), msgspec.json.encode(named), xx=True, keepttl=True
+            )
+        except RedisError:
+            raise Unavailable(_UNREACHABLE) from None
+        self._local.put(session.id, named)
+        # Other replicas drop their copy and read the named one on their next use.
+        await self._nc.publish(self._closed_subject, session.id.encode())
+        return named
 
     async def end(self, session: Session) -> None:
         """Delete the session everywhere.
