@@ -155,8 +155,17 @@ async def test_operator_creates_edits_and_revokes_a_server(
     assert await listed_by_mcp_client(url), "nothing is revoked before the confirmation"
     await page.get_by_role("button", name="Revoke MCP server").click()
     await expect(page.locator(".notice")).to_contain_text("revoked")
-    await expect(page.locator("#servers tr", has_text="incident triage")).to_have_count(0)
+    # It stays listed for its history, marked revoked (in words, not only colour), no actions.
+    await expect(row.locator('[data-label="Status"]')).to_contain_text("revoked")
+    await expect(row.get_by_role("link", name="Revoke incident triage")).to_have_count(0)
     await refused_within(url, 1.0)
+
+    # Its page keeps who revoked it and its activity, never the URL.
+    await row.get_by_role("link", name="incident triage", exact=True).click()
+    await expect(page.locator("#ended")).to_contain_text("revoked")
+    await expect(page.locator("#activity-filters")).to_be_visible()
+    assert url not in await page.content()
+    await screenshot(page, "revoked-server-page")
 
     # Nothing was fetched from anywhere but the console itself.
     assert requested
@@ -299,7 +308,9 @@ async def test_api_tokens_are_shown_once_listed_and_revoked(
     await expect(page.locator("#api-tokens tr", has_text="claude desktop")).to_have_count(0)
 
 
-@pytest.mark.parametrize("path", ["accounts", "account", "new-server", "api-tokens"])
+@pytest.mark.parametrize(
+    "path", ["accounts", "account", "new-server", "api-tokens", "activity", "history"]
+)
 async def test_pages_fit_a_phone(provisioning: Provisioning, path: str) -> None:
     """At 390 px wide nothing scrolls sideways, and the controls stay reachable."""
     async with browser_page(width=390, height=844) as page:
@@ -310,6 +321,8 @@ async def test_pages_fit_a_phone(provisioning: Provisioning, path: str) -> None:
             "account": account,
             "new-server": f"{account}/servers/new",
             "api-tokens": f"{provisioning.url}/console/api-tokens",
+            "activity": f"{account}/activity",
+            "history": f"{provisioning.url}/console/history",
         }[path]
         await page.goto(url)
         await expect(page.locator("main h1")).to_be_visible()

@@ -36,10 +36,12 @@ from stackmcp.provisioning.console.web import (
     signed_in,
 )
 from stackmcp.provisioning.httpio import log_unavailable
+from stackmcp.provisioning.provisioner import STATUS_FILTERS
 from stackmcp.provisioning.views import account_view, server_view
 from stackmcp.runtime.errors import InvalidArgument, StackmcpError, Unavailable
 
 __all__ = [
+    "STATUS_CHOICES",
     "account_page",
     "accounts_page",
     "connect_account",
@@ -124,24 +126,37 @@ async def connect_account(request: AnyRequest) -> Response[Any]:
     return Redirect(f"{PREFIX}/accounts/{record.id}?done=connected", status_code=303)
 
 
+STATUS_CHOICES = (
+    ("", "All"),
+    ("active", "Active"),
+    ("expired", "Expired"),
+    ("revoked", "Revoked"),
+)
+"""The server list's status filter: value, label (all lists revoked and expired ones too)."""
+
+
 @get("/accounts/{account_id:str}")
 async def account_page(
-    request: AnyRequest, account_id: str, done: str | None = None
+    request: AnyRequest, account_id: str, done: str | None = None, status: str | None = None
 ) -> Response[str]:
-    """An account's MCP Servers tab."""
+    """An account's MCP Servers tab: every server (or those with one status) with its usage."""
     session = await signed_in(request)
     provisioner = console_state(request).provisioner
     record = await provisioner.account(account_id)
+    status = status if status in STATUS_FILTERS and status != "all" else ""
     now = utcnow()
+    records = await provisioner.servers(account_id, status or "all", now=now)
+    usage = await provisioner.usage(records)
     servers = [
-        server_view(r, now, await provisioner.tool_count(r.grant))
-        for r in await provisioner.servers(account_id)
+        server_view(r, now, await provisioner.tool_count(r.grant), usage.get(r.id)) for r in records
     ]
     return page(
         session,
         "account.html",
-        account=account_view(record, len(servers)),
+        account=account_view(record, await provisioner.server_count(account_id)),
         servers=servers,
+        status_filter=status,
+        status_choices=STATUS_CHOICES,
         notice=NOTICES.get(done or ""),
     )
 

@@ -13,7 +13,15 @@ from litestar.datastructures import Cookie
 
 from stackmcp.provisioning.httpio import RETRY_AFTER
 
-__all__ = ["SECURITY_HEADERS", "STATIC_DIR", "countdown", "html", "render_text", "when"]
+__all__ = [
+    "SECURITY_HEADERS",
+    "STATIC_DIR",
+    "countdown",
+    "html",
+    "moment",
+    "render_text",
+    "when",
+]
 
 STATIC_DIR = Path(str(files("stackmcp.provisioning.console") / "static"))
 """Stylesheet and script served under ``/console/static`` (nothing is fetched from elsewhere)."""
@@ -37,6 +45,13 @@ def when(value: datetime | None) -> str:
     if value is None:
         return "—"
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def moment(value: datetime | None) -> str:
+    """A time to the second, for audit records: ``2026-11-25 14:03:07 UTC``."""
+    if value is None:
+        return "—"
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def countdown(value: datetime | None, now: datetime | None = None) -> str:
@@ -65,6 +80,7 @@ _ENV = Environment(
 )
 _ENV.filters["when"] = when
 _ENV.filters["countdown"] = countdown
+_ENV.filters["moment"] = moment
 _ENV.filters["iso"] = lambda value: value.astimezone(UTC).isoformat() if value else ""
 
 
@@ -82,7 +98,7 @@ def html(
 ) -> Response[str]:
     """An HTML page response with the console's security headers (and ``Retry-After`` on a
     503, when a dependency is down)."""
-    defaults = {"csrf": "", "signed_in": False, "notice": None, "nav": ""}
+    defaults = {"csrf": "", "signed_in": False, "notice": None, "nav": "", "operator": None}
     headers = {**SECURITY_HEADERS, **({"Retry-After": str(RETRY_AFTER)} if status == 503 else {})}
     return Response(
         content=render_text(template, {**defaults, **context}),

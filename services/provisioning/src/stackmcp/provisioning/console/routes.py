@@ -1,6 +1,7 @@
 """The console's routes under ``/console``: every page handler, the static files, the error pages.
 
-Handlers live in :mod:`.signin`, :mod:`.accounts` and :mod:`.apitokens`; each reads the session,
+Handlers live in :mod:`.signin`, :mod:`.accounts`, :mod:`.servers`, :mod:`.activity` and
+:mod:`.apitokens`; each reads the session,
 checks a posted form's CSRF token, calls the same
 :class:`~stackmcp.provisioning.provisioner.Provisioner` the JSON API calls, and renders a page or
 redirects (post/redirect/get, so a reload never posts twice).
@@ -27,6 +28,7 @@ from stackmcp.provisioning.console.accounts import (
     revoke_server_page,
     update_server,
 )
+from stackmcp.provisioning.console.activity import account_activity_page, admin_history_page
 from stackmcp.provisioning.console.apitokens import (
     api_tokens_page,
     create_api_token,
@@ -43,6 +45,7 @@ from stackmcp.provisioning.console.errors import (
     unexpected,
 )
 from stackmcp.provisioning.console.pages import STATIC_DIR
+from stackmcp.provisioning.console.servers import server_page
 from stackmcp.provisioning.console.signin import home, sign_in, sign_in_page, sign_out
 from stackmcp.provisioning.console.web import (
     PREFIX,
@@ -67,7 +70,10 @@ def console_router() -> Router:
             new_account_page,
             connect_account,
             account_page,
+            account_activity_page,
+            admin_history_page,
             new_server_page,
+            server_page,
             create_server,
             created_server_page,
             edit_server_page,

@@ -45,6 +45,9 @@ SIGN_IN_COOKIE = "stackmcp_console_sign_in"
 
 AnyRequest = Request[Any, Any, Any]
 
+_NAV = (("api_token", "api-tokens"), ("admin_history", "history"))
+"""Template name prefix → the top navigation entry marked current (default: accounts)."""
+
 NOTICES = {
     "connected": "Account connected.",
     "updated": "MCP server updated. Its URL stays the same; clients see the change at once.",
@@ -108,7 +111,7 @@ def page(
     session: Session | None, template: str, status: int = 200, **context: Any
 ) -> Response[str]:
     """A console page for ``session`` (its forms get the session's CSRF token)."""
-    nav = "api-tokens" if template.startswith("api_token") else "accounts"
+    nav = next((n for prefix, n in _NAV if template.startswith(prefix)), "accounts")
     own = {"csrf": session.csrf, "signed_in": True, "operator": session.operator} if session else {}
     return html(template, {"nav": nav, **own, **context}, status=status)
 

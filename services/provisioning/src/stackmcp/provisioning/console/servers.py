@@ -1,0 +1,53 @@
+"""One MCP server's page: what it is, what it exposes, how it is used, and its activity.
+
+The page never shows the URL (only a fingerprint of its token's hash). A revoked or expired
+server keeps its page for the history retention, without edit or revoke actions.
+"""
+
+from __future__ import annotations
+
+from litestar import Response, get
+
+from stackmcp.contracts._base import utcnow
+from stackmcp.contracts.filters import filter_tools
+from stackmcp.contracts.grants import Grant
+from stackmcp.provisioning.console.activity import read_activity
+from stackmcp.provisioning.console.web import AnyRequest, console_state, page, signed_in
+from stackmcp.provisioning.provisioner import Provisioner
+from stackmcp.provisioning.views import account_view, server_view
+from stackmcp.runtime.errors import Unavailable
+
+__all__ = ["exposed_tools", "server_page"]
+
+
+async def exposed_tools(provisioner: Provisioner, grant: Grant) -> tuple[list[str] | None, str]:
+    """The exact tool names ``grant`` exposes (the gateway's own rule), or ``None`` and why not
+    when the catalogue cannot be fetched."""
+    try:
+        catalogue = await provisioner.catalogue()
+    except Unavailable as exc:
+        return None, exc.message
+    return [t.name for t in filter_tools(catalogue, grant.methods, grant.tags)], ""
+
+
+@get("/accounts/{account_id:str}/servers/{server_id:str}")
+async def server_page(request: AnyRequest, account_id: str, server_id: str) -> Response[str]:
+    """An MCP server: id, URL fingerprint, status, configuration, tools, usage, activity."""
+    session = await signed_in(request)
+    provisioner = console_state(request).provisioner
+    account = account_view(await provisioner.account(account_id), 0)
+    record = await provisioner.server(account_id, server_id)
+    tools, catalogue_problem = await exposed_tools(provisioner, record.grant)
+    usage = (await provisioner.usage([record])).get(record.id)
+    view = server_view(record, utcnow(), len(tools) if tools is not None else None, usage)
+    activity = await read_activity(request, account_id=account_id, server_id=server_id)
+    return page(
+        session,
+        "server.html",
+        422 if activity.errors else 200,
+        account=account,
+        server=view,
+        tools=tools,
+        catalogue_problem=catalogue_problem,
+        activity=activity,
+    )
