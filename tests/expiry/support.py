@@ -40,6 +40,10 @@ from tests.support.streams import LineReader, terminate
 
 _EVENTS = msgspec.json.Decoder(LifecycleEvent)
 
+TEST_AUDIT_MAX_BYTES = 16 * 1024 * 1024
+"""Size of a test's audit stream (the 8 GiB default, reserved per stream, would exhaust the
+test server's JetStream storage after a few tests)."""
+
 
 def unique_prefix() -> str:
     """A subject and key prefix no other test uses."""
@@ -272,4 +276,6 @@ def replica_env(nats_url: str, redis_url: str, prefix: str) -> dict[str, str]:
         "STACKMCP_REDIS_URL": redis_url,
         "STACKMCP_NATS_SUBJECT_PREFIX": prefix,
         "STACKMCP_REDIS_KEY_PREFIX": prefix,
+        # Every test has an audit stream of its own: JetStream reserves max_bytes for each.
+        "STACKMCP_AUDIT_MAX_BYTES": str(TEST_AUDIT_MAX_BYTES),
     }

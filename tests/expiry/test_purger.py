@@ -19,7 +19,13 @@ from stackmcp.expiry.service import expiry_publisher
 from stackmcp.runtime.config import AuditConfig
 from stackmcp.runtime.errors import Unavailable
 from stackmcp.runtime.events import ensure_audit_stream, ensure_events_stream, publish_event
-from tests.expiry.support import Provisioner, eventually, expired_ids, stream_events
+from tests.expiry.support import (
+    TEST_AUDIT_MAX_BYTES,
+    Provisioner,
+    eventually,
+    expired_ids,
+    stream_events,
+)
 from tests.provisioning.audit import read_admin_changes
 
 pytestmark = pytest.mark.integration
@@ -30,7 +36,9 @@ async def nc(nats_url: str, subjects: Subjects) -> AsyncIterator[Client]:
     """A NATS connection with the test's events stream in place."""
     client = await nats.connect(nats_url)
     await ensure_events_stream(client.jetstream(), subjects)
-    await ensure_audit_stream(client.jetstream(), subjects, AuditConfig())
+    await ensure_audit_stream(
+        client.jetstream(), subjects, AuditConfig(max_bytes=TEST_AUDIT_MAX_BYTES)
+    )
     try:
         yield client
     finally:
@@ -130,7 +138,8 @@ async def test_the_expiry_is_audited_once_even_when_republished(
     assert expired_ids(events) == [server.id]
     changes = await read_admin_changes(nats_url, subjects)
     assert len(changes) == 1
-    subject, change = changes[0]
+    subject, change, msg_id = changes[0]
+    assert msg_id == change.id
     assert subject == subjects.audit_admin(server.grant.account_id, server.id)
     assert (change.operator, change.action) == ("expiry", "mcp_server.expired")
     assert (change.account_id, change.server_id, change.name) == (

@@ -157,7 +157,7 @@ async def test_two_replicas_purge_at_expiry_and_publish_one_event(
     assert not await provisioner.redis.exists(provisioner.keys.expiry_outbox)
 
     changes = await read_admin_changes(nats_url, subjects)
-    assert [(c.operator, c.action, c.server_id) for _, c in changes] == [
+    assert [(c.operator, c.action, c.server_id) for _, c, _ in changes] == [
         ("expiry", "mcp_server.expired", server.id)
     ]
     record = await provisioner.record(server)
