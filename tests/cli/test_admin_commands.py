@@ -466,9 +466,15 @@ def test_update_methods_and_expiry_then_revoke(admin: Admin) -> None:
     assert admin("servers", "show", *ids, "--json").json["expires_at"] is None
     revoked = admin("servers", "revoke", *ids)
     assert revoked.code == 0, revoked.err
+    # A revoked server stays as history: shown with its status and who ended it.
     gone = admin("servers", "show", *ids)
-    assert gone.code == 4
-    assert gone.err.startswith("stackmcp: not found")
+    assert gone.code == 0, gone.err
+    shown_fields = dict(line.split(":", 1) for line in gone.out.splitlines())
+    assert shown_fields["status"].strip() == "revoked"
+    assert shown_fields["ended by"].strip() == "admin"
+    again = admin("servers", "revoke", *ids)
+    assert again.code == 1
+    assert "already revoked" in again.err
 
 
 def test_an_unknown_tag_exits_1_naming_it(admin: Admin) -> None:

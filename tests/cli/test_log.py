@@ -175,7 +175,7 @@ def test_log_sends_every_filter_and_prints_oldest_first() -> None:
     assert header.split()[:3] == ["TIME", "SERVER/OPERATOR", "CLIENT"]
     assert first == record_line(msgspec.to_builtins(ADMIN))
     assert first.split() == [
-        "2026-12-01T09:00:00Z", "alice", "-", "mcp_server.revoked", CALL.server_id, "-", "-", "-",
+        "2026-12-01T09:00:00Z", "alice", "-", "mcp_server.revoked", "-", "-", "-", CALL.server_id,
     ]  # fmt: skip
     assert second.split() == [
         "2026-12-01T09:00:01Z", CALL.server_id, "claude-code", CALL.tool, "tool_error",

@@ -44,7 +44,7 @@ MAX_LIMIT = 100_000
 """Most records one ``stackmcp log`` prints before ``--follow`` (fetched 500 at a time)."""
 _PAGE = 500
 _TIME_HINT = "use an RFC 3339 time like 2026-12-01T09:00:00Z, or a time ago like 15m, 2h, 7d"
-_WIDTHS = (20, 20, 14, 34, 14, 18)
+_WIDTHS = (20, 20, 14, 34, 14, 18, 8)
 _HEADERS = ("TIME", "SERVER/OPERATOR", "CLIENT", "TOOL/ACTION", "OUTCOME", "ERROR", "DURATION")
 
 
@@ -243,7 +243,7 @@ def _print(ctx: Context, records: Iterable[bytes]) -> None:
 
 def record_line(record: dict[str, Any]) -> str:
     """One record as a line for people: time, server/operator, client, tool/action, outcome,
-    error code, duration."""
+    error code, duration; an admin change ends with what it acted on (server, token, account)."""
     moment = parse_time(str(record.get("time")))
     shown = (
         moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
@@ -252,8 +252,8 @@ def record_line(record: dict[str, Any]) -> str:
     )
     if "operator" in record:  # an admin change
         target = record.get("server_id") or record.get("target_id") or record.get("account_id")
-        action = f"{record.get('action')} {target}" if target else str(record.get("action"))
-        cells = (shown, str(record.get("operator")), "-", action, "-", "-", "-")
+        operator, action = str(record.get("operator")), str(record.get("action"))
+        cells: tuple[str, ...] = (shown, operator, "-", action, "-", "-", "-", _cell(target))
     else:
         cells = (
             shown,
@@ -279,4 +279,6 @@ def _cell(value: Any) -> str:
 def _duration(value: Any) -> str:
     if not isinstance(value, int | float):
         return "-"
-    return f"{value / 1000:.1f}s" if value >= 1000 else f"{value:.0f}ms"
+    if value >= 1000:
+        return f"{value / 1000:.1f}s"
+    return f"{value:.1f}ms" if value < 10 else f"{value:.0f}ms"
