@@ -329,7 +329,7 @@ async def _publish(nats_url: str, prefix: str, records: Sequence[AuditEntry]) ->
     nc = await nats.connect(nats_url)
     try:
         js = nc.jetstream()
-        await ensure_audit_stream(js, subjects, AuditConfig())
+        await ensure_audit_stream(js, subjects, AuditConfig(max_bytes=16 * 1024 * 1024))
         for r in records:
             subject = (
                 subjects.audit_call(r.account_id, r.server_id)

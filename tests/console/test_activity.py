@@ -58,7 +58,7 @@ def publish(provisioning: Provisioning, records: Sequence[AuditEntry]) -> None:
         nc = await nats.connect(stack.nats_url)
         try:
             js = nc.jetstream()
-            await ensure_audit_stream(js, stack.subjects, AuditConfig())
+            await ensure_audit_stream(js, stack.subjects, AuditConfig(max_bytes=16 * 1024 * 1024))
             for record in records:
                 if isinstance(record, ToolCallCompleted):
                     subject = stack.subjects.audit_call(record.account_id, record.server_id)

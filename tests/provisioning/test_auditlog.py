@@ -88,7 +88,7 @@ async def _publish(nc: Client, subjects: Subjects, records: list[AuditEntry]) ->
 async def _fill(nats_url: str, subjects: Subjects, records: list[AuditEntry]) -> None:
     nc = await nats.connect(nats_url)
     try:
-        await ensure_audit_stream(nc.jetstream(), subjects, AuditConfig())
+        await ensure_audit_stream(nc.jetstream(), subjects, AuditConfig(max_bytes=16 * 1024 * 1024))
         await _publish(nc, subjects, records)
     finally:
         await nc.close()

@@ -25,10 +25,14 @@ VARIABLE = re.compile(r"STACKMCP_[A-Z0-9_]+")
 NOT_SETTINGS = {
     "STACKMCP_API_TOKEN": "the variable generated Claude Desktop entries read the API token from",
     "STACKMCP_EVENTS": "the JetStream stream of events (under the default prefix)",
+    "STACKMCP_AUDIT": "the JetStream stream of the audit trail (under the default prefix)",
     "STACKMCP_TEST_CHROMIUM": "the Chromium binary the browser tests drive",
 }
 """Names the docs use that are not ``load_section`` settings, and what they are."""
-COMPOSED = {"STACKMCP_EVENTS": lambda: Subjects("stackmcp").events_stream}
+COMPOSED = {
+    "STACKMCP_EVENTS": lambda: Subjects("stackmcp").events_stream,
+    "STACKMCP_AUDIT": lambda: Subjects("stackmcp").audit_stream,
+}
 """Allow-listed names the code builds rather than spells out: how to build each."""
 
 

@@ -385,6 +385,7 @@ def _environment(servers: list[NatsServer], valkey: ValkeyServer, admin: str) ->
         "STACKMCP_EXPIRY_OUTBOX_GRACE": "6",
         "STACKMCP_PROVISIONING_MIN_EXPIRY": "1",
         "STACKMCP_ADMIN_TOKEN": admin,
+        "STACKMCP_AUDIT_MAX_BYTES": str(64 * 1024 * 1024),
         **_unthrottled(),
     }
 

@@ -125,6 +125,8 @@ def mcp_stack(
         "STACKMCP_GATEWAY_CATALOG_REFRESH": "2",
         # Tests share one account; the limiter has tests of its own.
         "STACKMCP_GATEWAY_ACCOUNT_RATE_LIMIT": "0",
+        # JetStream reserves a stream's max bytes; tests make many audit streams on one server.
+        "STACKMCP_AUDIT_MAX_BYTES": str(16 * 1024 * 1024),
     }
     logs_dir = tmp_path_factory.mktemp("mcp-stack")
     account = asyncio.run(_store_account(stack_valkey.url, crypto_key, prefix, running_sandbox))

@@ -114,8 +114,9 @@ class AuditConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
 
     max_age_days: Annotated[float, msgspec.Meta(gt=0)] = 30.0
     """Days the audit stream keeps tool-call and admin-change records."""
-    max_bytes: Annotated[int, msgspec.Meta(ge=1_048_576)] = 8 * 1024**3
-    """Bytes the audit stream may hold; the oldest records go first beyond it."""
+    max_bytes: Annotated[int, msgspec.Meta(ge=1_048_576)] = 1024**3
+    """Bytes the audit stream may hold; the oldest records go first beyond it. JetStream
+    reserves this much of its storage for the stream when it is created."""
     history_days: Annotated[float, msgspec.Meta(gt=0)] = 90.0
     """Days a revoked or expired MCP server stays listed (its URL stays dead regardless)."""
     buffer: Annotated[int, msgspec.Meta(ge=1)] = 10_000
