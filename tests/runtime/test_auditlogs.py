@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import ClassVar
 
 import pytest
-from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
 
 from stackmcp.contracts.audit import AdminChange, ToolCallCompleted
 from stackmcp.runtime.auditlogs import setup_audit_logs
+from tests.support.otlp import LogsCollector, logs_collector
 
 TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
 
@@ -75,37 +72,16 @@ def test_records_become_log_records_linked_to_their_trace() -> None:
     export.shutdown()
 
 
-class _Collector(BaseHTTPRequestHandler):
-    received: ClassVar[list[ExportLogsServiceRequest]] = []
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        request = ExportLogsServiceRequest()
-        request.ParseFromString(body)
-        type(self).received.append(request)
-        self.send_response(200)
-        self.send_header("Content-Type", "application/x-protobuf")
-        self.end_headers()
-
-    def log_message(self, *args: object) -> None:
-        return
-
-
 @pytest.fixture
-def collector() -> Iterator[tuple[str, list[ExportLogsServiceRequest]]]:
-    _Collector.received = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Collector)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1/logs", _Collector.received
-    server.shutdown()
-    server.server_close()
+def collector() -> Iterator[LogsCollector]:
+    with logs_collector() as running:
+        yield running
 
 
 async def test_otlp_export_reaches_a_collector(
-    collector: tuple[str, list[ExportLogsServiceRequest]], monkeypatch: pytest.MonkeyPatch
+    collector: LogsCollector, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    endpoint, received = collector
+    endpoint, received = collector.endpoint, collector.requests
     environ = {"OTEL_LOGS_EXPORTER": "otlp", "OTEL_SERVICE_NAME": "stackmcp-gateway"}
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", endpoint)  # read by the exporter
     export = setup_audit_logs("svc", environ=environ)

@@ -25,11 +25,12 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, set_s
 
 from stackmcp.contracts.audit import AdminChange, AuditRecord, ToolCallCompleted
 
-__all__ = ["AuditLogExport", "setup_audit_logs"]
+__all__ = ["AuditLogExport", "emit_audit_log", "install_audit_logs", "setup_audit_logs"]
 
 logger = logging.getLogger(__name__)
 
 _SCOPE = "stackmcp.audit"
+_installed: AuditLogExport | None = None
 
 
 class AuditLogExport:
@@ -151,3 +152,17 @@ def setup_audit_logs(
     for processor in processors:
         provider.add_log_record_processor(processor)
     return AuditLogExport(provider)
+
+
+def install_audit_logs(service_name: str) -> AuditLogExport | None:
+    """Set up this process's export from the environment (once, in ``service_main``), so
+    :func:`emit_audit_log` reaches it; ``None`` when ``OTEL_LOGS_EXPORTER`` leaves it off."""
+    global _installed  # noqa: PLW0603 - one export per process, like OpenTelemetry's providers
+    _installed = setup_audit_logs(service_name)
+    return _installed
+
+
+def emit_audit_log(record: AuditRecord) -> None:
+    """Export ``record`` as a log record when the process installed an export; else nothing."""
+    if _installed is not None:
+        _installed.emit(record)

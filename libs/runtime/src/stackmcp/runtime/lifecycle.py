@@ -44,12 +44,14 @@ def run_until_stopped(run: Callable[[asyncio.Event], Awaitable[None]]) -> None:
 
 
 def service_main(name: str, run: Callable[[asyncio.Event], Awaitable[None]]) -> None:
-    """The whole ``main()`` of a service: logging, tracing, run until signalled, flush spans.
+    """The whole ``main()`` of a service: logging, tracing (and the audit trail as OpenTelemetry
+    logs when ``OTEL_LOGS_EXPORTER`` asks), run until signalled, flush what is batched.
 
     Args:
         name: service name for logs and the OpenTelemetry resource.
         run: the service body; must return promptly (after draining) once ``stop`` is set.
     """
+    from stackmcp.runtime.auditlogs import install_audit_logs  # noqa: PLC0415
     from stackmcp.runtime.config import LogConfig, load_section  # noqa: PLC0415
     from stackmcp.runtime.logging import configure_logging  # noqa: PLC0415
     from stackmcp.runtime.telemetry import setup_tracing  # noqa: PLC0415
@@ -60,7 +62,10 @@ def service_main(name: str, run: Callable[[asyncio.Event], Awaitable[None]]) -> 
         print(f"configuration error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     provider = setup_tracing(name)
+    audit_logs = install_audit_logs(name)
     try:
         run_until_stopped(run)
     finally:
         provider.shutdown()
+        if audit_logs is not None:
+            audit_logs.shutdown()

@@ -28,6 +28,7 @@ from stackmcp.expiry.config import ExpiryConfig
 from stackmcp.expiry.consumer import EventConsumer, ensure_consumer
 from stackmcp.expiry.purger import Publish, Purger
 from stackmcp.expiry.schedule import Schedule
+from stackmcp.runtime.auditlogs import emit_audit_log
 from stackmcp.runtime.config import AuditConfig, NatsConfig, RedisConfig, load_section
 from stackmcp.runtime.errors import Unavailable
 from stackmcp.runtime.events import ensure_audit_stream, ensure_events_stream, publish_event
@@ -159,9 +160,9 @@ def expiry_publisher(js: JetStreamContext, subjects: Subjects) -> Publish:
 
     async def publish(event: McpServerExpired) -> None:
         await publish_event(js, subject, event)
-        await publish_event(
-            js, subjects.audit_admin(event.account_id, event.server_id), expired_change(event)
-        )
+        change = expired_change(event)
+        await publish_event(js, subjects.audit_admin(event.account_id, event.server_id), change)
+        emit_audit_log(change)
 
     return publish
 

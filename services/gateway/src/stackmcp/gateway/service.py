@@ -31,6 +31,7 @@ from stackmcp.gateway.ratelimit import RedisRateLimiter
 from stackmcp.gateway.sessions import SessionStore
 from stackmcp.gateway.usage import UsageCounter
 from stackmcp.gateway.workers import WorkerCaller, WorkerPool
+from stackmcp.runtime.auditlogs import emit_audit_log
 from stackmcp.runtime.config import AuditConfig, NatsConfig, RedisConfig, load_section
 from stackmcp.runtime.errors import Unavailable
 from stackmcp.runtime.events import ensure_audit_stream
@@ -113,7 +114,7 @@ async def run(stop: asyncio.Event) -> None:
             caller,
             call_timeout=config.call_timeout,
             limiter=limiter if limiter.enabled else None,
-            audit=AuditTrail([publisher.offer, usage.count]),
+            audit=AuditTrail([publisher.offer, usage.count, emit_audit_log]),
         )
         transport = McpTransport(
             core=McpCore(methods, sessions),

@@ -13,6 +13,7 @@ from nats.js import JetStreamContext
 from stackmcp.contracts._base import Event, new_event_id, utcnow
 from stackmcp.contracts.audit import AdminAction, AdminChange, AuditRecord
 from stackmcp.contracts.subjects import Subjects
+from stackmcp.runtime.auditlogs import emit_audit_log
 from stackmcp.runtime.errors import Unavailable
 from stackmcp.runtime.events import publish_event
 
@@ -88,4 +89,5 @@ class AuditTrail:
             name=name,
             changes=changes,
         )
+        emit_audit_log(change)
         return await self._events.publish(self._subjects.audit_admin(account_id, server_id), change)
