@@ -435,32 +435,62 @@ def _start_upstreams(stack: Stack, options: argparse.Namespace, logs: Path, py_l
     wait_http(f"{stack.upstreams['sandbox']}/_sandbox/healthz", sandbox)
 
 
-def _start_ours(stack: Stack, options: argparse.Namespace, logs: Path) -> list[Target]:
+@dataclass
+class Services:
+    """One worker and one gateway of ours, and the processes their CPU is charged to."""
+
+    base: str
+    tokens: dict[str, str]
+    cpu: dict[str, int]
+
+
+def _start_services(
+    stack: Stack,
+    options: argparse.Namespace,
+    logs: Path,
+    upstreams: dict[str, str],
+    *,
+    python: str = sys.executable,
+    prefix: str = "stackmcp",
+    name: str = "",
+) -> Services:
+    """Start a worker and a gateway with ``python`` under their own subject and key
+    ``prefix`` (so two trees share NATS and Valkey), provision a grant per upstream."""
     cpus = None if options.no_pin else SERVER_CPU
     infra = stack.infra
-    pin(infra.nats_server.pid if infra.nats_server else None, cpus)
-    pin(infra.valkey_server.pid if infra.valkey_server else None, cpus)
-    env = service_env(infra, stack.key)
-    argv = [sys.executable, "-m", "stackmcp.betterstack_worker"]
-    worker = stack.start(Child("worker", argv, logs, env=env, cpus=cpus))
+    prefixes = {"STACKMCP_NATS_SUBJECT_PREFIX": prefix, "STACKMCP_REDIS_KEY_PREFIX": prefix}
+    env = service_env(infra, stack.key, **prefixes)
+    argv = [python, "-m", "stackmcp.betterstack_worker"]
+    worker = stack.start(Child(f"{name}worker", argv, logs, env=env, cpus=cpus))
     port = free_port()
     # Limits high enough never to refuse, so the limiter's per-call cost is still measured.
     env = service_env(
         infra,
         stack.key,
+        **prefixes,
         STACKMCP_GATEWAY_PORT=str(port),
         STACKMCP_GATEWAY_SERVER_RATE_LIMIT="1000000000",
         STACKMCP_GATEWAY_ACCOUNT_RATE_LIMIT="1000000000",
     )
-    argv = [sys.executable, "-m", "stackmcp.gateway"]
-    gateway = stack.start(Child("gateway", argv, logs, env=env, cpus=cpus))
-    tokens = asyncio.run(provision(infra.redis_url, stack.key, stack.upstreams))
+    argv = [python, "-m", "stackmcp.gateway"]
+    gateway = stack.start(Child(f"{name}gateway", argv, logs, env=env, cpus=cpus))
+    tokens = asyncio.run(provision(infra.redis_url, stack.key, upstreams, prefix=prefix))
     base = f"http://127.0.0.1:{port}"
     wait_http(f"{base}/readyz", gateway, timeout=40)
     cpu = {"gateway": gateway.pid, "worker": worker.pid}
-    for name, server in (("nats", infra.nats_server), ("valkey", infra.valkey_server)):
+    for part, server in (("nats", infra.nats_server), ("valkey", infra.valkey_server)):
         if server is not None and server.pid is not None:
-            cpu[name] = server.pid
+            cpu[part] = server.pid
+    return Services(base=base, tokens=tokens, cpu=cpu)
+
+
+def _start_ours(stack: Stack, options: argparse.Namespace, logs: Path) -> list[Target]:
+    cpus = None if options.no_pin else SERVER_CPU
+    infra = stack.infra
+    pin(infra.nats_server.pid if infra.nats_server else None, cpus)
+    pin(infra.valkey_server.pid if infra.valkey_server else None, cpus)
+    ours = _start_services(stack, options, logs, stack.upstreams)
+    base, tokens, cpu = ours.base, ours.tokens, ours.cpu
     targets = [
         Target(
             name="stackmcp",
@@ -505,32 +535,11 @@ def _start_compared(stack: Stack, options: argparse.Namespace, logs: Path) -> li
     python = tree / ".venv" / "bin" / "python"
     if not python.exists():
         raise SystemExit(f"{python} missing: run ./bin/uv sync --locked in {tree}")
-    cpus = None if options.no_pin else SERVER_CPU
-    infra = stack.infra
-    prefixes = {"STACKMCP_NATS_SUBJECT_PREFIX": "compared", "STACKMCP_REDIS_KEY_PREFIX": "compared"}
-    env = service_env(infra, stack.key, **prefixes)
-    argv = [str(python), "-m", "stackmcp.betterstack_worker"]
-    worker = stack.start(Child("compared-worker", argv, logs, env, cpus))
-    port = free_port()
-    env = service_env(
-        infra,
-        stack.key,
-        **prefixes,
-        STACKMCP_GATEWAY_PORT=str(port),
-        STACKMCP_GATEWAY_SERVER_RATE_LIMIT="1000000000",
-        STACKMCP_GATEWAY_ACCOUNT_RATE_LIMIT="1000000000",
-    )
-    gateway = stack.start(
-        Child("compared-gateway", [str(python), "-m", "stackmcp.gateway"], logs, env, cpus)
-    )
     emulator = {"emulator": stack.upstreams["emulator"]}
-    tokens = asyncio.run(provision(infra.redis_url, stack.key, emulator, prefix="compared"))
-    base = f"http://127.0.0.1:{port}"
-    wait_http(f"{base}/readyz", gateway, timeout=40)
-    cpu = {"gateway": gateway.pid, "worker": worker.pid}
-    for name, server in (("nats", infra.nats_server), ("valkey", infra.valkey_server)):
-        if server is not None and server.pid is not None:
-            cpu[name] = server.pid
+    compared = _start_services(
+        stack, options, logs, emulator, python=str(python), prefix="compared", name="compared-"
+    )
+    base, tokens, cpu = compared.base, compared.tokens, compared.cpu
     return [
         Target(
             name=COMPARED,
