@@ -40,6 +40,7 @@ import os
 import resource
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -302,6 +303,36 @@ def summarise(target: Target, op: str, conc: int, r: dict[str, Any]) -> dict[str
     elif ms:
         row["cpu_ms_total"] = ms.get("server")
     return row
+
+
+def merge_rounds(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per (target, op, concurrency): the median of each figure over the rounds
+    (``--rounds``), errors summed; a cell that failed in any round stays failed."""
+    groups: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault((row["target"], row["op"], row["concurrency"]), []).append(row)
+    merged = []
+    for group in groups.values():
+        failed = next((r for r in group if "failed" in r), None)
+        if failed is not None or len(group) == 1:
+            merged.append(failed or group[0])
+            continue
+        row = dict(group[0])
+        for key, value in group[0].items():
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                row[key] = _median([r.get(key) for r in group])
+            elif isinstance(value, dict) and key in ("cpu_ms", "cpu_pct"):
+                row[key] = {k: _median([r[key].get(k) for r in group]) for k in value}
+        row["errors"] = sum(r["errors"] for r in group)
+        row["ok"] = sum(r["ok"] for r in group)
+        row["rounds"] = len(group)
+        merged.append(row)
+    return merged
+
+
+def _median(values: list[Any]) -> Any:
+    present = sorted(v for v in values if v is not None)
+    return round(statistics.median(present), 3) if present else None
 
 
 def _sum(ms: dict[str, float | None], *names: str) -> float | None:
@@ -605,7 +636,8 @@ def run_cells(
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int]:
     """Every (op, concurrency, target) cell, interleaved; rows, raw results, cells skipped."""
     concs = [int(c) for c in options.conc.split(",")]
-    cells = [(op, c, t) for op in ("list", "call") for c in concs for t in targets if op in t.ops]
+    one = [(op, c, t) for op in ("list", "call") for c in concs for t in targets if op in t.ops]
+    cells = one * options.rounds
     eta = len(cells) * (options.duration + options.warmup + 2)
     print(
         f"stack up in {time.monotonic() - started:.1f}s; {len(cells)} cells, ~{eta:.0f}s; "
@@ -635,7 +667,7 @@ def run_cells(
             if row["errors"]:
                 print(f"    error samples: {row['error_samples']}", flush=True)
         time.sleep(0.5)
-    return rows, raw, skipped
+    return merge_rounds(rows), raw, skipped
 
 
 def report(
@@ -652,7 +684,8 @@ def report(
     print()
     print(
         f"stackmcp gateway load: {options.duration:g} s (+{options.warmup:g} s warm-up) per cell, "
-        f"1 run each; CPU ms per request of each process tree; {os.cpu_count()} CPUs, "
+        f"{options.rounds} round(s), medians; CPU ms per request of each process tree; "
+        f"{os.cpu_count()} CPUs, "
         f"Python {sys.version.split()[0]}; pinning "
         + ("off" if options.no_pin else "targets CPU 0, load generator + upstreams CPU 1")
         + (f"; {skipped} cell(s) skipped (budget)" if skipped else "")
@@ -710,6 +743,12 @@ def parse_options() -> argparse.Namespace:
         help="which mcp_sdk_server mode(s) to measure (default both)",
     )
     parser.add_argument("--budget", type=float, default=330.0, help="skip cells after this many s")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="run the interleaved matrix this many times; each figure is the median over them",
+    )
     parser.add_argument("--out", type=Path, help="keep logs and results.jsonl in this folder")
     parser.add_argument(
         "--compare-tree",

@@ -244,7 +244,7 @@ async def serve(
     buffer: int = 1000,
     per_server: int = 0,
     ack_timeout: float = 5.0,
-    on_record: Callable[[ToolCallCompleted], None] | None = None,
+    sink: Callable[[ToolCallCompleted], None] | None = None,
 ) -> Served:
     prefix = f"aud{os.urandom(3).hex()}"
     subjects, keys = Subjects(prefix), RedisKeys(prefix)
@@ -264,9 +264,7 @@ async def serve(
     )
     sessions = SessionStore(redis, keys, nc, subjects.gateway_session_closed, ttl=60)
     await sessions.start()
-    publisher = AuditPublisher(
-        nc, subjects, buffer=buffer, ack_timeout=ack_timeout, on_record=on_record
-    )
+    publisher = AuditPublisher(nc, subjects, buffer=buffer, ack_timeout=ack_timeout)
     publisher.start()
     usage = UsageCounter(redis, keys)
     runner = ScriptedRunner()
@@ -276,7 +274,7 @@ async def serve(
         runner,
         call_timeout=5,
         limiter=limiter if limiter.enabled else None,
-        audit=AuditTrail([publisher.offer, usage.count]),
+        audit=AuditTrail([publisher.offer, usage.count, *([sink] if sink else [])]),
     )
     transport = McpTransport(
         core=McpCore(methods, sessions),
@@ -587,7 +585,7 @@ async def test_readyz_reports_the_counters(harness: Harness) -> None:
     assert audit == {"published": 1, "dropped": 0, "buffered": 0}
 
 
-async def test_a_failing_hook_is_logged_once_and_changes_nothing(
+async def test_a_failing_sink_is_logged_once_and_changes_nothing(
     nats_url: str, redis_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     seen: list[ToolCallCompleted] = []
@@ -596,16 +594,16 @@ async def test_a_failing_hook_is_logged_once_and_changes_nothing(
         seen.append(record)
         raise RuntimeError("exporter down")
 
-    served = await serve(nats_url, redis_url, on_record=hook)
+    served = await serve(nats_url, redis_url, sink=hook)
     h = served.harness
     try:
         sid = await session(h)
-        with caplog.at_level(logging.ERROR, "stackmcp.gateway.publisher"):
+        with caplog.at_level(logging.ERROR, "stackmcp.gateway.audit"):
             for _ in range(3):
                 assert (await call(h, sid))["result"]["isError"] is False
         assert len(await h.records()) == 3
         assert len(seen) == 3
-        assert sum("hook failed" in r.getMessage() for r in caplog.records) == 1
+        assert sum("sink 2 failed" in r.getMessage() for r in caplog.records) == 1
     finally:
         await shutdown(served)
 

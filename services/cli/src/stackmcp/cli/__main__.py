@@ -14,7 +14,7 @@ import argparse
 import logging
 import sys
 
-from stackmcp.cli import accounts, admintokens, catalog, log, servers, tokens
+from stackmcp.cli import accounts, catalog, log, servers, tokens
 from stackmcp.cli.admin import EXIT_CODES, run_admin
 from stackmcp.cli.up import run_up
 from stackmcp.runtime.config import ConfigError, LogConfig, load_section
@@ -42,7 +42,7 @@ def _parser() -> argparse.ArgumentParser:
     accounts.add_parser(commands)
     servers.add_parser(commands)
     tokens.add_parser(commands)
-    admintokens.add_parser(commands)
+    tokens.add_parser(commands, tokens.ADMIN_TOKENS)
     log.add_parser(commands)
     return parser
 

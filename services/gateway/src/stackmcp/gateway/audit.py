@@ -217,6 +217,7 @@ class AuditTrail:
         monotonic: Callable[[], float] = time.perf_counter,
     ) -> None:
         self._sinks = tuple(sinks)
+        self._failed: set[int] = set()
         self._clock = clock
         self.monotonic = monotonic
 
@@ -262,7 +263,8 @@ class AuditTrail:
         upstream_status: int | None,
         ratelimit: RateLimitInfo | None,
     ) -> None:
-        """Build the record of ``call`` and give it to every sink (a failing sink is logged)."""
+        """Build the record of ``call`` and give it to every sink (a failing sink is logged
+        once)."""
         if not self._sinks:
             return
         record = ToolCallCompleted(
@@ -286,8 +288,11 @@ class AuditTrail:
             trace_id=_trace_id(),
             decision=None,
         )
-        for sink in self._sinks:
+        for index, sink in enumerate(self._sinks):
             try:
                 sink(record)
-            except Exception:  # a sink must never break a call
-                logger.exception("an audit sink failed")
+            except Exception as exc:  # a sink (e.g. someone's exporter) must never break a call
+                if index not in self._failed:  # once per sink: a broken sink fails every call
+                    self._failed.add(index)
+                    why = type(exc).__name__
+                    logger.error("audit sink %d failed (logged once): %s", index, why)
