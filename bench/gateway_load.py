@@ -319,6 +319,8 @@ def merge_rounds(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             continue
         row = dict(group[0])
         for key, value in group[0].items():
+            if key == "concurrency":
+                continue
             if isinstance(value, int | float) and not isinstance(value, bool):
                 row[key] = _median([r.get(key) for r in group])
             elif isinstance(value, dict) and key in ("cpu_ms", "cpu_pct"):

@@ -19,8 +19,15 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
 )
 
 
+# Every pattern above needs one of these; most text has none, and one search is cheaper than
+# three substitutions (the audit trail redacts every key and string of every tool call).
+_MAYBE = re.compile(r"smcp_|://|bearer", re.IGNORECASE)
+
+
 def redact(text: str) -> str:
     """Return ``text`` with stackmcp tokens, Bearer values and URL passwords masked."""
+    if not _MAYBE.search(text):
+        return text
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
     return text

@@ -13,6 +13,7 @@ and cut to :data:`MAX_STRING` characters, and depth and container sizes are boun
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import time
@@ -116,9 +117,16 @@ def _object(value: dict[Any, Any], depth: int) -> dict[str, Any]:
         if index == MAX_ITEMS:
             out[MORE_KEY] = f"{len(value) - MAX_ITEMS} more"
             break
-        name = _string(str(key))
-        out[name] = REDACTED if _SECRET_NAME.search(name) else _value(item, depth + 1)
+        name, secret = _key(str(key))
+        out[name] = REDACTED if secret else _value(item, depth + 1)
     return out
+
+
+@functools.lru_cache(maxsize=4096)
+def _key(key: str) -> tuple[str, bool]:
+    """A key as recorded, and whether its value is a secret (cached: tools reuse few names)."""
+    name = _string(key)
+    return name, _SECRET_NAME.search(name) is not None
 
 
 def _value(value: object, depth: int) -> Any:

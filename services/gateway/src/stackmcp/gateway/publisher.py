@@ -1,12 +1,12 @@
 """Audit records onto JetStream without ever holding up a call.
 
 :meth:`AuditPublisher.offer` (an :data:`~stackmcp.gateway.audit.RecordSink`) only appends to a
-bounded buffer; a background task (:meth:`AuditPublisher.run`) sends what is buffered in
-batches of up to ``max_pending`` pipelined JetStream publishes and waits for their acks together.
-A record JetStream did not acknowledge stays buffered and is sent again after a pause (its
-``Nats-Msg-Id`` makes a repeat harmless); records are dropped — and counted — only when the buffer
-is full, or when :meth:`close` runs out of time. Drops are logged at most once per
-:data:`LOG_EVERY` seconds, with their count.
+bounded buffer; a background task gathers records for :data:`LINGER` and sends them as pipelined
+JetStream publishes in one socket write, then waits for their acks together. A record JetStream
+did not acknowledge stays buffered and is sent again after a pause (its ``Nats-Msg-Id`` makes a
+repeat harmless: JetStream acknowledges a duplicate without storing it twice); records are
+dropped — and counted — only when the buffer is full, or when :meth:`close` runs out of time.
+Drops are logged at most once per :data:`LOG_EVERY` seconds, with their count.
 
 Usage (the gateway's wiring)::
 
@@ -33,7 +33,7 @@ from nats.js.client import JetStreamContext
 from stackmcp.contracts.audit import ToolCallCompleted
 from stackmcp.contracts.subjects import Subjects
 
-__all__ = ["LOG_EVERY", "AuditPublisher"]
+__all__ = ["LINGER", "LOG_EVERY", "AuditPublisher"]
 
 logger = logging.getLogger(__name__)
 
@@ -165,27 +165,34 @@ class AuditPublisher:
         self._in_flight = len(batch)
         acked: set[str] = set()
         try:
-            sent: list[tuple[str, asyncio.Future[Any]]] = []
-            for record in batch:
-                with contextlib.suppress(nats.errors.Error):  # not connected, buffer full
-                    future = await js.publish_async(
-                        self._subjects.audit_call(record.account_id, record.server_id),
-                        self._encoder.encode(record),
-                        headers={"Nats-Msg-Id": record.id},
-                    )
-                    sent.append((record.id, future))
-            if sent:
-                await asyncio.wait([f for _, f in sent], timeout=self._ack_timeout)
-            for record_id, future in sent:
-                if future.done() and not future.cancelled() and future.exception() is None:
-                    acked.add(record_id)
-                else:
-                    future.cancel()
+            acked = await self._publish(js, batch)
         finally:
             self.published += len(acked)
             self._in_flight = 0
             self._queue.extendleft(reversed([r for r in batch if r.id not in acked]))
         return len(acked) == len(batch)
+
+    async def _publish(self, js: JetStreamContext, batch: list[ToolCallCompleted]) -> set[str]:
+        """Publish the records pipelined, each with its own acknowledgement; the ids stored (a
+        duplicate of a record stored before counts as stored)."""
+        acked: set[str] = set()
+        sent: list[tuple[str, asyncio.Future[Any]]] = []
+        for record in batch:
+            with contextlib.suppress(nats.errors.Error):  # not connected, buffer full
+                future = await js.publish_async(
+                    self._subjects.audit_call(record.account_id, record.server_id),
+                    self._encoder.encode(record),
+                    headers={"Nats-Msg-Id": record.id},
+                )
+                sent.append((record.id, future))
+        if sent:
+            await asyncio.wait([f for _, f in sent], timeout=self._ack_timeout)
+        for record_id, future in sent:
+            if future.done() and not future.cancelled() and future.exception() is None:
+                acked.add(record_id)
+            else:
+                future.cancel()
+        return acked
 
     def _drop(self, count: int, why: str) -> None:
         self.dropped += count
