@@ -40,10 +40,10 @@ logger = logging.getLogger(__name__)
 LOG_EVERY = 10.0
 """Seconds between two log lines about dropped records."""
 LINGER = 0.05
-"""Seconds the publisher waits for more records before sending a batch. Each batch costs a
-socket write and a read of its acks whatever its size; measured on ``bench/gateway_load.py``,
-sending every record on its own cost a tools/call about 0.2 ms of gateway CPU, batching for
-50 ms a small fraction of that, and a record still reaches the stream well within a second."""
+"""Seconds the publisher gathers records before sending them: each gathering costs one socket
+write and one read of acks whatever its size (``bench/README.md``: sending every record on its
+own cost a tools/call 15-30 % more CPU), and a record still reaches the stream well within a
+second."""
 _RETRY_FIRST, _RETRY_MAX = 0.2, 2.0
 
 
