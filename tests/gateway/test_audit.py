@@ -33,7 +33,7 @@ from stackmcp.contracts.keys import RedisKeys
 from stackmcp.contracts.servers import EndedGrant
 from stackmcp.contracts.subjects import Subjects
 from stackmcp.contracts.tokens import SERVER_TOKEN_PREFIX, hash_token, new_token
-from stackmcp.contracts.tools import CatalogRequest, RateLimitInfo, ToolCallRequest, ToolCallResult
+from stackmcp.contracts.tools import CatalogRequest, ToolCallResult
 from stackmcp.embedded import NatsServer
 from stackmcp.gateway.app import create_app
 from stackmcp.gateway.audit import (
@@ -61,6 +61,7 @@ from stackmcp.runtime.natsx import Endpoint, connect
 from stackmcp.runtime.redaction import REDACTED
 from stackmcp.runtime.serving import free_port, serve_until_stopped
 from tests.support.grants import mint_api_token, mint_grant
+from tests.support.runner import LIMITS, ScriptedRunner
 
 pytestmark = pytest.mark.integration
 
@@ -70,7 +71,6 @@ MODERN = "2026-07-28"
 PROTOCOL_META = "io.modelcontextprotocol/protocolVersion"
 CAPABILITIES_META = "io.modelcontextprotocol/clientCapabilities"
 CLIENT_META = "io.modelcontextprotocol/clientInfo"
-LIMITS = RateLimitInfo(limit=100, remaining=7, reset=30)
 CLIENT = {"name": "audit-test-client", "version": "1.2.3"}
 _DECODER = msgspec.json.Decoder(AuditEntry)
 
@@ -139,25 +139,6 @@ async def test_an_expired_grant_is_refused_as_server_expired(redis_url: str) -> 
 
 
 # --------------------------------------------------------------------------- the harness
-
-
-@dataclass
-class ScriptedRunner:
-    result: ToolCallResult = field(
-        default_factory=lambda: ToolCallResult(
-            structured=msgspec.Raw(b'{"result":[],"next_cursor":null}'),
-            rate_limit=LIMITS,
-            upstream_status=200,
-        )
-    )
-    error: Exception | None = None
-    calls: list[ToolCallRequest] = field(default_factory=list)
-
-    async def run(self, call: ToolCallRequest, *, write: bool) -> ToolCallResult:
-        self.calls.append(call)
-        if self.error is not None:
-            raise self.error
-        return self.result
 
 
 @dataclass

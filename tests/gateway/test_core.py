@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -25,7 +25,7 @@ from stackmcp.betterstack_worker.catalog import default_catalog
 from stackmcp.contracts.grants import Grant
 from stackmcp.contracts.keys import RedisKeys
 from stackmcp.contracts.subjects import Subjects
-from stackmcp.contracts.tools import CatalogRequest, RateLimitInfo, ToolCallRequest, ToolCallResult
+from stackmcp.contracts.tools import CatalogRequest
 from stackmcp.gateway.app import create_app
 from stackmcp.gateway.catalog import ToolCatalog
 from stackmcp.gateway.core import McpCore
@@ -39,6 +39,7 @@ from stackmcp.runtime.errors import Unavailable
 from stackmcp.runtime.natsx import Endpoint, connect
 from stackmcp.runtime.serving import free_port, serve_until_stopped
 from tests.support.grants import mint_grant
+from tests.support.runner import ScriptedRunner
 
 pytestmark = pytest.mark.integration
 
@@ -47,32 +48,6 @@ TOOL = "list_all_better_stack_incidents"
 MODERN = "2026-07-28"
 PROTOCOL_META = "io.modelcontextprotocol/protocolVersion"
 CAPABILITIES_META = "io.modelcontextprotocol/clientCapabilities"
-LIMITS = RateLimitInfo(limit=100, remaining=7, reset=30)
-
-
-@dataclass
-class ScriptedRunner:
-    """Stands in for the workers: answers every call with ``result`` (or raises ``error``)."""
-
-    result: ToolCallResult = field(
-        default_factory=lambda: ToolCallResult(
-            structured=msgspec.Raw(b'{"result":[],"next_cursor":null}'), rate_limit=LIMITS
-        )
-    )
-    error: Exception | None = None
-    calls: list[ToolCallRequest] = field(default_factory=list)
-    gate: asyncio.Event | None = None
-    started: asyncio.Event | None = None
-
-    async def run(self, call: ToolCallRequest, *, write: bool) -> ToolCallResult:
-        self.calls.append(call)
-        if self.started is not None:
-            self.started.set()
-        if self.gate is not None:
-            await self.gate.wait()
-        if self.error is not None:
-            raise self.error
-        return self.result
 
 
 @dataclass
