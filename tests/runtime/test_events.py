@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
+import time
 
 import nats
+import nats.js.errors
 import pytest
+from nats.js import JetStreamContext
 
 from stackmcp.contracts.subjects import Subjects
 from stackmcp.embedded import NatsServer
@@ -16,6 +20,20 @@ from stackmcp.runtime.events import ensure_events_stream
 
 def _subjects() -> Subjects:
     return Subjects(f"ev{secrets.token_hex(4)}")
+
+
+async def _publish_once_placed(js: JetStreamContext, subject: str, data: bytes) -> None:
+    """Publish as soon as the new stream answers: on a cluster its placement on a server can
+    trail its creation by a moment (a loaded machine showed "no response from stream")."""
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            await js.publish(subject, data)
+            return
+        except nats.js.errors.NoStreamResponseError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.05)
 
 
 async def test_the_stream_is_created_with_three_replicas_on_a_cluster(
@@ -42,7 +60,7 @@ async def test_an_existing_single_copy_stream_is_moved_to_three(
     try:
         js = nc.jetstream()
         await ensure_events_stream(js, subjects, replicas=1)
-        await js.publish(f"{subjects.prefix}.evt.test", b"kept")
+        await _publish_once_placed(js, f"{subjects.prefix}.evt.test", b"kept")
         await ensure_events_stream(js, subjects, replicas=3)
         info = await js.stream_info(subjects.events_stream)
         assert info.config.num_replicas == 3
