@@ -525,16 +525,11 @@ def _start_ours(stack: Stack, options: argparse.Namespace, logs: Path) -> list[T
     ours = _start_services(stack, options, logs, stack.upstreams)
     base, tokens, cpu = ours.base, ours.tokens, ours.cpu
     targets = [
-        Target(
-            name="stackmcp",
-            url=f"{base}/mcp/{tokens['emulator']}",
-            cpu={**cpu, "upstream": stack.upstream_pids["emulator"]},
-            tool=OUR_TOOL,
-            args={"limit": 50},
-            expect_list=OUR_TOOL,
-            expect_call="INC-0050",
-            ours=True,
-            notes="gateway + NATS + worker; upstream: the shared emulator (bare JSON array, "
+        _emulator_target(
+            stack,
+            ours,
+            "stackmcp",
+            "gateway + NATS + worker; upstream: the shared emulator (bare JSON array, "
             "50 incidents); MCP sessions, JSON replies",
         )
     ]
@@ -572,20 +567,23 @@ def _start_compared(stack: Stack, options: argparse.Namespace, logs: Path) -> li
     compared = _start_services(
         stack, options, logs, emulator, python=str(python), prefix="compared", name="compared-"
     )
-    base, tokens, cpu = compared.base, compared.tokens, compared.cpu
-    return [
-        Target(
-            name=COMPARED,
-            url=f"{base}/mcp/{tokens['emulator']}",
-            cpu={**cpu, "upstream": stack.upstream_pids["emulator"]},
-            tool=OUR_TOOL,
-            args={"limit": 50},
-            expect_list=OUR_TOOL,
-            expect_call="INC-0050",
-            ours=True,
-            notes=f"the same services from {tree} (its own venv), same NATS, Valkey and emulator",
-        )
-    ]
+    notes = f"the same services from {tree} (its own venv), same NATS, Valkey and emulator"
+    return [_emulator_target(stack, compared, COMPARED, notes)]
+
+
+def _emulator_target(stack: Stack, services: Services, name: str, notes: str) -> Target:
+    """Our list-incidents call through ``services`` against the shared emulator."""
+    return Target(
+        name=name,
+        url=f"{services.base}/mcp/{services.tokens['emulator']}",
+        cpu={**services.cpu, "upstream": stack.upstream_pids["emulator"]},
+        tool=OUR_TOOL,
+        args={"limit": 50},
+        expect_list=OUR_TOOL,
+        expect_call="INC-0050",
+        ours=True,
+        notes=notes,
+    )
 
 
 def _start_peers(
