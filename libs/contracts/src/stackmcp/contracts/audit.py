@@ -17,6 +17,7 @@ from stackmcp.contracts.tools import RateLimitInfo
 
 __all__ = [
     "ADMIN_ACTIONS",
+    "DECISIONS",
     "OPERATOR_BOOTSTRAP",
     "OPERATOR_EXPIRY",
     "OUTCOMES",
@@ -24,6 +25,7 @@ __all__ = [
     "AdminChange",
     "AuditEntry",
     "AuditRecord",
+    "Decision",
     "Outcome",
     "RefusalCode",
     "ToolCallCompleted",
@@ -42,8 +44,35 @@ RefusalCode = Literal[
     "api_token_rejected",
     "tool_hidden",
     "rate_limited",
+    "budget_exceeded",
+    "pin_violation",
+    "confirmation_required",
+    "confirmation_declined",
+    "confirmation_timeout",
+    "confirm_token_invalid",
 ]
 """``error_code`` of a ``refused`` record: why the call did not run."""
+
+Decision = Literal[
+    "planned",
+    "asked",
+    "accepted",
+    "declined",
+    "cancelled",
+    "expired",
+    "confirmed",
+    "token_reused",
+    "token_expired",
+    "token_mismatch",
+    "token_unknown",
+]
+"""What a confirmation step decided (``decision`` of a tool-call record):
+
+``planned`` a plan and a ``confirm_token`` were returned; ``asked`` the client was asked and
+the call ended before an answer (e.g. cancelled); ``accepted``, ``declined``, ``cancelled``
+the person's answer to the client's prompt; ``expired`` no answer in time; ``confirmed`` run
+with a valid ``confirm_token``; ``token_*`` a ``confirm_token`` refused, and why."""
+DECISIONS: tuple[str, ...] = Decision.__args__  # type: ignore[attr-defined]
 
 AdminAction = Literal[
     "account.created",
@@ -96,7 +125,7 @@ class ToolCallCompleted(AuditRecord, frozen=True, kw_only=True, tag="stackmcp.au
     upstream_status: int | None = None
     ratelimit: RateLimitInfo | None = None
     trace_id: str | None = None
-    decision: str | None = None
+    decision: Decision | None = None
     """What a confirmation step decided for this call (``null``: no confirmation asked)."""
 
 

@@ -4,10 +4,33 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
+from typing import Literal
+
+import msgspec
 
 from stackmcp.contracts._base import Message
 
-__all__ = ["Grant", "grant_key_ttl"]
+__all__ = ["CONFIRM_MODES", "Budget", "ConfirmMode", "Grant", "Pin", "grant_key_ttl"]
+
+ConfirmMode = Literal["none", "destructive", "writes"]
+"""Which tool calls wait for a person's confirmation: none, destructive tools, or every write."""
+CONFIRM_MODES: tuple[str, ...] = ("none", "destructive", "writes")
+
+
+class Budget(msgspec.Struct, frozen=True, kw_only=True):
+    """At most ``limit`` calls per ``window`` seconds of the tools ``target`` names: a tool
+    name, a method class (``read``, ``write``) or a method (``resolve``)."""
+
+    target: str
+    limit: int
+    window: int
+
+
+class Pin(msgspec.Struct, frozen=True, kw_only=True):
+    """The only values the parameter ``param`` (e.g. ``incident_id``) may take."""
+
+    param: str
+    values: tuple[str, ...]
 
 
 class Grant(Message, frozen=True, kw_only=True, tag="stackmcp.grant.v1"):
@@ -26,6 +49,20 @@ class Grant(Message, frozen=True, kw_only=True, tag="stackmcp.grant.v1"):
     expires_at: datetime | None = None
     """The grant is refused from this instant on, whatever has been purged."""
     created_at: datetime | None = None
+    exclude_tags: tuple[str, ...] = ()
+    """Tools carrying any of these tags are removed after ``methods`` and ``tags``."""
+    exclude_tools: tuple[str, ...] = ()
+    """Tools removed by name after ``methods`` and ``tags``."""
+    confirm: ConfirmMode = "none"
+    """Which calls need a person's confirmation before they run."""
+    budgets: tuple[Budget, ...] = ()
+    """Per-tool or per-class call budgets, enforced across replicas."""
+    pin: tuple[Pin, ...] = ()
+    """Parameter values the server is limited to (e.g. one incident)."""
+    reveal_secrets: bool = False
+    """When false, credential fields in results are ``"[redacted]"``."""
+    provenance: bool = True
+    """When true, writes leave a note on the Better Stack timeline naming server and client."""
 
     def is_expired(self, now: datetime) -> bool:
         """Whether the grant is past ``expires_at`` at ``now`` (timezone-aware)."""

@@ -8,11 +8,15 @@ import msgspec
 
 from stackmcp.contracts._base import Message
 from stackmcp.contracts.errors import ErrorBody
+from stackmcp.contracts.grants import Pin
 
 __all__ = [
     "NULL_JSON",
+    "REDACTED",
+    "CallPlan",
     "CatalogRequest",
     "CatalogResponse",
+    "Provenance",
     "RateLimitInfo",
     "ToolAnnotations",
     "ToolCallRequest",
@@ -23,6 +27,8 @@ __all__ = [
 
 MethodClass = Literal["read", "write"]
 NULL_JSON = msgspec.Raw(b"null")
+REDACTED = "[redacted]"
+"""What a credential field of a result reads when the server does not reveal secrets."""
 
 
 class ToolAnnotations(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -52,6 +58,9 @@ class ToolDescriptor(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=Tr
     """``read`` (list, get) or ``write`` (everything else)."""
     tags: tuple[str, ...] = ()
     """Resource and method-level tags used by grant filters."""
+    item_id: str | None = None
+    """For list tools: the parameter that names one of the listed items (e.g. ``incident_id``
+    for the incident list), so a server pinned to some of them sees only those."""
 
 
 class CatalogRequest(Message, frozen=True, kw_only=True, tag="stackmcp.catalog.v1.request"):
@@ -95,6 +104,41 @@ class ToolCallRequest(Message, frozen=True, kw_only=True, tag="stackmcp.tool.v1.
     beacon: float = 0.0
     """Seconds between the progress beacons the caller asks for while the call runs (0: none);
     silence for longer tells the caller the worker stalled or died."""
+    exclude_tags: tuple[str, ...] = ()
+    """The grant's exclusions, re-checked by the worker."""
+    exclude_tools: tuple[str, ...] = ()
+    pin: tuple[Pin, ...] = ()
+    """The grant's pins: re-checked by the worker, which also filters lists of the pinned
+    resource to the pinned ids."""
+    reveal_secrets: bool = False
+    """When false the worker replaces credential fields in results with ``"[redacted]"``."""
+    provenance: Provenance | None = None
+    """Set when writes should leave a note on the Better Stack timeline naming who acted."""
+    plan_only: bool = False
+    """Describe the call (:class:`CallPlan`) instead of running it: nothing is changed."""
+
+
+class Provenance(msgspec.Struct, frozen=True, kw_only=True):
+    """Who acts through a write: the MCP server and the client, for the timeline note."""
+
+    server_name: str
+    client_name: str | None = None
+
+
+class CallPlan(msgspec.Struct, frozen=True, kw_only=True):
+    """What a write would do, worked out without doing it (for a person to confirm)."""
+
+    method: str
+    """The upstream HTTP method, e.g. ``POST``."""
+    path: str
+    """The upstream path with its ids filled in, e.g. ``/api/v3/incidents/7/resolve``."""
+    query: dict[str, Any] = msgspec.field(default_factory=dict)
+    body: Any = None
+    """The request body as it would be sent (credential fields redacted)."""
+    effect: str
+    """The effect in words, e.g. ``Resolves incident 7 "Checkout API is down".``"""
+    notifies: str | None = None
+    """Who is told, when the action notifies people (paged responders, subscribers)."""
 
 
 class RateLimitInfo(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -135,6 +179,11 @@ class ToolCallResult(Message, frozen=True, kw_only=True, tag="stackmcp.tool.v1.c
     error: ErrorBody | None = None
     rate_limit: RateLimitInfo | None = None
     upstream_status: int | None = None
+    untrusted: tuple[str, ...] = ()
+    """Names of the free-text fields in this result written by people or monitored systems
+    (incident names and causes, comments, ...): data, never instructions."""
+    plan: CallPlan | None = None
+    """For a ``plan_only`` call: what the call would do."""
 
     def content_text(self) -> str:
         """The text content a client is shown: :attr:`text`, or the structured JSON."""
