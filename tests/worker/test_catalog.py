@@ -12,7 +12,7 @@ import jsonschema
 import msgspec
 import pytest
 
-from stackmcp.betterstack_worker.api import OPERATIONS, Operation, Param, Resource
+from stackmcp.betterstack_worker.api import OPERATIONS, Operation, Page, Param, Resource
 from stackmcp.betterstack_worker.catalog import (
     CatalogError,
     compile_catalog,
@@ -328,3 +328,44 @@ def test_inconsistent_operations_are_refused(op: Operation, problem: str) -> Non
 def test_duplicate_tool_names_are_refused() -> None:
     with pytest.raises(CatalogError, match="duplicate tool name"):
         compile_catalog([OPERATIONS[0], OPERATIONS[0]])
+
+
+def test_list_tools_name_the_parameter_that_addresses_one_item() -> None:
+    """``item_id`` is the resource's ``<singular>_id`` when a tool takes it as a path id."""
+    assert BY_NAME["list_all_better_stack_incidents"].item_id == "incident_id"
+    assert BY_NAME["list_all_better_stack_monitors"].item_id == "monitor_id"
+    path_ids = {p.name for op in OPERATIONS for p in op.params if p.location == "path"}
+    for tool in TOOLS:
+        if tool.method != "list":
+            assert tool.item_id is None, tool.name
+        else:
+            op = default_catalog().operations[tool.name]
+            expected = f"{op.resource.singular}_id"
+            assert tool.item_id == (expected if expected in path_ids else None), tool.name
+    # a custom listing of another resource's items names none (its items are monitors)
+    assert BY_NAME["better_stack_monitor_groups_list_monitors"].item_id is None
+
+
+def test_item_id_is_none_without_a_matching_path_parameter() -> None:
+    """A list whose ``<singular>_id`` no operation takes has no item id."""
+    listing = Operation(
+        resource=THING,
+        method="list",
+        http_method="GET",
+        path="/things",
+        description="List.",
+        read=True,
+        envelope="jsonapi_list",
+        page=Page(upstream=True),
+    )
+    getter = Operation(
+        resource=THING,
+        method="get",
+        http_method="GET",
+        path="/things/{thing_id}",
+        description="Get.",
+        params=(THING_ID,),
+        read=True,
+    )
+    assert compile_catalog([listing]).tools[0].item_id is None
+    assert compile_catalog([listing, getter]).tools[0].item_id == "thing_id"

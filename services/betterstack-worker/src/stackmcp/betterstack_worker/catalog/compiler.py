@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 
 import msgspec
 
@@ -19,7 +19,7 @@ from stackmcp.betterstack_worker.catalog.naming import (
 from stackmcp.betterstack_worker.catalog.schemas import input_schema, output_schema
 from stackmcp.contracts.tools import CatalogResponse, ToolAnnotations, ToolDescriptor
 
-__all__ = ["Catalog", "CatalogError", "compile_catalog", "version_of"]
+__all__ = ["Catalog", "CatalogError", "compile_catalog", "describe", "item_id", "version_of"]
 
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 _METHOD_RE = re.compile(r"^[a-z][a-z_]*$")
@@ -51,11 +51,13 @@ def compile_catalog(operations: Iterable[Operation]) -> Catalog:
     Raises:
         CatalogError: an operation is inconsistent or two tools share a name.
     """
+    ops = tuple(operations)
+    path_ids = frozenset(p.name for op in ops for p in op.params if p.location == "path")
     by_name: dict[str, Operation] = {}
     tools: list[ToolDescriptor] = []
-    for op in operations:
+    for op in ops:
         _check(op)
-        tool = describe(op)
+        tool = describe(op, path_ids)
         if tool.name in by_name:
             raise CatalogError(f"duplicate tool name {tool.name}")
         by_name[tool.name] = op
@@ -64,8 +66,12 @@ def compile_catalog(operations: Iterable[Operation]) -> Catalog:
     return Catalog(version=version_of(frozen), tools=frozen, operations=by_name)
 
 
-def describe(op: Operation) -> ToolDescriptor:
-    """The tool descriptor of one (already checked) operation."""
+def describe(op: Operation, path_ids: Collection[str] = ()) -> ToolDescriptor:
+    """The tool descriptor of one (already checked) operation.
+
+    ``path_ids`` are the path parameter names of the whole catalogue; a list tool whose items
+    one of them addresses names it as its ``item_id``.
+    """
     title = tool_title(op)
     return ToolDescriptor(
         name=tool_name(op),
@@ -77,7 +83,18 @@ def describe(op: Operation) -> ToolDescriptor:
         method=op.method,
         method_class=method_class(op),
         tags=tool_tags(op),
+        item_id=item_id(op, path_ids),
     )
+
+
+def item_id(op: Operation, path_ids: Collection[str]) -> str | None:
+    """For a list tool: the path parameter naming one listed item, if the catalogue has one.
+
+    Only ``list`` itself qualifies: a custom listing such as a monitor group's monitors lists
+    items of another resource than the one it is filed under.
+    """
+    name = f"{op.resource.singular}_id"
+    return name if op.method == "list" and name in path_ids else None
 
 
 def version_of(tools: tuple[ToolDescriptor, ...]) -> str:
