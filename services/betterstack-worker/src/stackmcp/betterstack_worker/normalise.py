@@ -7,6 +7,9 @@ is replaced by the flattened included object. Attributes whose value is ``null``
 model's context, and an absent field reads the same as an unset one). Lists lose their
 ``pagination`` block (the worker issues its own cursors). Raw, un-enveloped answers pass
 through unchanged.
+
+:func:`result_kind` names what an endpoint answers with, so per-resource tables (credential
+fields, free-text fields) can be looked up once per operation rather than per answer.
 """
 
 from __future__ import annotations
@@ -14,9 +17,44 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["flatten_document", "flatten_resource"]
+__all__ = ["RESULT_KINDS", "flatten_document", "flatten_resource", "result_kind"]
 
 _Index = Mapping[tuple[str, str], dict[str, Any]]
+
+RESULT_KINDS = frozenset(
+    {
+        "monitors",
+        "monitor-groups",
+        "response-times",
+        "sla",
+        "heartbeats",
+        "heartbeat-groups",
+        "availability",
+        "incidents",
+        "comments",
+        "timeline",
+        "on-calls",
+        "events",
+        "rotation",
+        "policies",
+        "policy-groups",
+        "urgencies",
+        "urgency-groups",
+        "status-pages",
+        "status-page-groups",
+        "sections",
+        "resources",
+        "status-reports",
+        "status-updates",
+        "team-members",
+        "roles",
+        "metadata",
+        "outgoing-webhooks",
+        "incoming-webhooks",
+        "slack-integrations",
+    }
+)
+"""Upstream path segments that name what an answer holds (collections and reports)."""
 
 
 def flatten_document(document: Any) -> Any:
@@ -48,6 +86,16 @@ def flatten_resource(resource: Any, index: _Index | None = None) -> Any:
         else:
             flat[name] = data
     return flat
+
+
+def result_kind(path: str) -> str | None:
+    """What the endpoint at ``path`` answers with: its last segment in :data:`RESULT_KINDS`.
+
+    Action segments are skipped, so ``/api/v3/incidents/{incident_id}/acknowledge`` answers
+    with ``incidents`` and ``/api/v2/monitor-groups/{monitor_group_id}/monitors`` with
+    ``monitors``; ``None`` when no segment is known.
+    """
+    return next((part for part in reversed(path.split("/")) if part in RESULT_KINDS), None)
 
 
 def _index(included: list[Any]) -> dict[tuple[str, str], dict[str, Any]]:

@@ -26,6 +26,8 @@ from stackmcp.betterstack_worker.execution.claims import WriteClaims
 from stackmcp.betterstack_worker.execution.paging import Pager
 from stackmcp.betterstack_worker.execution.requests import RequestPlan, UpstreamRequest
 from stackmcp.betterstack_worker.normalise import flatten_document
+from stackmcp.betterstack_worker.secrets import redactor_for
+from stackmcp.betterstack_worker.untrusted import untrusted_fields
 from stackmcp.betterstack_worker.upstream import (
     UpstreamClient,
     UpstreamHttpError,
@@ -56,10 +58,11 @@ _LAST_START = 0.05
 class _Call:
     """What the upstream step needs to know about the call it serves."""
 
-    __slots__ = ("call_id", "deadline", "timeout", "write")
+    __slots__ = ("call_id", "deadline", "reveal_secrets", "timeout", "write")
 
     def __init__(self, request: ToolCallRequest, write: bool) -> None:
         self.call_id = request.call_id
+        self.reveal_secrets = request.reveal_secrets
         self.timeout = request.timeout
         self.deadline = request.deadline
         self.write = write
@@ -76,13 +79,15 @@ class _Call:
 class _Tool:
     """One tool with everything a call needs, prepared once."""
 
-    __slots__ = ("descriptor", "op", "plan", "validator")
+    __slots__ = ("descriptor", "op", "plan", "redactor", "untrusted", "validator")
 
     def __init__(self, descriptor: ToolDescriptor, op: Operation) -> None:
         self.descriptor = descriptor
         self.op = op
         self.validator = ArgumentValidator(op)
         self.plan = RequestPlan(op)
+        self.redactor = redactor_for(op)
+        self.untrusted = untrusted_fields(op)
 
 
 class Executor:
@@ -169,7 +174,7 @@ class Executor:
         else:
             items, next_cursor = pager.slice(window, items)
         structured = {"result": items, "next_cursor": next_cursor}
-        return _result(structured, answer.rate_limit, answer.status)
+        return _result(tool, call, structured, answer.rate_limit, answer.status)
 
     async def _single(
         self, tool: _Tool, arguments: Mapping[str, Any], account: Account, call: _Call
@@ -179,7 +184,7 @@ class Executor:
         structured: dict[str, Any] = {"result": _single_result(tool.op, answer.body)}
         if tool.op.keep_keys and isinstance(answer.body, dict):
             structured.update({k: answer.body[k] for k in tool.op.keep_keys if k in answer.body})
-        return _result(structured, answer.rate_limit, answer.status)
+        return _result(tool, call, structured, answer.rate_limit, answer.status)
 
     async def _send(
         self,
@@ -234,12 +239,19 @@ def _single_result(op: Operation, body: Any) -> Any:
 
 
 def _result(
-    structured: dict[str, Any], rate_limit: RateLimitInfo | None, status: int
+    tool: _Tool,
+    call: _Call,
+    structured: dict[str, Any],
+    rate_limit: RateLimitInfo | None,
+    status: int,
 ) -> ToolCallResult:
+    if tool.redactor is not None and not call.reveal_secrets:
+        structured["result"] = tool.redactor.result(structured["result"])
     return ToolCallResult(
         structured=msgspec.Raw(msgspec.json.encode(structured)),
         rate_limit=rate_limit,
         upstream_status=status,
+        untrusted=tool.untrusted,
     )
 
 
