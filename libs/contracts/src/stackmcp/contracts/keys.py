@@ -88,6 +88,14 @@ class RedisKeys:
         """Hash: API token id → token hash (to revoke by id)."""
         return f"{self.prefix}:api_token_ids"
 
+    def budget(self, server_id: str, target: str) -> str:
+        """Sorted set of the times one budget of a server was spent (a sliding window)."""
+        return f"{self.prefix}:budget:{server_id}:{target}"
+
+    def confirm_token(self, token_hash: str) -> str:
+        """What a ``confirm_token`` (by hash) was issued for, then ``used`` once redeemed."""
+        return f"{self.prefix}:confirm:{token_hash}"
+
     def session(self, session_id: str) -> str:
         """MCP session state shared by gateway replicas."""
         return f"{self.prefix}:session:{session_id}"

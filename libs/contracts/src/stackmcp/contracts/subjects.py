@@ -167,6 +167,13 @@ class Subjects:
         """Broadcast: a session was ended; every replica drops its cached copy."""
         return f"{self.prefix}.gateway.session_closed"
 
+    def gateway_answer(self, request_id: str) -> str:
+        """A client's answer to the gateway's request ``request_id`` (e.g. an elicitation),
+        for the replica waiting for it, whichever replica the answer reached."""
+        if not _TOKEN_RE.match(request_id):
+            raise ValueError("request id must be a single subject token")
+        return f"{self.prefix}.gateway.answer.{request_id}"
+
     def gateway_session(self, session_id: str) -> str:
         """Messages for the gateway replica holding the SSE stream of ``session_id``."""
         if not _TOKEN_RE.match(session_id):

@@ -25,7 +25,7 @@ from typing import Any
 
 from opentelemetry import trace
 
-from stackmcp.contracts.audit import Outcome, RefusalCode, ToolCallCompleted
+from stackmcp.contracts.audit import Decision, Outcome, RefusalCode, ToolCallCompleted
 from stackmcp.contracts.tools import RateLimitInfo, ToolCallResult
 from stackmcp.runtime.redaction import REDACTED, redact
 
@@ -172,6 +172,8 @@ class CallAudit:
     session_id: str | None = None
     client: ClientInfo = NO_CLIENT
     protocol_version: str | None = None
+    decision: Decision | None = None
+    """What the confirmation step decided, set before the call ends."""
     ended: bool = False
 
     def result(self, result: ToolCallResult) -> None:
@@ -294,7 +296,7 @@ class AuditTrail:
             upstream_status=upstream_status,
             ratelimit=ratelimit,
             trace_id=_trace_id(),
-            decision=None,
+            decision=call.decision,
         )
         for index, sink in enumerate(self._sinks):
             try:

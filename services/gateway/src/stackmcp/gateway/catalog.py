@@ -1,9 +1,12 @@
 """The worker's tool catalogue as the gateway serves it: fetched over NATS, filtered per grant,
 encoded once per catalogue version, filter, page and era.
 
-``tools/list`` is answered from bytes cached under ``(version, methods, tags, offset, era)``;
-nothing is encoded per request. The catalogue is re-checked every ``refresh`` seconds with the
-version the gateway holds, so the worker only sends tools when they changed.
+``tools/list`` is answered from bytes cached per catalogue version, grant policy
+(:func:`policy_key`), page and era; nothing is encoded per request. A grant's view applies every
+rule of :mod:`stackmcp.contracts.policy` (methods, tags, exclusions, pins) and, for tools that
+need confirmation, adds the optional ``confirm_token`` argument. The catalogue is re-checked
+every ``refresh`` seconds with the version the gateway holds, so the worker only sends tools
+when they changed.
 """
 
 from __future__ import annotations
@@ -13,25 +16,79 @@ import base64
 import binascii
 import contextlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Hashable
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
 from nats.aio.client import Client
 
-from stackmcp.contracts.filters import filter_tools
+from stackmcp.contracts.grants import Grant
 from stackmcp.contracts.mcp_tools import mcp_tool
+from stackmcp.contracts.policy import expose, needs_confirmation
 from stackmcp.contracts.subjects import Subjects
 from stackmcp.contracts.tools import CatalogRequest, CatalogResponse, ToolDescriptor
+from stackmcp.gateway.confirm import CONFIRM_TOKEN_ARG
 from stackmcp.gateway.jsonrpc import INVALID_PARAMS, RpcError
 from stackmcp.runtime.errors import StackmcpError, Unavailable
 from stackmcp.runtime.natsx import request
 
-__all__ = ["ToolCatalog"]
+__all__ = ["WITHHELD_META", "GrantView", "ToolCatalog", "policy_key"]
 
 logger = logging.getLogger(__name__)
 
-_Key = tuple[tuple[str, ...], tuple[str, ...]]
+WITHHELD_META = "stackmcp/withheld"
+"""``tools/list`` ``_meta`` key: tool name → why this server withholds it (exclusions, pins)."""
+
+
+def policy_key(grant: Grant) -> Hashable:
+    """What decides a grant's tool view: grants with equal keys see the same tools."""
+    return (
+        grant.methods,
+        grant.tags,
+        grant.exclude_tags,
+        grant.exclude_tools,
+        grant.pin,
+        grant.confirm,
+    )
+
+
+@dataclass(frozen=True)
+class GrantView:
+    """The tools one grant exposes, by name in catalogue order, and those it withholds."""
+
+    tools: dict[str, ToolDescriptor]
+    withheld: dict[str, str]
+
+
+def _with_confirmation(tool: ToolDescriptor) -> ToolDescriptor:
+    """``tool`` with the optional ``confirm_token`` argument and, in its output schema, the
+    ``confirmation`` a first call answers with."""
+    schema = dict(tool.input_schema)
+    schema["properties"] = {
+        **schema.get("properties", {}),
+        CONFIRM_TOKEN_ARG: {
+            "type": "string",
+            "description": (
+                "Only after the user approved the plan a first call returned: the "
+                "confirm_token from that plan, with the same arguments. Never invent one."
+            ),
+        },
+    }
+    output = tool.output_schema
+    if output is not None:
+        output = dict(output)
+        required = output.pop("required", None)
+        output["properties"] = {
+            **output.get("properties", {}),
+            "confirmation": {
+                "type": "object",
+                "description": "Instead of result when the call needs the user's confirmation",
+            },
+        }
+        if required:
+            output["anyOf"] = [{"required": required}, {"required": ["confirmation"]}]
+    return msgspec.structs.replace(tool, input_schema=schema, output_schema=output)
 
 
 class ToolCatalog:
@@ -54,8 +111,8 @@ class ToolCatalog:
         self.version = ""
         self._tools: tuple[ToolDescriptor, ...] = ()
         self._names: frozenset[str] = frozenset()
-        self._views: dict[_Key, dict[str, ToolDescriptor]] = {}
-        self._pages: dict[tuple[_Key, int, bool], bytes] = {}
+        self._views: dict[Hashable, GrantView] = {}
+        self._pages: dict[tuple[Hashable, int, bool], bytes] = {}
         self._lock = asyncio.Lock()
 
     @property
@@ -110,18 +167,24 @@ class ToolCatalog:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), interval if self.loaded else 1.0)
 
-    def visible(self, methods: Iterable[str], tags: Iterable[str]) -> dict[str, ToolDescriptor]:
-        """The tools a grant with this filter may see and call, by name, in catalogue order."""
-        key = (tuple(methods), tuple(tags))
+    def view(self, grant: Grant) -> GrantView:
+        """The tools ``grant`` may see and call (pinned and confirmation schemas applied), and
+        those its exclusions and pins withhold; built once per policy and catalogue."""
+        key = policy_key(grant)
         view = self._views.get(key)
         if view is None:
-            view = {t.name: t for t in filter_tools(self._tools, key[0], key[1])}
+            exposure = expose(self._tools, grant)
+            tools = {
+                t.name: _with_confirmation(t) if needs_confirmation(t, grant.confirm) else t
+                for t in exposure.tools
+            }
+            view = GrantView(tools=tools, withheld=exposure.withheld)
             self._views[key] = view
         return view
 
-    def find(self, name: str, methods: Iterable[str], tags: Iterable[str]) -> ToolDescriptor | None:
-        """The tool ``name`` if the filter exposes it (a hidden tool is as absent as unknown)."""
-        return self.visible(methods, tags).get(name)
+    def find(self, name: str, grant: Grant) -> ToolDescriptor | None:
+        """The tool ``name`` if ``grant`` exposes it (a hidden tool is as absent as unknown)."""
+        return self.view(grant).tools.get(name)
 
     def exists(self, name: str) -> bool:
         """Whether the catalogue has a tool ``name``, whatever a grant may see."""
@@ -129,24 +192,25 @@ class ToolCatalog:
 
     def list_page(
         self,
-        methods: tuple[str, ...],
-        tags: tuple[str, ...],
+        grant: Grant,
         cursor: object,
         *,
         modern: bool,
         server_meta: dict[str, Any] | None = None,
     ) -> bytes:
-        """The encoded ``tools/list`` result for one page.
+        """The encoded ``tools/list`` result for one page; the first page's ``_meta`` names
+        the tools the grant withholds and why.
 
         Raises:
             RpcError: ``-32602`` for a cursor this gateway did not issue for this catalogue.
         """
-        key = (methods, tags)
+        key = policy_key(grant)
         offset = self._offset(cursor)
         cached = self._pages.get((key, offset, modern))
         if cached is not None:
             return cached
-        tools = list(self.visible(methods, tags).values())
+        view = self.view(grant)
+        tools = list(view.tools.values())
         if offset > len(tools):
             raise RpcError(INVALID_PARAMS, "Invalid params: unknown cursor")
         page = tools[offset : offset + self._page_size]
@@ -154,10 +218,14 @@ class ToolCatalog:
         end = offset + len(page)
         if end < len(tools):
             result["nextCursor"] = self._cursor(end)
+        meta: dict[str, Any] = {}
+        if view.withheld and offset == 0:
+            meta[WITHHELD_META] = view.withheld
         if modern:
             result.update(resultType="complete", ttlMs=60_000, cacheScope="private")
-            if server_meta:
-                result["_meta"] = server_meta
+            meta.update(server_meta or {})
+        if meta:
+            result["_meta"] = meta
         encoded = msgspec.json.encode(result)
         self._pages[(key, offset, modern)] = encoded
         return encoded

@@ -58,3 +58,6 @@ class GatewayConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     """Tools per ``tools/list`` page (the full catalogue fits in one page by default)."""
     cache_ttl: float = 30.0
     """Seconds a cached grant is trusted without hearing an event (backstop)."""
+    confirm_timeout: float = 120.0
+    """Seconds a person has to answer a confirmation prompt (elicitation) before the call
+    ends unrun, and the seconds a ``confirm_token`` stays valid."""

@@ -21,7 +21,10 @@ from opentelemetry.trace import Status, StatusCode
 
 from stackmcp.contracts.grants import Grant
 from stackmcp.gateway.audit import ClientInfo, client_info, meta_client_info
+from stackmcp.gateway.confirm import Elicitations, Outbox
+from stackmcp.gateway.confirming import elicitation_declared
 from stackmcp.gateway.eras import (
+    CAPABILITIES_META,
     SSE_TRANSPORT_VERSION,
     Era,
     check_stateless_envelope,
@@ -73,6 +76,8 @@ class Inbound:
     """Request headers with lower-case names."""
     traced: bool = False
     """A ``traceparent`` header carried the caller's trace (else ``_meta`` may)."""
+    outbox: Outbox | None = None
+    """Set when the client reads a response stream: a call may ask it something first."""
 
 
 def error_reply(request_id: Any, error: RpcError, era: Era = Era.SESSION) -> Reply:
@@ -98,11 +103,19 @@ class McpCore:
     Args:
         methods: the MCP methods.
         sessions: the shared session store.
+        elicitations: forwards clients' answers to the replica that asked (``None``: answers
+            are acknowledged and dropped).
     """
 
-    def __init__(self, methods: McpMethods, sessions: SessionStore) -> None:
+    def __init__(
+        self,
+        methods: McpMethods,
+        sessions: SessionStore,
+        elicitations: Elicitations | None = None,
+    ) -> None:
         self.methods = methods
         self.sessions = sessions
+        self.elicitations = elicitations
         self._in_flight: dict[tuple[str, str | int], asyncio.Task[Answer]] = {}
 
     async def post(self, inbound: Inbound) -> Reply:
@@ -131,6 +144,7 @@ class McpCore:
             era=Era.STATELESS,
             protocol_version=version,
             client=meta_client_info(message.params),
+            elicitation=elicitation_declared(_meta_capabilities(message.params)),
         )
         with _mcp_span(message, None, version, traced=inbound.traced):
             return await self._answer(message, ctx)
@@ -139,7 +153,8 @@ class McpCore:
         message = inbound.message
         if message.method == "initialize" and message.is_request:
             version, result = self.methods.initialize(message.params)
-            client = client_info((message.params or {}).get("clientInfo"))
+            params = message.params or {}
+            client = client_info(params.get("clientInfo"))
             created = await self.sessions.create(
                 inbound.token_hash,
                 inbound.grant.server_id,
@@ -147,6 +162,7 @@ class McpCore:
                 "streamable",
                 client_name=client.name,
                 client_version=client.version,
+                elicitation=elicitation_declared(params.get("capabilities")),
             )
             with _mcp_span(message, created.id, version):
                 return Reply(200, encode_result(message.id, result), {"Mcp-Session-Id": created.id})
@@ -156,14 +172,24 @@ class McpCore:
         session = await self.sessions.get(session_id, inbound.token_hash)
         if session is None:
             return error_reply(message.id, _NO_SESSION)
-        reply = await self.session_message(inbound.grant, session, message)
+        outbox = (
+            inbound.outbox if inbound.outbox and inbound.outbox.session_id == session.id else None
+        )
+        reply = await self.session_message(inbound.grant, session, message, outbox)
         return Reply(reply.status, reply.body, {**reply.headers, "Mcp-Session-Id": session.id})
 
-    async def session_message(self, grant: Grant, session: Session, message: Message) -> Reply:
-        """Answer one message of an open session (Streamable HTTP or HTTP+SSE)."""
+    async def session_message(
+        self, grant: Grant, session: Session, message: Message, outbox: Outbox | None = None
+    ) -> Reply:
+        """Answer one message of an open session (Streamable HTTP or HTTP+SSE); ``outbox``
+        is the response stream a call may ask the client on."""
         if not message.is_request:
             if message.method == "notifications/cancelled":
                 self._cancel(session.id, (message.params or {}).get("requestId"))
+            elif message.is_response and self.elicitations is not None:
+                await self.elicitations.deliver(
+                    session.id, message.id, message.result, message.error
+                )
             return Reply(202, rpc=False)
         if message.method == "initialize":
             _, result = self.methods.initialize(message.params)
@@ -177,6 +203,8 @@ class McpCore:
             protocol_version=session.protocol_version,
             session_id=session.id,
             client=ClientInfo(session.client_name, session.client_version),
+            elicitation=session.elicitation,
+            outbox=outbox,
         )
         with _mcp_span(message, session.id, session.protocol_version):
             key = (session.id, message.id)
@@ -285,6 +313,12 @@ def _mcp_span(
         f"{message.method}{target}", context=context, attributes=attributes
     ) as span:
         yield span
+
+
+def _meta_capabilities(params: dict[str, Any] | None) -> object:
+    """The client capabilities a 2026-07-28 request declares in its ``_meta``."""
+    meta = (params or {}).get("_meta")
+    return meta.get(CAPABILITIES_META) if isinstance(meta, dict) else None
 
 
 def _meta_context(params: dict[str, Any]) -> Any:

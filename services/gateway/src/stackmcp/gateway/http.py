@@ -37,6 +37,7 @@ from stackmcp.gateway.audit import (
     client_info,
     meta_client_info,
 )
+from stackmcp.gateway.confirm import Outbox
 from stackmcp.gateway.core import Inbound, McpCore, Reply, error_reply, unavailable
 from stackmcp.gateway.eras import allowed_http_methods, era_of
 from stackmcp.gateway.grants import EndedServer, GrantResolver, api_token_refusal
@@ -285,14 +286,67 @@ async def mcp_post(request: Request[Any, Any, Any], token: FromPath[str]) -> Res
             message = await _message(request)
         except _Refused as refused:
             return _finish(span, refused.response)
+        outbox = _outbox(request, grant, message)
         inbound = Inbound(
             grant=grant,
             token_hash=hash_token(token),
             message=message,
             headers=request.headers,
             traced="traceparent" in request.headers,
+            outbox=outbox,
         )
-        return _finish(span, _respond(request, await _state(request).core.post(inbound)))
+        core = _state(request).core
+        if outbox is None:
+            return _finish(span, _respond(request, await core.post(inbound)))
+        return _finish(span, await _post_streaming(request, core, inbound, outbox))
+
+
+def _outbox(request: Request[Any, Any, Any], grant: Grant, message: Message) -> Outbox | None:
+    """A response stream for a call that may ask the client first: a session's ``tools/call``
+    on a server with confirmations, from a client that reads ``text/event-stream``."""
+    session_id = request.headers.get("mcp-session-id")
+    if (
+        grant.confirm == "none"
+        or not session_id
+        or message.method != "tools/call"
+        or "text/event-stream" not in request.headers.get("accept", "")
+    ):
+        return None
+    return Outbox(session_id=session_id)
+
+
+async def _post_streaming(
+    request: Request[Any, Any, Any], core: McpCore, inbound: Inbound, outbox: Outbox
+) -> Response[Any]:
+    """Answer as usual unless the call sends the client a request first; then answer with an
+    SSE stream carrying those requests and, last, the reply."""
+    task = asyncio.create_task(core.post(inbound))
+    used = asyncio.create_task(outbox.used.wait())
+    await asyncio.wait((task, used), return_when=asyncio.FIRST_COMPLETED)
+    if task.done():
+        used.cancel()
+        return _respond(request, task.result())
+
+    async def events() -> AsyncIterator[bytes]:
+        try:
+            while not task.done() or not outbox.messages.empty():
+                if outbox.messages.empty():
+                    waiting = asyncio.ensure_future(outbox.messages.get())
+                    await asyncio.wait((task, waiting), return_when=asyncio.FIRST_COMPLETED)
+                    if not waiting.done():
+                        waiting.cancel()
+                        continue
+                    payload = waiting.result()
+                else:
+                    payload = outbox.messages.get_nowait()
+                yield b"event: message\ndata: " + payload + b"\n\n"
+            yield b"event: message\ndata: " + task.result().body + b"\n\n"
+        finally:
+            if not task.done():
+                task.cancel()  # the client went away: that is cancellation
+
+    headers = {**SSE_HEADERS, "Mcp-Session-Id": outbox.session_id}
+    return Stream(events(), media_type="text/event-stream", headers=headers)
 
 
 @get("/mcp/{token:str}", name="mcp-get")

@@ -76,6 +76,10 @@ class Message(msgspec.Struct, frozen=True):
     """The request id (str or int); ``None`` for notifications."""
     is_request: bool
     is_response: bool
+    result: Any = None
+    """A response's ``result`` (``None`` for requests, notifications and errors)."""
+    error: Any = None
+    """A response's ``error`` object, if it is an error response."""
 
     @property
     def is_notification(self) -> bool:
@@ -121,7 +125,9 @@ def parse_message(body: bytes) -> Message:
         )
     if envelope.method is None:
         if has_id and (envelope.result is not _NO_ID or envelope.error is not _NO_ID):
-            return Message(None, None, envelope.id, is_request=False, is_response=True)
+            result = None if envelope.result is _NO_ID else envelope.result
+            error = None if envelope.error is _NO_ID else envelope.error
+            return Message(None, None, envelope.id, False, True, result, error)
         raise RpcError(INVALID_REQUEST, 'Invalid Request: "method" is missing', status=400)
     if not isinstance(envelope.method, str):
         raise RpcError(INVALID_REQUEST, 'Invalid Request: "method" must be a string', status=400)

@@ -20,8 +20,10 @@ from stackmcp.contracts.keys import RedisKeys
 from stackmcp.contracts.subjects import Subjects
 from stackmcp.gateway.app import create_app
 from stackmcp.gateway.audit import AuditTrail
+from stackmcp.gateway.budgets import Budgets
 from stackmcp.gateway.catalog import ToolCatalog
 from stackmcp.gateway.config import GatewayConfig
+from stackmcp.gateway.confirm import ConfirmTokens, Elicitations
 from stackmcp.gateway.core import McpCore
 from stackmcp.gateway.grants import GrantResolver
 from stackmcp.gateway.http import McpTransport
@@ -109,15 +111,20 @@ async def run(stop: asyncio.Event) -> None:
         publisher.start()
         usage = UsageCounter(redis, keys)
         usage_counting = asyncio.create_task(usage.run(stop))
+        elicitations = Elicitations(nc, subjects)
         methods = McpMethods(
             catalog,
             caller,
             call_timeout=config.call_timeout,
             limiter=limiter if limiter.enabled else None,
             audit=AuditTrail([publisher.offer, usage.count, emit_audit_log]),
+            budgets=Budgets(redis, keys),
+            tokens=ConfirmTokens(redis, keys, ttl=config.confirm_timeout),
+            elicitations=elicitations,
+            confirm_timeout=config.confirm_timeout,
         )
         transport = McpTransport(
-            core=McpCore(methods, sessions),
+            core=McpCore(methods, sessions, elicitations),
             grants=grants,
             nc=nc,
             subjects=subjects,

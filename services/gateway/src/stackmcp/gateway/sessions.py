@@ -77,6 +77,8 @@ class Session(msgspec.Struct, frozen=True, kw_only=True):
     """``clientInfo.name`` from ``initialize`` (for the audit trail)."""
     client_version: str | None = None
     """``clientInfo.version`` from ``initialize``."""
+    elicitation: bool = False
+    """The client declared form elicitation in ``initialize``."""
 
 
 _DECODER = msgspec.json.Decoder(Session)
@@ -141,6 +143,7 @@ class SessionStore:
         *,
         client_name: str | None = None,
         client_version: str | None = None,
+        elicitation: bool = False,
     ) -> Session:
         """Store a new session (ending the server's least active ones over the cap).
 
@@ -156,6 +159,7 @@ class SessionStore:
             created_at=datetime.now(UTC),
             client_name=client_name,
             client_version=client_version,
+            elicitation=elicitation,
         )
         now = time.time()
         try:
