@@ -42,6 +42,19 @@ CONTRACT_PATHS = {
     "/admin-token/{token_id}": {"delete"},
     "/log": {"get"},
 }
+DEFAULT_CONFIG: dict[str, Any] = {
+    "methods": ["read"],
+    "tags": [],
+    "require_api_token_auth": False,
+    "exclude_tags": [],
+    "exclude_tools": [],
+    "confirm": "none",
+    "budgets": {},
+    "pin": {},
+    "reveal_secrets": False,
+    "provenance": True,
+}
+"""The ``config`` of a server created without one."""
 
 
 # Helpers -----------------------------------------------------------------------------------
@@ -631,9 +644,7 @@ def test_create_answer_carries_url_and_client_config_once(
     token = url.removeprefix(f"{base}/mcp/")
     assert created["id"].startswith("srv_")
     assert created["account_id"] == account
-    assert created["config"] == {
-        "methods": ["read"], "tags": ["incidents"], "require_api_token_auth": False
-    }  # fmt: skip
+    assert created["config"] == {**DEFAULT_CONFIG, "tags": ["incidents"]}
     assert created["expires_at"] is None
     assert created["status"] == "active"
     assert created["tool_count"] == _expected_tool_count(["read"], ["incidents"])
@@ -666,7 +677,8 @@ def test_server_defaults(admin: httpx.Client, account: str) -> None:
     answer = admin.post(f"/integrated-account/{account}/mcp", json={"name": _unique("plain")})
     assert answer.status_code == 201, answer.text
     created = answer.json()
-    assert created["config"] == {"methods": ["read"], "tags": [], "require_api_token_auth": False}
+    assert created["config"] == DEFAULT_CONFIG
+    assert created["withheld"] == {}
     assert created["expires_at"] is None
     assert created["tool_count"] == _expected_tool_count(["read"], [])
 
@@ -719,9 +731,7 @@ def test_patch_tags_keeps_methods_and_recounts_tools(
     answer = admin.patch(path, json={"config": {"tags": ["incidents"]}})
     assert answer.status_code == 200, answer.text
     updated = answer.json()
-    assert updated["config"] == {
-        "methods": ["read"], "tags": ["incidents"], "require_api_token_auth": False
-    }  # fmt: skip
+    assert updated["config"] == {**DEFAULT_CONFIG, "tags": ["incidents"]}
     expected = _expected_tool_count(["read"], ["incidents"])
     assert updated["tool_count"] == expected
     assert expected != server["tool_count"]

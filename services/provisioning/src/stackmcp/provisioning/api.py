@@ -157,7 +157,7 @@ async def create_server(request: AnyRequest, account_id: str) -> CreatedServerVi
     base: str = request.app.state.mcp_base_url
     url = f"{base}/mcp/{minted.token}"
     grant = minted.record.grant
-    view = server_view(minted.record, utcnow(), await provisioner.tool_count(grant))
+    view = server_view(minted.record, utcnow(), await provisioner.exposure(grant))
     return CreatedServerView(
         **{f: getattr(view, f) for f in view.__struct_fields__},
         url=url,
@@ -180,7 +180,7 @@ async def list_servers(
     usage = await provisioner.usage(records)
     return ServerList(
         items=[
-            server_view(r, now, await provisioner.tool_count(r.grant), usage[r.id]) for r in records
+            server_view(r, now, await provisioner.exposure(r.grant), usage[r.id]) for r in records
         ]
     )
 
@@ -191,23 +191,19 @@ async def get_server(request: AnyRequest, account_id: str, server_id: str) -> Se
     provisioner = _state(request)
     record = await provisioner.server(account_id, server_id)
     usage = await provisioner.usage([record])
-    return server_view(
-        record, utcnow(), await provisioner.tool_count(record.grant), usage[record.id]
-    )
+    return server_view(record, utcnow(), await provisioner.exposure(record.grant), usage[record.id])
 
 
 @patch("/integrated-account/{account_id:str}/mcp/{server_id:str}", guards=[admin_guard])
 async def update_server(request: AnyRequest, account_id: str, server_id: str) -> ServerView:
-    """Change a server's name, filter or expiry (``"expires_at": null`` clears it)."""
+    """Change a server's name, configuration or expiry (``"expires_at": null`` clears it)."""
     body = await json_body(request, ServerUpdate)
     provisioner = _state(request)
     record = await provisioner.update_server(
         account_id, server_id, body, operator=_operator(request)
     )
     usage = await provisioner.usage([record])
-    return server_view(
-        record, utcnow(), await provisioner.tool_count(record.grant), usage[record.id]
-    )
+    return server_view(record, utcnow(), await provisioner.exposure(record.grant), usage[record.id])
 
 
 @delete(

@@ -81,6 +81,20 @@ class ServerConfigBody(_Body, frozen=True, kw_only=True):
     methods: list[str] | UnsetType = UNSET
     tags: list[str] | UnsetType = UNSET
     require_api_token_auth: bool | UnsetType = UNSET
+    exclude_tags: list[str] | UnsetType = UNSET
+    """Tools carrying any of these tags are withheld (e.g. ``["destructive"]``)."""
+    exclude_tools: list[str] | UnsetType = UNSET
+    """Tools withheld by name."""
+    confirm: str | UnsetType = UNSET
+    """``none``, ``destructive`` or ``writes``: which calls wait for a person's confirmation."""
+    budgets: dict[str, str] | UnsetType = UNSET
+    """Target (a tool name, ``read``, ``write`` or a method) → ``"3/h"``; ``{}`` removes all."""
+    pin: dict[str, list[str | int]] | UnsetType = UNSET
+    """An ``*_id`` parameter → the only values (digits) it may take; ``{}`` removes all."""
+    reveal_secrets: bool | UnsetType = UNSET
+    """Whether credential fields in results are shown (false: ``"[redacted]"``)."""
+    provenance: bool | UnsetType = UNSET
+    """Whether writes leave a note on the Better Stack timeline."""
 
 
 class ServerCreate(_Body, frozen=True, kw_only=True):

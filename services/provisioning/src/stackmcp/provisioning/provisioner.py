@@ -30,8 +30,8 @@ from stackmcp.contracts.events import (
     McpServerDeleted,
     McpServerUpdated,
 )
-from stackmcp.contracts.filters import check_filter, filter_tools
 from stackmcp.contracts.grants import Grant
+from stackmcp.contracts.policy import Exposure, expose
 from stackmcp.contracts.servers import SERVER_STATUSES, EndedGrant, McpServerRecord
 from stackmcp.contracts.subjects import Subjects
 from stackmcp.contracts.tokens import (
@@ -66,6 +66,7 @@ from stackmcp.provisioning.ids import (
     SERVER_ID_RE,
     new_id,
 )
+from stackmcp.provisioning.serverconfig import apply_config, check_config, config_changes
 from stackmcp.provisioning.store import Store
 from stackmcp.provisioning.views import server_status
 from stackmcp.runtime.config import AuditConfig
@@ -218,25 +219,22 @@ class Provisioner:
         now = self._clock()
         errors = FieldErrors()
         name = check_name(errors, "name", body.name)
-        methods, tags, require = _config_values(body.config, ("read",), (), False)
         expires_at = (
             None
             if body.expires_at is None
             else parse_expires_at(errors, body.expires_at, now, self._min_expiry)
         )
-        await self._check_filter(errors, methods, tags)
-        errors.raise_if_any()
-        token = new_token(SERVER_TOKEN_PREFIX)
-        grant = Grant(
+        draft = Grant(
             server_id=new_id("srv"),
             account_id=account_id,
             name=name,
-            methods=methods,
-            tags=tags,
-            require_api_token_auth=require,
             expires_at=expires_at,
             created_at=now,
         )
+        grant = apply_config(errors, body.config, draft)
+        await self._check_config(errors, grant)
+        errors.raise_if_any()
+        token = new_token(SERVER_TOKEN_PREFIX)
         record = McpServerRecord(
             grant=grant, token_hash=hash_token(token), updated_at=now, created_by=operator
         )
@@ -318,26 +316,15 @@ class Provisioner:
         errors = FieldErrors()
         name = grant.name if body.name is UNSET else check_name(errors, "name", body.name)
         config = ServerConfigBody() if body.config is UNSET else body.config
-        methods, tags, require = _config_values(
-            config, grant.methods, grant.tags, grant.require_api_token_auth
-        )
         expires_at = grant.expires_at
         if body.expires_at is None:
             expires_at = None
         elif body.expires_at is not UNSET:
             expires_at = parse_expires_at(errors, body.expires_at, now, self._min_expiry)
-        await self._check_filter(errors, methods, tags)
+        draft = replace(grant, name=name, expires_at=expires_at)
+        updated = apply_config(errors, config, draft)
+        await self._check_config(errors, updated)
         errors.raise_if_any()
-        updated = Grant(
-            server_id=grant.server_id,
-            account_id=account_id,
-            name=name,
-            methods=methods,
-            tags=tags,
-            require_api_token_auth=require,
-            expires_at=expires_at,
-            created_at=grant.created_at,
-        )
         record = replace(current, grant=updated, updated_at=now)
         if not await self._store.put_server(record, now, create=False):
             raise Conflict(
@@ -409,12 +396,17 @@ class Provisioner:
         """
         return await self._catalog.tools()
 
-    async def tool_count(self, grant: Grant) -> int | None:
-        """How many tools the grant exposes, or ``None`` when the catalogue is unavailable."""
+    async def exposure(self, grant: Grant) -> Exposure | None:
+        """The tools the grant exposes and those it withholds, with why (the gateway's own
+        rule), or ``None`` when no catalogue has been fetched yet."""
         if not self._catalog.loaded:
             return None
-        tools = await self._catalog.tools()
-        return len(filter_tools(tools, grant.methods, grant.tags))
+        return expose(await self._catalog.tools(), grant)
+
+    async def tool_count(self, grant: Grant) -> int | None:
+        """How many tools the grant exposes, or ``None`` when the catalogue is unavailable."""
+        exposure = await self.exposure(grant)
+        return None if exposure is None else len(exposure.tools)
 
     async def _announce_deleted(self, record: McpServerRecord, now: datetime) -> None:
         await self._events.publish(
@@ -428,32 +420,11 @@ class Provisioner:
             ),
         )
 
-    async def _check_filter(
-        self, errors: FieldErrors, methods: tuple[str, ...], tags: tuple[str, ...]
-    ) -> None:
-        if not methods:
-            errors.add("config.methods", 'must name at least one method, e.g. ["read"]')
+    async def _check_config(self, errors: FieldErrors, grant: Grant) -> None:
+        if not grant.methods:  # answered without asking the worker for its catalogue
+            check_config(errors, (), grant)
             return
-        tools = await self._catalog.tools()
-        problems = check_filter(tools, methods, tags)
-        if problems.unknown_methods:
-            known = "read, write, custom or a method name such as list, get, acknowledge"
-            errors.add(
-                "config.methods",
-                f"unknown methods: {', '.join(problems.unknown_methods)} (use {known})",
-            )
-        if problems.unknown_tags:
-            known_tags = ", ".join(sorted({t for tool in tools for t in tool.tags}))
-            errors.add(
-                "config.tags",
-                f"unknown tags: {', '.join(problems.unknown_tags)} (known: {known_tags})",
-            )
-        if not problems and not filter_tools(tools, methods, tags):
-            errors.add(
-                "config",
-                f"this filter matches no tool (methods {list(methods)} with tags {list(tags)}); "
-                "widen the methods or the tags",
-            )
+        check_config(errors, await self._catalog.tools(), grant)
 
     # API tokens ----------------------------------------------------------------------------
 
@@ -587,28 +558,7 @@ def _changes(before: Grant, after: Grant) -> dict[str, Any]:
     changes: dict[str, Any] = {}
     if before.name != after.name:
         changes["name"] = after.name
-    if before.methods != after.methods:
-        changes["methods"] = list(after.methods)
-    if before.tags != after.tags:
-        changes["tags"] = list(after.tags)
-    if before.require_api_token_auth != after.require_api_token_auth:
-        changes["require_api_token_auth"] = after.require_api_token_auth
+    changes.update(config_changes(before, after))
     if before.expires_at != after.expires_at:
         changes["expires_at"] = after.expires_at
     return changes
-
-
-def _config_values(
-    config: ServerConfigBody,
-    methods: tuple[str, ...],
-    tags: tuple[str, ...],
-    require: bool,
-) -> tuple[tuple[str, ...], tuple[str, ...], bool]:
-    """The filter after applying the fields ``config`` sets (trimmed, de-duplicated)."""
-    if config.methods is not UNSET:
-        methods = tuple(dict.fromkeys(m.strip() for m in config.methods if m.strip()))
-    if config.tags is not UNSET:
-        tags = tuple(dict.fromkeys(t.strip() for t in config.tags if t.strip()))
-    if config.require_api_token_auth is not UNSET:
-        require = config.require_api_token_auth
-    return methods, tags, require

@@ -16,9 +16,12 @@ import msgspec
 from stackmcp.contracts.accounts import AccountRecord
 from stackmcp.contracts.apitokens import ApiTokenRecord
 from stackmcp.contracts.errors import ErrorBody
+from stackmcp.contracts.grants import Grant
+from stackmcp.contracts.policy import Exposure
 from stackmcp.contracts.servers import McpServerRecord
 from stackmcp.contracts.usage import Usage
 from stackmcp.provisioning.admintokens import AdminTokenRecord
+from stackmcp.provisioning.serverconfig import budget_map, pin_map
 
 __all__ = [
     "FINGERPRINT_LENGTH",
@@ -38,6 +41,7 @@ __all__ = [
     "account_view",
     "admin_token_view",
     "api_token_view",
+    "config_view",
     "server_status",
     "server_view",
 ]
@@ -65,11 +69,21 @@ class AccountView(_View, frozen=True, kw_only=True):
 
 
 class ServerConfigView(_View, frozen=True, kw_only=True):
-    """Which tools a server exposes and whether it needs an API token too."""
+    """Which tools a server exposes, on what terms, and whether it needs an API token too."""
 
     methods: list[str]
     tags: list[str]
     require_api_token_auth: bool
+    exclude_tags: list[str]
+    exclude_tools: list[str]
+    confirm: str
+    """``none``, ``destructive`` or ``writes``: which calls wait for a person's confirmation."""
+    budgets: dict[str, str]
+    """Target (tool name, ``read``, ``write`` or method) → calls per window, e.g. ``"3/h"``."""
+    pin: dict[str, list[str]]
+    """An id parameter → the only values it may take."""
+    reveal_secrets: bool
+    provenance: bool
 
 
 class ServerView(_View, frozen=True, kw_only=True):
@@ -92,7 +106,10 @@ class ServerView(_View, frozen=True, kw_only=True):
     """The first 8 hex characters of the URL token's hash: tells servers apart in logs and
     listings without revealing anything that reaches the server."""
     tool_count: int | None
-    """Tools the filter exposes (``null`` when the catalogue is momentarily unavailable)."""
+    """Tools the server exposes (``null`` when the catalogue is momentarily unavailable)."""
+    withheld: dict[str, str] | None
+    """Tools its methods and tags match but its exclusions or pins withhold → why (``null``
+    when the catalogue is momentarily unavailable)."""
     created_at: datetime | None
     updated_at: datetime
     last_used_at: datetime | None
@@ -191,28 +208,45 @@ def server_status(record: McpServerRecord, now: datetime) -> str:
     return "expired" if record.grant.is_expired(now) else "active"
 
 
+def config_view(grant: Grant) -> ServerConfigView:
+    """A grant's configuration as the API writes it."""
+    return ServerConfigView(
+        methods=list(grant.methods),
+        tags=list(grant.tags),
+        require_api_token_auth=grant.require_api_token_auth,
+        exclude_tags=list(grant.exclude_tags),
+        exclude_tools=list(grant.exclude_tools),
+        confirm=grant.confirm,
+        budgets=budget_map(grant.budgets),
+        pin=pin_map(grant.pin),
+        reveal_secrets=grant.reveal_secrets,
+        provenance=grant.provenance,
+    )
+
+
 def server_view(
-    record: McpServerRecord, now: datetime, tool_count: int | None, usage: Usage | None = None
+    record: McpServerRecord,
+    now: datetime,
+    exposure: Exposure | None,
+    usage: Usage | None = None,
 ) -> ServerView:
-    """The public view of an MCP server; ``usage`` from ``Provisioner.usage`` (none: zeros)."""
+    """The public view of an MCP server; ``exposure`` from ``Provisioner.exposure`` (none: the
+    catalogue is unavailable), ``usage`` from ``Provisioner.usage`` (none: zeros)."""
     grant = record.grant
     usage = usage or Usage()
     return ServerView(
         id=grant.server_id,
         account_id=grant.account_id,
         name=grant.name,
-        config=ServerConfigView(
-            methods=list(grant.methods),
-            tags=list(grant.tags),
-            require_api_token_auth=grant.require_api_token_auth,
-        ),
+        config=config_view(grant),
         expires_at=grant.expires_at,
         status=server_status(record, now),
         ended_at=record.ended_at,
         ended_by=record.ended_by,
         created_by=record.created_by,
         fingerprint=record.token_hash[:FINGERPRINT_LENGTH],
-        tool_count=tool_count,
+        tool_count=None if exposure is None else len(exposure.tools),
+        withheld=None if exposure is None else dict(exposure.withheld),
         created_at=grant.created_at,
         updated_at=record.updated_at,
         last_used_at=usage.last_used_at,

@@ -15,16 +15,20 @@ from litestar.response import Redirect
 from stackmcp.contracts._base import utcnow
 from stackmcp.provisioning.clientconfig import client_config
 from stackmcp.provisioning.console.forms import (
+    CONFIRM_CHOICES,
     EXPIRY_CHOICES,
     FieldMessages,
     ServerForm,
     account_body,
     field_messages,
+    form_config,
+    form_problems,
+    grant_form,
     server_create_body,
     server_form,
     server_update_body,
 )
-from stackmcp.provisioning.console.preview import filter_choices, preview_filter
+from stackmcp.provisioning.console.preview import filter_choices, preview_config
 from stackmcp.provisioning.console.sessions import Session
 from stackmcp.provisioning.console.web import (
     NOTICES,
@@ -148,7 +152,7 @@ async def account_page(
     records = await provisioner.servers(account_id, status or "all", now=now)
     usage = await provisioner.usage(records)
     servers = [
-        server_view(r, now, await provisioner.tool_count(r.grant), usage.get(r.id)) for r in records
+        server_view(r, now, await provisioner.exposure(r.grant), usage.get(r.id)) for r in records
     ]
     return page(
         session,
@@ -195,8 +199,9 @@ async def _server_form_page(
         problem=problem,
         catalogue_problem=catalogue_problem,
         choices=filter_choices(tools) if tools else None,
-        preview=preview_filter(tools, values.methods, values.tags) if tools else None,
+        preview=preview_config(tools, form_config(values)) if tools else None,
         expiry_choices=EXPIRY_CHOICES,
+        confirm_choices=CONFIRM_CHOICES,
     )
 
 
@@ -217,6 +222,7 @@ async def create_server(request: AnyRequest, account_id: str) -> Response[Any]:
     values = server_form(form)
     state = console_state(request)
     try:
+        _check_form(values)
         minted = await state.provisioner.create_server(
             account_id, server_create_body(values, utcnow()), operator=session.operator
         )
@@ -227,7 +233,7 @@ async def create_server(request: AnyRequest, account_id: str) -> Response[Any]:
             account_id,
             values,
             mode="create",
-            errors=field_messages(exc.fields or {}),
+            errors=field_messages(exc.fields or {}, values),
             problem=None if exc.fields else exc.message,
             status=422 if exc.fields else 400,
         )
@@ -245,6 +251,17 @@ async def create_server(request: AnyRequest, account_id: str) -> Response[Any]:
     return Redirect(
         f"{PREFIX}/accounts/{account_id}/servers/{grant.server_id}/created", status_code=303
     )
+
+
+def _check_form(values: ServerForm) -> None:
+    """Refuse lines of the form that cannot be read, before the domain is asked.
+
+    Raises:
+        InvalidArgument: with the form's own fields (``budgets``, ``pin``) naming each line.
+    """
+    problems = form_problems(values)
+    if problems:
+        raise InvalidArgument(f"invalid form: check {', '.join(problems)}", fields=problems)
 
 
 @get("/accounts/{account_id:str}/servers/{server_id:str}/created")
@@ -267,7 +284,7 @@ async def created_server_page(
         session,
         "server_created.html",
         account=account,
-        server=server_view(record, utcnow(), await state.provisioner.tool_count(record.grant)),
+        server=server_view(record, utcnow(), await state.provisioner.exposure(record.grant)),
         created=created,
         desktop=desktop,
     )
@@ -278,14 +295,7 @@ async def edit_server_page(request: AnyRequest, account_id: str, server_id: str)
     """The edit form, filled with the server's current filter and expiry."""
     session = await signed_in(request)
     record = await console_state(request).provisioner.server(account_id, server_id)
-    grant = record.grant
-    values = ServerForm(
-        name=grant.name,
-        methods=list(grant.methods),
-        tags=list(grant.tags),
-        require_api_token_auth=grant.require_api_token_auth,
-        expiry="keep",
-    )
+    values = grant_form(record.grant)
     view = server_view(record, utcnow(), None)
     return await _server_form_page(request, session, account_id, values, mode="edit", server=view)
 
@@ -298,6 +308,7 @@ async def update_server(request: AnyRequest, account_id: str, server_id: str) ->
     values = server_form(form, default_expiry="keep")
     provisioner = console_state(request).provisioner
     try:
+        _check_form(values)
         await provisioner.update_server(
             account_id, server_id, server_update_body(values, utcnow()), operator=session.operator
         )
@@ -310,7 +321,7 @@ async def update_server(request: AnyRequest, account_id: str, server_id: str) ->
             values,
             mode="edit",
             server=view,
-            errors=field_messages(exc.fields or {}),
+            errors=field_messages(exc.fields or {}, values),
             problem=None if exc.fields else exc.message,
             status=422 if exc.fields else 400,
         )
@@ -349,5 +360,5 @@ async def preview(request: AnyRequest) -> Response[str]:
         tools = await console_state(request).provisioner.catalogue()
     except Unavailable as exc:
         return page(session, "_preview.html", preview=None, catalogue_problem=exc.message)
-    found = preview_filter(tools, values.methods, values.tags)
+    found = preview_config(tools, form_config(values))
     return page(session, "_preview.html", preview=found, catalogue_problem=None)

@@ -8,6 +8,7 @@ them (``tags``).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -15,6 +16,8 @@ from typing import Any, Protocol
 
 from msgspec import UNSET, UnsetType
 
+from stackmcp.contracts.grants import Grant
+from stackmcp.contracts.policy import budget_text
 from stackmcp.provisioning.bodies import (
     DEFAULT_BASE_URL,
     AccountCreate,
@@ -25,13 +28,20 @@ from stackmcp.provisioning.bodies import (
 )
 
 __all__ = [
+    "CONFIRM_CHOICES",
     "EXPIRY_CHOICES",
+    "NEW_SERVER_CONFIRM",
     "FieldMessages",
     "FormData",
+    "Lines",
     "ServerForm",
     "account_body",
     "api_token_body",
     "field_messages",
+    "form_config",
+    "form_problems",
+    "grant_form",
+    "parse_lines",
     "server_create_body",
     "server_form",
     "server_update_body",
@@ -50,14 +60,32 @@ EXPIRY_CHOICES: tuple[tuple[str, str, timedelta | None], ...] = (
 """``expiry`` choices of the server forms: value, label, how far ahead."""
 _AHEAD = {value: ahead for value, _, ahead in EXPIRY_CHOICES}
 
+CONFIRM_CHOICES: tuple[tuple[str, str], ...] = (
+    ("none", "No: every tool runs at once"),
+    ("destructive", "Before destructive changes (deletes, resolves, removals)"),
+    ("writes", "Before every change"),
+)
+"""``confirm`` choices of the server forms: value, label."""
+NEW_SERVER_CONFIRM = "writes"
+"""What a server created in the console asks confirmation for, unless the operator chooses."""
+
 _FIELD_OF = {
     "config.methods": "methods",
     "config.tags": "tags",
     "config.require_api_token_auth": "require_api_token_auth",
+    "config.exclude_tags": "exclude_tags",
+    "config.exclude_tools": "exclude_tools",
+    "config.confirm": "confirm",
+    "config.reveal_secrets": "reveal_secrets",
+    "config.provenance": "provenance",
+    "config.budgets": "budgets",
+    "config.pin": "pin",
     "config": "methods",
     "expires_at": "expiry",
     "integration": "name",
 }
+_LINES_OF = {"config.budgets.": "budgets", "config.pin.": "pin"}
+_SEPARATORS = re.compile(r"[\s,]+")
 
 
 class FormData(Protocol):
@@ -72,12 +100,66 @@ FieldMessages = dict[str, list[str]]
 """Form field → what to fix, shown next to that field."""
 
 
-def field_messages(fields: Mapping[str, Sequence[str]]) -> FieldMessages:
-    """Map the domain's field paths (``config.tags``) to the form's fields (``tags``)."""
+def field_messages(
+    fields: Mapping[str, Sequence[str]], values: ServerForm | None = None
+) -> FieldMessages:
+    """Map the domain's field paths (``config.tags``) to the form's fields (``tags``); a
+    budget's or a pin's problem (``config.budgets.resolve``) names its line of ``values``."""
     messages: FieldMessages = {}
     for path, texts in fields.items():
-        messages.setdefault(_FIELD_OF.get(path, path), []).extend(texts)
+        field_name, line = _form_field(path, values)
+        messages.setdefault(field_name, []).extend(f"{line}{text}" for text in texts)
     return messages
+
+
+def _form_field(path: str, values: ServerForm | None) -> tuple[str, str]:
+    for prefix, field_name in _LINES_OF.items():
+        if path.startswith(prefix):
+            key = path.removeprefix(prefix)
+            found = parse_lines(getattr(values, field_name)) if values else None
+            number = found.line_of.get(key) if found else None
+            where = f"Line {number} ({key}): " if number else f"{key}: "
+            return field_name, where
+    return _FIELD_OF.get(path, path), ""
+
+
+@dataclass(frozen=True)
+class Lines:
+    """The ``name = value`` lines of a text box: values by name, each name's line, and the
+    lines that could not be read (as messages naming the line)."""
+
+    values: dict[str, str]
+    line_of: dict[str, int]
+    problems: list[str]
+
+
+def parse_lines(text: str) -> Lines:
+    """Read ``name = value`` lines (blank lines skipped; a name given twice is a problem)."""
+    values: dict[str, str] = {}
+    line_of: dict[str, int] = {}
+    problems: list[str] = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line:
+            continue
+        name, equals, value = (part.strip() for part in line.partition("="))
+        if not equals or not name or not value:
+            problems.append(f"Line {number}: write a name, “=”, then a value.")
+        elif name in values:
+            problems.append(f"Line {number}: {name} is on line {line_of[name]} already.")
+        else:
+            values[name], line_of[name] = value, number
+    return Lines(values=values, line_of=line_of, problems=problems)
+
+
+def form_problems(values: ServerForm) -> FieldMessages:
+    """Problems the form itself finds before the domain is asked (unreadable lines)."""
+    problems: FieldMessages = {}
+    for field_name in ("budgets", "pin"):
+        found = parse_lines(getattr(values, field_name)).problems
+        if found:
+            problems[field_name] = found
+    return problems
 
 
 def _text(form: FormData, name: str) -> str:
@@ -113,10 +195,26 @@ class ServerForm:
     expiry: str = "never"
     expires_at_local: str = ""
     tz_offset: str = "0"
+    exclude_destructive: bool = True
+    """A new console server leaves destructive tools out unless the operator unticks it."""
+    exclude_tags: str = ""
+    """Other tags to leave out, comma- or space-separated."""
+    exclude_tools: str = ""
+    """Tools to leave out by name, comma- or space-separated."""
+    confirm: str = NEW_SERVER_CONFIRM
+    budgets: str = ""
+    """One ``target = 3/h`` a line."""
+    pin: str = ""
+    """One ``incident_id = 7, 8`` a line."""
+    reveal_secrets: bool = False
+    provenance: bool = True
 
 
 def server_form(form: FormData, *, default_expiry: str = "never") -> ServerForm:
-    """Read the server form's fields (unknown expiry choices fall back to ``default_expiry``)."""
+    """Read the server form's fields (unknown expiry choices fall back to ``default_expiry``).
+
+    Checkboxes are read as a browser sends them: absent means unticked.
+    """
     expiry = _text(form, "expiry") or default_expiry
     return ServerForm(
         name=form.get("name") or "",
@@ -126,14 +224,61 @@ def server_form(form: FormData, *, default_expiry: str = "never") -> ServerForm:
         expiry=expiry,
         expires_at_local=_text(form, "expires_at_local"),
         tz_offset=_text(form, "tz_offset") or "0",
+        exclude_destructive=form.get("exclude_destructive") == "on",
+        exclude_tags=_text(form, "exclude_tags"),
+        exclude_tools=_text(form, "exclude_tools"),
+        confirm=_text(form, "confirm"),
+        budgets=form.get("budgets") or "",
+        pin=form.get("pin") or "",
+        reveal_secrets=form.get("reveal_secrets") == "on",
+        provenance=form.get("provenance") == "on",
     )
 
 
-def _config(values: ServerForm) -> ServerConfigBody:
+def grant_form(grant: Grant, *, expiry: str = "keep") -> ServerForm:
+    """The form filled with a server's current configuration (the edit page)."""
+    return ServerForm(
+        name=grant.name,
+        methods=list(grant.methods),
+        tags=list(grant.tags),
+        require_api_token_auth=grant.require_api_token_auth,
+        expiry=expiry,
+        exclude_destructive="destructive" in grant.exclude_tags,
+        exclude_tags=", ".join(t for t in grant.exclude_tags if t != "destructive"),
+        exclude_tools=", ".join(grant.exclude_tools),
+        confirm=grant.confirm,
+        budgets="\n".join(f"{b.target} = {budget_text(b)}" for b in grant.budgets),
+        pin="\n".join(f"{p.param} = {', '.join(p.values)}" for p in grant.pin),
+        reveal_secrets=grant.reveal_secrets,
+        provenance=grant.provenance,
+    )
+
+
+def _words(text: str) -> list[str]:
+    return [w for w in _SEPARATORS.split(text) if w]
+
+
+def _pin_values(text: str) -> list[str | int]:
+    return [*_words(text)]
+
+
+def form_config(values: ServerForm) -> ServerConfigBody:
+    """The form's configuration as the API's ``config`` (unreadable lines left out: see
+    :func:`form_problems`)."""
+    exclude_tags = ["destructive"] if values.exclude_destructive else []
+    exclude_tags += [t for t in _words(values.exclude_tags) if t != "destructive"]
+    pins = parse_lines(values.pin).values
     return ServerConfigBody(
         methods=values.methods,
         tags=values.tags,
         require_api_token_auth=values.require_api_token_auth,
+        exclude_tags=exclude_tags,
+        exclude_tools=_words(values.exclude_tools),
+        confirm=values.confirm or UNSET,
+        budgets=parse_lines(values.budgets).values,
+        pin={param: _pin_values(text) for param, text in pins.items()},
+        reveal_secrets=values.reveal_secrets,
+        provenance=values.provenance,
     )
 
 
@@ -166,12 +311,12 @@ def server_create_body(values: ServerForm, now: datetime) -> ServerCreate:
     """The create form as ``POST /integrated-account/{id}/mcp`` would receive it."""
     when = expires_at(values, now)
     return ServerCreate(
-        name=values.name, config=_config(values), expires_at=None if when is UNSET else when
+        name=values.name, config=form_config(values), expires_at=None if when is UNSET else when
     )
 
 
 def server_update_body(values: ServerForm, now: datetime) -> ServerUpdate:
     """The edit form as ``PATCH .../mcp/{server_id}`` would receive it."""
     return ServerUpdate(
-        name=values.name, config=_config(values), expires_at=expires_at(values, now)
+        name=values.name, config=form_config(values), expires_at=expires_at(values, now)
     )

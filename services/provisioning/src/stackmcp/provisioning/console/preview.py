@@ -1,26 +1,45 @@
-"""What a method/tag filter exposes, for the create and edit forms' live preview.
+"""What a server's configuration exposes, for the create and edit forms' live preview.
 
-The rule is the one the gateway enforces (:func:`~stackmcp.contracts.filters.filter_tools`), so
-the preview cannot drift from what the minted URL will list.
+The rule is the one the gateway enforces (:func:`~stackmcp.contracts.policy.expose`), and the
+configuration is read and checked by the same code as the admin API's, so the preview cannot
+drift from what the minted URL will list. Tools the exclusions or pins withhold are listed with
+why.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import msgspec
 
-from stackmcp.contracts.filters import (
-    STANDARD_METHODS,
-    check_filter,
-    filter_tools,
-    known_methods,
-    known_tags,
-)
+from stackmcp.contracts.filters import STANDARD_METHODS, check_filter, known_methods, known_tags
+from stackmcp.contracts.grants import Grant
 from stackmcp.contracts.mcp_tools import estimate_tokens
+from stackmcp.contracts.policy import budget_text, budgets_for, expose, needs_confirmation
 from stackmcp.contracts.tools import ToolDescriptor
+from stackmcp.provisioning.bodies import FieldErrors, ServerConfigBody
+from stackmcp.provisioning.serverconfig import apply_config, check_config
 
-__all__ = ["FilterChoices", "FilterPreview", "PreviewRow", "filter_choices", "preview_filter"]
+__all__ = [
+    "FilterChoices",
+    "FilterPreview",
+    "PreviewRow",
+    "WithheldRow",
+    "filter_choices",
+    "plain_reason",
+    "preview_config",
+]
+
+_DRAFT = Grant(server_id="preview", account_id="preview")
+_API_NOTE = re.compile(r" \((?:exclude_tags|exclude_tools)\)$")
+_LABELS = {
+    "config.exclude_tags": "Tags to leave out",
+    "config.exclude_tools": "Tools to leave out",
+    "config.confirm": "Confirmation",
+    "config.budgets": "Budget",
+    "config.pin": "Limit to ids",
+}
 
 
 class PreviewRow(msgspec.Struct, frozen=True, kw_only=True):
@@ -32,12 +51,25 @@ class PreviewRow(msgspec.Struct, frozen=True, kw_only=True):
     method_class: str
     tags: tuple[str, ...]
     tokens: int
+    asks_first: bool = False
+    """Whether a call waits for a person's confirmation."""
+    budgets: tuple[str, ...] = ()
+    """The budgets a call counts against, e.g. ``write: 10/h``."""
+
+
+class WithheldRow(msgspec.Struct, frozen=True, kw_only=True):
+    """A tool the methods and tags match but the exclusions or pins leave out, and why."""
+
+    name: str
+    title: str
+    reason: str
 
 
 class FilterPreview(msgspec.Struct, frozen=True, kw_only=True):
     """The tools a filter exposes and the ``tools/list`` cost, or why it exposes nothing."""
 
     rows: tuple[PreviewRow, ...]
+    withheld: tuple[WithheldRow, ...] = ()
     total: int
     """Tools in the whole catalogue."""
     size_bytes: int
@@ -64,33 +96,74 @@ def filter_choices(tools: Sequence[ToolDescriptor]) -> FilterChoices:
     )
 
 
-def preview_filter(
-    tools: Sequence[ToolDescriptor], methods: Sequence[str], tags: Sequence[str]
-) -> FilterPreview:
-    """The tools a server with ``methods`` and ``tags`` would list, and their token cost."""
-    problem: str | None = None
-    exposed: tuple[ToolDescriptor, ...] = ()
-    problems = check_filter(tools, methods, tags)
-    if not methods:
-        problem = "Choose at least one method: a server without methods exposes nothing."
-    elif problems:
-        problem = f"Not in the catalogue: {problems.message()}."
-    else:
-        exposed = filter_tools(tools, methods, tags)
-        if not exposed:
-            problem = "No tool matches these methods and tags; widen the methods or the tags."
+def preview_config(tools: Sequence[ToolDescriptor], config: ServerConfigBody) -> FilterPreview:
+    """The tools a server with ``config`` would list, their token cost, and the tools it
+    withholds with why."""
+    errors = FieldErrors()
+    grant = apply_config(errors, config, _DRAFT)
+    check_config(errors, tools, grant)
+    exposure = expose(tools, grant) if grant.methods else None
+    exposed = exposure.tools if exposure else ()
     size, tokens = estimate_tokens(exposed) if exposed else (0, 0)
-    rows = tuple(
-        PreviewRow(
-            name=t.name,
-            title=t.title,
-            method=t.method,
-            method_class=t.method_class,
-            tags=t.tags,
-            tokens=estimate_tokens((t,))[1],
-        )
-        for t in exposed
-    )
+    titles = {t.name: t.title for t in tools}
     return FilterPreview(
-        rows=rows, total=len(tools), size_bytes=size, tokens=tokens, problem=problem
+        rows=tuple(_row(t, grant) for t in exposed),
+        withheld=tuple(
+            WithheldRow(name=name, title=titles.get(name, ""), reason=plain_reason(reason))
+            for name, reason in (exposure.withheld.items() if exposure else ())
+        ),
+        total=len(tools),
+        size_bytes=size,
+        tokens=tokens,
+        problem=_problem(tools, grant, errors, bool(exposure and exposure.withheld)),
     )
+
+
+def _row(tool: ToolDescriptor, grant: Grant) -> PreviewRow:
+    return PreviewRow(
+        name=tool.name,
+        title=tool.title,
+        method=tool.method,
+        method_class=tool.method_class,
+        tags=tool.tags,
+        tokens=estimate_tokens((tool,))[1],
+        asks_first=needs_confirmation(tool, grant.confirm),
+        budgets=tuple(f"{b.target}: {budget_text(b)}" for b in budgets_for(tool, grant.budgets)),
+    )
+
+
+def plain_reason(reason: str) -> str:
+    """Why a tool is withheld, without the API field it comes from, as a sentence."""
+    text = _API_NOTE.sub("", reason)
+    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
+
+
+def _problem(
+    tools: Sequence[ToolDescriptor], grant: Grant, errors: FieldErrors, withheld: bool
+) -> str | None:
+    if not grant.methods:
+        return "Choose at least one method: a server without methods exposes nothing."
+    problems = check_filter(tools, grant.methods, grant.tags)
+    if problems:
+        return f"Not in the catalogue: {problems.message()}."
+    texts = []
+    for field, messages in errors.fields.items():
+        if field == "config":
+            texts.append(
+                "Every tool these methods and tags match is left out (see below); leave out "
+                "less or widen the methods or the tags."
+                if withheld
+                else "No tool matches these methods and tags; widen the methods or the tags."
+            )
+        else:
+            texts.append(f"{_label(field)}: {'; '.join(messages)}.")
+    return " ".join(texts) or None
+
+
+def _label(field: str) -> str:
+    for section, label in _LABELS.items():
+        if field == section:
+            return label
+        if field.startswith(f"{section}."):
+            return f"{label} ({field.removeprefix(section + '.')})"
+    return field

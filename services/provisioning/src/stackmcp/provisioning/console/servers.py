@@ -9,9 +9,11 @@ from __future__ import annotations
 from litestar import Response, get
 
 from stackmcp.contracts._base import utcnow
-from stackmcp.contracts.filters import filter_tools
 from stackmcp.contracts.grants import Grant
+from stackmcp.contracts.policy import Exposure, expose
 from stackmcp.provisioning.console.activity import read_activity
+from stackmcp.provisioning.console.forms import CONFIRM_CHOICES
+from stackmcp.provisioning.console.preview import plain_reason
 from stackmcp.provisioning.console.web import AnyRequest, console_state, page, signed_in
 from stackmcp.provisioning.provisioner import Provisioner
 from stackmcp.provisioning.views import account_view, server_view
@@ -20,14 +22,14 @@ from stackmcp.runtime.errors import Unavailable
 __all__ = ["exposed_tools", "server_page"]
 
 
-async def exposed_tools(provisioner: Provisioner, grant: Grant) -> tuple[list[str] | None, str]:
-    """The exact tool names ``grant`` exposes (the gateway's own rule), or ``None`` and why not
-    when the catalogue cannot be fetched."""
+async def exposed_tools(provisioner: Provisioner, grant: Grant) -> tuple[Exposure | None, str]:
+    """The tools ``grant`` exposes and withholds (the gateway's own rule), or ``None`` and why
+    not when the catalogue cannot be fetched."""
     try:
         catalogue = await provisioner.catalogue()
     except Unavailable as exc:
         return None, exc.message
-    return [t.name for t in filter_tools(catalogue, grant.methods, grant.tags)], ""
+    return expose(catalogue, grant), ""
 
 
 @get("/accounts/{account_id:str}/servers/{server_id:str}")
@@ -37,9 +39,9 @@ async def server_page(request: AnyRequest, account_id: str, server_id: str) -> R
     provisioner = console_state(request).provisioner
     account = account_view(await provisioner.account(account_id), 0)
     record = await provisioner.server(account_id, server_id)
-    tools, catalogue_problem = await exposed_tools(provisioner, record.grant)
+    exposure, catalogue_problem = await exposed_tools(provisioner, record.grant)
     usage = (await provisioner.usage([record])).get(record.id)
-    view = server_view(record, utcnow(), len(tools) if tools is not None else None, usage)
+    view = server_view(record, utcnow(), exposure, usage)
     activity = await read_activity(request, account_id=account_id, server_id=server_id)
     return page(
         session,
@@ -47,7 +49,9 @@ async def server_page(request: AnyRequest, account_id: str, server_id: str) -> R
         422 if activity.errors else 200,
         account=account,
         server=view,
-        tools=tools,
+        tools=[t.name for t in exposure.tools] if exposure else None,
+        withheld={n: plain_reason(r) for n, r in exposure.withheld.items()} if exposure else {},
+        confirm_label=dict(CONFIRM_CHOICES).get(record.grant.confirm, record.grant.confirm),
         catalogue_problem=catalogue_problem,
         activity=activity,
     )

@@ -68,13 +68,16 @@
   const form = document.querySelector("form[data-preview]");
   const preview = document.getElementById("preview");
   if (form && preview) {
+    // What the preview depends on (never the CSRF token: the preview is a GET).
+    const fields = ["methods", "tags", "exclude_destructive", "exclude_tags", "exclude_tools",
+      "confirm", "budgets", "pin"];
     let sequence = 0;
     let timer = 0;
     const refresh = async () => {
       const mine = ++sequence;
       const params = new URLSearchParams();
-      for (const name of ["methods", "tags"]) {
-        form.querySelectorAll(`input[name=${name}]:checked`).forEach((box) => params.append(name, box.value));
+      for (const [name, value] of new FormData(form)) {
+        if (fields.includes(name)) params.append(name, value);
       }
       try {
         const answer = await fetch(`${form.dataset.preview}?${params}`, {
@@ -88,11 +91,16 @@
         if (mine === sequence) preview.innerHTML = '<p class="problem">The preview is not available right now.</p>';
       }
     };
-    form.addEventListener("change", (event) => {
-      if (!event.target.matches("input[name=methods], input[name=tags]")) return;
+    const later = (event, delay) => {
+      if (!fields.includes(event.target.name)) return;
       preview.dataset.state = "loading";
       window.clearTimeout(timer);
-      timer = window.setTimeout(refresh, 120);
+      timer = window.setTimeout(refresh, delay);
+    };
+    form.addEventListener("change", (event) => later(event, 120));
+    // Typing in a text box waits for a pause, so the preview does not flicker per key.
+    form.addEventListener("input", (event) => {
+      if (event.target.matches("input[type=text], input:not([type]), textarea")) later(event, 400);
     });
   }
 })();
