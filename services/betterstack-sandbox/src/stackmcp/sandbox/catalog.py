@@ -18,6 +18,7 @@ from stackmcp.sandbox.schemas import (
     POLICY_FIELDS,
     STATUS_PAGE_FIELDS,
 )
+from stackmcp.sandbox.secrets import incoming_webhook_url
 from stackmcp.sandbox.state import SandboxState
 from stackmcp.sandbox.statuspages import (
     ReportHooks,
@@ -52,9 +53,7 @@ class IncomingWebhookHooks(Hooks):
 
     def after_create(self, state: SandboxState, row: Row, body: Mapping[str, Any]) -> None:
         """Assign the receiving URL."""
-        row["url"] = (
-            f"https://uptime.betterstack.com/api/v1/incoming-webhook/sandbox-{row['id']:06d}"
-        )
+        row["url"] = incoming_webhook_url(row["id"])
 
 
 def _spec(

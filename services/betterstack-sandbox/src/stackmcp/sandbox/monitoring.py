@@ -13,6 +13,7 @@ from stackmcp.sandbox import clock
 from stackmcp.sandbox.crud import Hooks
 from stackmcp.sandbox.envelope import query, resource, single_response
 from stackmcp.sandbox.errors import ApiError, blank, field_error
+from stackmcp.sandbox.secrets import ping_url
 from stackmcp.sandbox.state import SandboxState, state_of
 from stackmcp.sandbox.store import Row
 
@@ -23,7 +24,6 @@ __all__ = [
     "heartbeat_availability",
     "monitor_response_times",
     "monitor_sla",
-    "ping_url",
 ]
 
 MONITOR_TYPES = frozenset(
@@ -113,12 +113,6 @@ class MonitorHooks(Hooks):
         row["_headers"] = row["request_headers"]
         row.setdefault("last_checked_at", None)
         _apply_paused(state, row, body, creating)
-
-
-def ping_url(heartbeat_id: int) -> str:
-    """The deterministic ping URL of a heartbeat."""
-    token = hashlib.sha256(f"heartbeat-{heartbeat_id}".encode()).hexdigest()[:24]
-    return f"https://uptime.betterstack.com/api/v1/heartbeat/{token}"
 
 
 class HeartbeatHooks(Hooks):

@@ -3,6 +3,13 @@
 Ids are sequential per resource in the order below, so they are stable: e.g. monitor 1 is
 "Checkout API", on-call calendar 1 is the default calendar, 2 "Core Infrastructure", 3 "Payments".
 Incidents come from :mod:`stackmcp.sandbox.seed_incidents`.
+
+Credentials Better Stack stores are seeded where the API returns them, every value containing
+:data:`SECRET_MARK` so a test can scan any answer for leaks: monitor 1's ``Authorization``
+request header, monitor 3's basic auth password, monitor 9's Playwright environment variables,
+every heartbeat's and incoming webhook's URL token, the ``incident_token`` of policies 1 and 2,
+outgoing webhook 1's template auth password and header, and status page 2's (write-only,
+never returned) password.
 """
 
 from __future__ import annotations
@@ -14,15 +21,15 @@ from stackmcp.sandbox import clock
 from stackmcp.sandbox.config import TEAM_NAME
 from stackmcp.sandbox.fields import Field, defaults
 from stackmcp.sandbox.metadata import set_metadata
-from stackmcp.sandbox.monitoring import ping_url
 from stackmcp.sandbox.oncall import Rotation, add_event, apply_rotation
 from stackmcp.sandbox.schemas import HEARTBEAT_FIELDS, MONITOR_FIELDS, POLICY_FIELDS
+from stackmcp.sandbox.secrets import SECRET_MARK, incoming_webhook_url, ping_url
 from stackmcp.sandbox.seed_incidents import seed_incidents
 from stackmcp.sandbox.seed_pages import seed_status_pages
 from stackmcp.sandbox.state import SandboxState
 from stackmcp.sandbox.store import Row
 
-__all__ = ["load_seed"]
+__all__ = ["SECRET_MARK", "load_seed"]
 
 HOUR, DAY = dt.timedelta(hours=1), dt.timedelta(days=1)
 PEOPLE = (
@@ -38,6 +45,16 @@ ROLES = (
     ("Member", "member"),
     ("Billing admin", "billing_admin"),
 )
+PLAYWRIGHT_SCRIPT = """\
+const { test, expect } = require('@playwright/test');
+test('checkout', async ({ page }) => {
+  await page.goto('https://shop.example.com/login');
+  await page.fill('#email', process.env.SHOP_USER);
+  await page.fill('#password', process.env.SHOP_PASSWORD);
+  await page.click('text=Sign in');
+  await expect(page.locator('#cart')).toBeVisible();
+});
+"""
 # name, url, type, status, group, extra attributes
 MONITORS: tuple[tuple[str, str, str, str, int | None, dict[str, Any]], ...] = (
     (
@@ -46,7 +63,13 @@ MONITORS: tuple[tuple[str, str, str, str, int | None, dict[str, Any]], ...] = (
         "status",
         "down",
         1,
-        {"policy_id": "1"},
+        {
+            "policy_id": "1",
+            "request_headers": [
+                {"id": 1, "name": "X-Sandbox", "value": "1"},
+                {"id": 2, "name": "Authorization", "value": f"Bearer {SECRET_MARK}checkout-bearer"},
+            ],
+        },
     ),
     (
         "Payments API",
@@ -56,7 +79,14 @@ MONITORS: tuple[tuple[str, str, str, str, int | None, dict[str, Any]], ...] = (
         1,
         {"expected_status_codes": [200, 204]},
     ),
-    ("Auth Service", "https://auth.example.com/healthz", "status", "up", 1, {}),
+    (
+        "Auth Service",
+        "https://auth.example.com/healthz",
+        "status",
+        "up",
+        1,
+        {"auth_username": "probe", "auth_password": f"{SECRET_MARK}basic-auth-password"},
+    ),
     (
         "Marketing Site",
         "https://www.example.com",
@@ -80,6 +110,21 @@ MONITORS: tuple[tuple[str, str, str, str, int | None, dict[str, Any]], ...] = (
     ),
     ("Edge Ping", "203.0.113.10", "ping", "pending", None, {"check_frequency": 60}),
     ("Webhooks Receiver", "https://hooks.example.com/health", "status", "validating", 1, {}),
+    (
+        "Checkout journey",
+        "https://shop.example.com",
+        "playwright",
+        "up",
+        1,
+        {
+            "scenario_name": "Checkout journey",
+            "playwright_script": PLAYWRIGHT_SCRIPT,
+            "environment_variables": {
+                "SHOP_USER": "synthetic-buyer@example.com",
+                "SHOP_PASSWORD": f"{SECRET_MARK}playwright-password",
+            },
+        },
+    ),
 )
 
 
@@ -143,7 +188,6 @@ def _monitoring(state: SandboxState, now: dt.datetime) -> None:
             last_checked_at=None
             if status in ("paused", "pending")
             else clock.iso(now - dt.timedelta(seconds=20)),
-            request_headers=[{"id": 1, "name": "X-Sandbox", "value": "1"}] if index == 0 else [],
             **extra,
         )
         row["_headers"] = row["request_headers"]
@@ -251,7 +295,7 @@ def _policies(state: SandboxState, now: dt.datetime) -> None:
         ),
         ("Weekend silent", None, []),
     )
-    for name, group, steps in policies:
+    for index, (name, group, steps) in enumerate(policies, start=1):
         state.store["policies"].insert(
             _from_fields(
                 POLICY_FIELDS,
@@ -260,6 +304,7 @@ def _policies(state: SandboxState, now: dt.datetime) -> None:
                 name=name,
                 repeat_count=2,
                 repeat_delay=600,
+                incident_token=f"{SECRET_MARK}incident-token-{index}" if group else None,
                 policy_group_id=group,
                 steps=steps,
             )
@@ -305,7 +350,15 @@ def _integrations(state: SandboxState, now: dt.datetime) -> None:
             on_incident_reopened=True,
             on_incident_comment=False,
             notify_alongside_primary_responder=False,
-            custom_webhook_template_attributes=None,
+            custom_webhook_template_attributes={
+                "http_method": "post",
+                "auth_username": "betterstack",
+                "auth_password": f"{SECRET_MARK}webhook-password",
+                "headers_template": [
+                    {"name": "X-Feed-Token", "value": f"{SECRET_MARK}webhook-header"},
+                ],
+                "body_template": '{"incident": "$INCIDENT_NAME", "status": "$STATUS"}',
+            },
         )
     )
     state.store["incoming_webhooks"].insert(
@@ -326,7 +379,7 @@ def _integrations(state: SandboxState, now: dt.datetime) -> None:
             started_rules=[],
             title_field=None,
             cause_field=None,
-            url="https://uptime.betterstack.com/api/v1/incoming-webhook/sandbox-000001",
+            url=incoming_webhook_url(1),
         )
     )
     state.store["slack_integrations"].insert(

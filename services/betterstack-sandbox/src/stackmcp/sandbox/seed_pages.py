@@ -7,6 +7,7 @@ from typing import Any
 
 from stackmcp.sandbox import clock
 from stackmcp.sandbox.config import TEAM_NAME
+from stackmcp.sandbox.secrets import SECRET_MARK
 from stackmcp.sandbox.state import SandboxState
 
 __all__ = ["seed_status_pages"]
@@ -88,7 +89,8 @@ def _update(
 
 
 def seed_status_pages(state: SandboxState, now: dt.datetime) -> None:
-    """Insert status page group 1, pages 1-2, sections 1-3, resources 1-4, reports 1-2."""
+    """Insert status page group 1, pages 1-2 (2 password-protected), sections 1-3, resources
+    1-4, reports 1-2."""
     store = state.store
     store["status_page_groups"].insert(
         {
@@ -100,7 +102,9 @@ def seed_status_pages(state: SandboxState, now: dt.datetime) -> None:
         }
     )
     store["status_pages"].insert(_page(now, "Stackmcp Demo", "stackmcp-demo", 1))
-    store["status_pages"].insert(_page(now, "Stackmcp Internal", "stackmcp-internal", None))
+    internal = _page(now, "Stackmcp Internal", "stackmcp-internal", None)
+    internal.update(password_enabled=True, password=f"{SECRET_MARK}status-page-password")
+    store["status_pages"].insert(internal)
     for page, name, position in ((1, "Core services", 0), (1, "Website", 1), (2, "", 0)):
         store["status_page_sections"].insert(
             {
