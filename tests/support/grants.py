@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 from collections.abc import Sequence
+from typing import Any
 
 import msgspec
 import redis.asyncio as aioredis
@@ -42,8 +43,10 @@ async def mint_grant(
     expires_at: dt.datetime | None = None,
     server_id: str | None = None,
     name: str = "test server",
+    **policy: Any,
 ) -> tuple[str, Grant]:
-    """Mint an MCP server: a new URL token and its stored grant. Returns ``(token, grant)``."""
+    """Mint an MCP server: a new URL token and its stored grant (``policy``: further
+    :class:`Grant` fields such as ``pin`` or ``confirm``). Returns ``(token, grant)``."""
     keys = keys or RedisKeys()
     token = new_token(SERVER_TOKEN_PREFIX)
     token_hash = hash_token(token)
@@ -57,6 +60,7 @@ async def mint_grant(
         require_api_token_auth=require_api_token_auth,
         expires_at=expires_at,
         created_at=now,
+        **policy,
     )
     await redis.set(
         keys.grant(token_hash), msgspec.json.encode(grant), ex=grant_key_ttl(grant, now)
