@@ -17,13 +17,22 @@ from typing import Any
 import msgspec
 from opentelemetry import trace
 
-from stackmcp.betterstack_worker.api import Operation
+from stackmcp.betterstack_worker.api import Operation, Page
 from stackmcp.betterstack_worker.catalog import Catalog
 from stackmcp.betterstack_worker.cursors import CursorSigner
 from stackmcp.betterstack_worker.execution.accounts import Account, AccountStore
 from stackmcp.betterstack_worker.execution.arguments import ArgumentValidator
 from stackmcp.betterstack_worker.execution.claims import WriteClaims
 from stackmcp.betterstack_worker.execution.paging import Pager
+from stackmcp.betterstack_worker.execution.plans import Planner
+from stackmcp.betterstack_worker.execution.policy import (
+    check_exposed,
+    check_pins,
+    hidden,
+    keep_pinned,
+    pinned_ids,
+)
+from stackmcp.betterstack_worker.execution.provenance import COMMENT_TOOL, note, with_footer
 from stackmcp.betterstack_worker.execution.requests import RequestPlan, UpstreamRequest
 from stackmcp.betterstack_worker.normalise import flatten_document
 from stackmcp.betterstack_worker.secrets import redactor_for
@@ -33,8 +42,8 @@ from stackmcp.betterstack_worker.upstream import (
     UpstreamHttpError,
     UpstreamResponse,
 )
-from stackmcp.contracts.filters import tool_matches
 from stackmcp.contracts.tools import (
+    CallPlan,
     CatalogRequest,
     CatalogResponse,
     RateLimitInfo,
@@ -42,7 +51,7 @@ from stackmcp.contracts.tools import (
     ToolCallResult,
     ToolDescriptor,
 )
-from stackmcp.runtime.errors import InvalidArgument, NotFound, StackmcpError, UpstreamError
+from stackmcp.runtime.errors import InvalidArgument, StackmcpError, UpstreamError
 from stackmcp.runtime.natsx import NoReply
 
 __all__ = ["Executor", "error_result"]
@@ -53,22 +62,32 @@ _DEADLINE_MARGIN = 0.5
 """Seconds kept back from the caller's timeout so the answer arrives before it gives up."""
 _LAST_START = 0.05
 """Upstream work is not started with less than this many seconds left before the deadline."""
+_NOTE_TIMEOUT = 3.0
+"""Most seconds the provenance note after a write may take (the write's answer waits for it)."""
 
 
 class _Call:
     """What the upstream step needs to know about the call it serves."""
 
-    __slots__ = ("call_id", "deadline", "reveal_secrets", "timeout", "write")
+    __slots__ = ("call_id", "deadline", "limit", "reveal_secrets", "timeout", "write")
 
-    def __init__(self, request: ToolCallRequest, write: bool) -> None:
+    def __init__(self, request: ToolCallRequest, write: bool, limit: float | None = None) -> None:
         self.call_id = request.call_id
+        self.limit = limit
         self.reveal_secrets = request.reveal_secrets
         self.timeout = request.timeout
         self.deadline = request.deadline
         self.write = write
 
     def upstream_timeout(self) -> float | None:
-        """Seconds the upstream request may take: what remains before the deadline."""
+        """Seconds the upstream request may take: what remains before the deadline, at most
+        ``limit``."""
+        remaining = self._remaining()
+        if self.limit is None:
+            return remaining
+        return self.limit if remaining is None else min(remaining, self.limit)
+
+    def _remaining(self) -> float | None:
         if self.deadline is not None:
             return self.deadline - time.time() - _DEADLINE_MARGIN / 5
         if self.timeout is None:
@@ -117,6 +136,7 @@ class Executor:
         self._upstream = upstream
         self._cursors = cursors
         self._claims = claims
+        self._planner = Planner(catalog.operations)
 
     async def catalog(self, request: CatalogRequest) -> CatalogResponse:
         """The catalogue, or just its version when the caller already holds it."""
@@ -126,7 +146,8 @@ class Executor:
         """Run ``request.tool``; failures while running it are ``is_error`` results.
 
         Raises:
-            NotFound: the tool does not exist or is outside the grant's filter.
+            NotFound: the tool does not exist or the grant hides it (filters, exclusions, or a
+                write that could act outside the pins).
             NoReply: the deadline passed before any upstream work began, or the write was
                 claimed elsewhere or abandoned: the caller no longer waits for this answer.
         """
@@ -134,8 +155,9 @@ class Executor:
             logger.info("dropped a tool call that reached this worker past its deadline")
             raise NoReply
         tool = self._tools.get(request.tool)
-        if tool is None or not tool_matches(tool.descriptor, request.methods, request.tags):
-            raise NotFound(f"unknown tool: {request.tool[:80]}")
+        if tool is None:
+            raise hidden(request.tool)
+        check_exposed(tool.descriptor, request)
         span = trace.get_current_span()
         span.set_attribute("mcp.tool.name", request.tool)
         span.set_attribute("stackmcp.server_id", request.server_id)
@@ -148,12 +170,20 @@ class Executor:
             return error_result(exc)
 
     async def _run(self, tool: _Tool, request: ToolCallRequest) -> ToolCallResult:
-        page = tool.op.page
+        if tool.op.page is not None:
+            return await self._list(tool, tool.op.page, request)
+        _check(tool, request.arguments, request)
+        arguments = with_footer(tool.descriptor.name, request.arguments, request.provenance)
+        account = await self._accounts.get(request.account_id)
+        if request.plan_only:
+            upstream_request = tool.plan.build(arguments, team_name=account.team_name)
+            return await self._plan(tool, arguments, upstream_request, account, request)
         call = _Call(request, tool.descriptor.method_class == "write")
-        if page is None:
-            _validate(tool, request.arguments)
-            account = await self._accounts.get(request.account_id)
-            return await self._single(tool, request.arguments, account, call)
+        result = await self._single(tool, arguments, account, call)
+        await self._leave_note(tool, arguments, account, request)
+        return result
+
+    async def _list(self, tool: _Tool, page: Page, request: ToolCallRequest) -> ToolCallResult:
         pager = Pager(
             self._cursors,
             account_id=request.account_id,
@@ -161,20 +191,81 @@ class Executor:
             tool=request.tool,
         )
         state, arguments = pager.resume(request.arguments)
-        _validate(tool, arguments)
+        _check(tool, arguments, request)
         window = pager.open(page, arguments, state)
         account = await self._accounts.get(request.account_id)
         upstream_request = tool.plan.build(
             window.arguments, extra_query=window.upstream_query(page), team_name=account.team_name
         )
+        if request.plan_only:
+            return await self._plan(tool, window.arguments, upstream_request, account, request)
+        call = _Call(request, write=False)
         answer = await self._send(tool.op, account, upstream_request, call)
         items = _items(tool.op, answer.body)
+        pinned = pinned_ids(tool.descriptor, request.pin)
         if page.upstream:
             next_cursor = pager.close_upstream(window, items, answer.body)
+            items = keep_pinned(items, pinned)
         else:
-            items, next_cursor = pager.slice(window, items)
+            items, next_cursor = pager.slice(window, keep_pinned(items, pinned))
         structured = {"result": items, "next_cursor": next_cursor}
         return _result(tool, call, structured, answer.rate_limit, answer.status)
+
+    async def _plan(
+        self,
+        tool: _Tool,
+        arguments: Mapping[str, Any],
+        upstream_request: UpstreamRequest,
+        account: Account,
+        request: ToolCallRequest,
+    ) -> ToolCallResult:
+        """The plan of the call: only the reads that name its resources go upstream."""
+
+        async def lookup(name: str, lookup_arguments: Mapping[str, Any]) -> Any:
+            return await self._read(name, lookup_arguments, account, request)
+
+        plan = await self._planner.plan(
+            tool.descriptor, arguments, upstream_request, lookup, request.provenance
+        )
+        return _plan_result(plan)
+
+    async def _read(
+        self, name: str, arguments: Mapping[str, Any], account: Account, request: ToolCallRequest
+    ) -> Any:
+        """The result of the read tool ``name`` (redacted as a call would be), or ``None``."""
+        tool = self._tools.get(name)
+        if tool is None:
+            return None
+        call = _Call(request, write=False)
+        try:
+            upstream_request = tool.plan.build(arguments, team_name=account.team_name)
+            answer = await self._send(tool.op, account, upstream_request, call)
+        except (UpstreamHttpError, StackmcpError, NoReply) as exc:
+            logger.info("a plan names a resource without its name: %s failed (%s)", name, exc)
+            return None
+        result = _single_result(tool.op, answer.body)
+        if tool.redactor is not None and not call.reveal_secrets:
+            result = tool.redactor.result(result)
+        return result
+
+    async def _leave_note(
+        self, tool: _Tool, arguments: Mapping[str, Any], account: Account, request: ToolCallRequest
+    ) -> None:
+        """Post the provenance note after a successful incident action; failures are logged,
+        never returned (the action itself succeeded)."""
+        text = note(tool.descriptor.name, request.provenance)
+        comment = self._tools.get(COMMENT_TOOL)
+        if text is None or comment is None:
+            return
+        note_arguments = {"incident_id": arguments.get("incident_id"), "content": text}
+        call = _Call(request, write=False, limit=_NOTE_TIMEOUT)
+        try:
+            upstream_request = comment.plan.build(note_arguments, team_name=account.team_name)
+            await self._send(comment.op, account, upstream_request, call)
+        except (UpstreamHttpError, StackmcpError, NoReply) as exc:
+            logger.warning(
+                "the provenance note after %s was not posted: %r", tool.descriptor.name, exc
+            )
 
     async def _single(
         self, tool: _Tool, arguments: Mapping[str, Any], account: Account, call: _Call
@@ -212,6 +303,12 @@ class Executor:
             timeout=timeout,
             route=op.path,
         )
+
+
+def _check(tool: _Tool, arguments: Mapping[str, Any], request: ToolCallRequest) -> None:
+    """The pins first (their message is the clearer one), then the input schema."""
+    check_pins(tool.descriptor, arguments, request.pin)
+    _validate(tool, arguments)
 
 
 def _validate(tool: _Tool, arguments: Mapping[str, Any]) -> None:
@@ -253,6 +350,10 @@ def _result(
         upstream_status=status,
         untrusted=tool.untrusted,
     )
+
+
+def _plan_result(plan: CallPlan) -> ToolCallResult:
+    return ToolCallResult(plan=plan, structured=msgspec.Raw(msgspec.json.encode(plan)))
 
 
 def error_result(
