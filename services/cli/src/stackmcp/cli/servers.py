@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,11 +24,27 @@ from stackmcp.cli.admin import (
 from stackmcp.cli.admin_client import segment
 from stackmcp.cli.catalog import parse_terms
 from stackmcp.cli.output import cell, key_values, parse_time, relative, table, when
+from stackmcp.contracts.grants import CONFIRM_MODES
 
 __all__ = ["add_parser"]
 
 _METHODS_HELP = "comma-separated: read, write, custom or exact method names (API default: read)"
 _TAGS_HELP = "comma-separated catalogue tags, e.g. incidents,on-call; a tool needs one of them"
+_EXCLUDE_TAGS_HELP = "comma-separated tags whose tools are withheld, e.g. destructive"
+_EXCLUDE_TOOLS_HELP = "comma-separated tool names to withhold (see stackmcp catalog)"
+_CONFIRM_HELP = (
+    "which calls wait for a person's confirmation: none, destructive or writes (API default: none)"
+)
+_BUDGET_HELP = (
+    "at most COUNT calls per window of a tool, of read or write, or of a method such as "
+    "resolve: write=10/h, resolve=3/d, read=100/30m (repeatable)"
+)
+_PIN_HELP = (
+    "limit an id parameter to these values, e.g. incident_id=7,8 (repeatable); writes that "
+    "do not name it are withheld"
+)
+_REVEAL_HELP = "show credential fields in results (default: they read [redacted])"
+_PROVENANCE_HELP = "writes leave a note on the Better Stack timeline naming server and client"
 
 
 def add_parser(commands: Any) -> None:
@@ -56,6 +73,7 @@ def add_parser(commands: Any) -> None:
         const=True,
         help="clients must also send an API token (see stackmcp tokens)",
     )
+    _policy_options(create, updating=False)
     expiry_options(create, clearable=False)
     listing = add_command(
         verbs, "list", _list, help="list an account's servers", description="List the servers."
@@ -74,7 +92,7 @@ def add_parser(commands: Any) -> None:
         verbs,
         "update",
         _update,
-        help="change a server's name, filter, API-token requirement or expiry",
+        help="change a server's name, filter, policy, API-token requirement or expiry",
         description="Change a server; options not given stay as they are.",
     )
     _ids(update)
@@ -87,6 +105,7 @@ def add_parser(commands: Any) -> None:
         default=None,
         help="whether clients must also send an API token",
     )
+    _policy_options(update, updating=True)
     expiry_options(update, clearable=True)
     revoke = add_command(
         verbs,
@@ -96,6 +115,53 @@ def add_parser(commands: Any) -> None:
         description="Revoke a server.",
     )
     _ids(revoke)
+
+
+def _policy_options(parser: argparse.ArgumentParser, *, updating: bool) -> None:
+    """What a server withholds, confirms, budgets, pins, redacts and notes."""
+    none = " ('' = none)" if updating else ""
+    parser.add_argument("--exclude-tags", metavar="TAGS", help=_EXCLUDE_TAGS_HELP + none)
+    parser.add_argument("--exclude-tools", metavar="TOOLS", help=_EXCLUDE_TOOLS_HELP + none)
+    parser.add_argument("--confirm", choices=CONFIRM_MODES, help=_CONFIRM_HELP)
+    replaced = "; replaces every budget" if updating else ""
+    budgets = parser.add_mutually_exclusive_group() if updating else parser
+    budgets.add_argument(
+        "--budget",
+        action="append",
+        type=_assignment,
+        metavar="TARGET=COUNT/WINDOW",
+        help=_BUDGET_HELP + replaced,
+    )
+    pins = parser.add_mutually_exclusive_group() if updating else parser
+    pins.add_argument(
+        "--pin",
+        action="append",
+        type=_assignment,
+        metavar="PARAM=V1,V2",
+        help=_PIN_HELP + ("; replaces every pin" if updating else ""),
+    )
+    if updating:
+        budgets.add_argument("--no-budgets", action="store_true", help="remove every budget")
+        pins.add_argument("--no-pin", action="store_true", help="remove every pin")
+    parser.add_argument(
+        "--reveal-secrets", action=argparse.BooleanOptionalAction, default=None, help=_REVEAL_HELP
+    )
+    parser.add_argument(
+        "--provenance",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help=_PROVENANCE_HELP + " (API default: on)",
+    )
+
+
+def _assignment(text: str) -> tuple[str, str]:
+    """``NAME=VALUE`` with both parts present (for ``--budget`` and ``--pin``)."""
+    name, equals, value = (part.strip() for part in text.partition("="))
+    if not equals or not name or not value:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not NAME=VALUE; e.g. --budget write=10/h or --pin incident_id=7,8"
+        )
+    return name, value
 
 
 def _ids(parser: argparse.ArgumentParser) -> None:
@@ -110,13 +176,43 @@ def _path(args: argparse.Namespace, server: bool = True) -> str:
 
 def _filter(args: argparse.Namespace) -> dict[str, Any]:
     config: dict[str, Any] = {}
-    if args.methods is not None:
-        config["methods"] = list(parse_terms(args.methods))
-    if args.tags is not None:
-        config["tags"] = list(parse_terms(args.tags))
-    if args.require_api_token is not None:
-        config["require_api_token_auth"] = args.require_api_token
+    for option, key in _TERM_OPTIONS:
+        if getattr(args, option) is not None:
+            config[key] = list(parse_terms(getattr(args, option)))
+    for option, key in _FLAG_OPTIONS:
+        if getattr(args, option) is not None:
+            config[key] = getattr(args, option)
+    if args.budget is not None or getattr(args, "no_budgets", False):
+        config["budgets"] = _keyed("--budget", args.budget or [], lambda text: text)
+    if args.pin is not None or getattr(args, "no_pin", False):
+        config["pin"] = _keyed("--pin", args.pin or [], lambda text: list(parse_terms(text)))
     return config
+
+
+_TERM_OPTIONS = (
+    ("methods", "methods"),
+    ("tags", "tags"),
+    ("exclude_tags", "exclude_tags"),
+    ("exclude_tools", "exclude_tools"),
+)
+_FLAG_OPTIONS = (
+    ("require_api_token", "require_api_token_auth"),
+    ("confirm", "confirm"),
+    ("reveal_secrets", "reveal_secrets"),
+    ("provenance", "provenance"),
+)
+
+
+def _keyed(
+    option: str, pairs: list[tuple[str, str]], value: Callable[[str], Any]
+) -> dict[str, Any]:
+    """``--budget``/``--pin`` pairs as the API's object; a name given twice is a usage error."""
+    found: dict[str, Any] = {}
+    for name, text in pairs:
+        if name in found:
+            raise UsageError(f"{option} {name}=... is given twice; give each once")
+        found[name] = value(text)
+    return found
 
 
 def _create(ctx: Context) -> None:
@@ -189,6 +285,12 @@ def _table(answer: dict[str, Any]) -> str:
                 cell(config.get("methods")),
                 cell(config.get("tags")),
                 cell(config.get("require_api_token_auth")),
+                cell((config.get("exclude_tags") or []) + (config.get("exclude_tools") or [])),
+                cell(config.get("confirm")),
+                _pairs(config.get("budgets"), ";"),
+                _pairs(config.get("pin"), ";"),
+                _secrets(config),
+                cell(config.get("provenance")),
                 cell(server.get("tool_count")),
                 when(server.get("expires_at")),
                 _ago(server.get("last_used_at")),
@@ -197,8 +299,9 @@ def _table(answer: dict[str, Any]) -> str:
             )
         )
     headers = (
-        "ID", "NAME", "STATUS", "METHODS", "TAGS", "API_TOKEN", "TOOLS", "EXPIRES", "LAST_USED",
-        "CALLS_24H", "ERRORS_24H",
+        "ID", "NAME", "STATUS", "METHODS", "TAGS", "API_TOKEN", "EXCLUDES", "CONFIRM", "BUDGETS",
+        "PIN", "SECRETS", "TIMELINE_NOTE", "TOOLS", "EXPIRES", "LAST_USED", "CALLS_24H",
+        "ERRORS_24H",
     )  # fmt: skip
     return table(headers, rows)
 
@@ -209,7 +312,7 @@ def _show(ctx: Context) -> None:
 
 def _details(server: dict[str, Any]) -> str:
     config = server.get("config") or {}
-    return key_values(
+    facts = key_values(
         [
             ("id", cell(server.get("id"))),
             ("account", cell(server.get("account_id"))),
@@ -218,6 +321,13 @@ def _details(server: dict[str, Any]) -> str:
             ("methods", cell(config.get("methods"))),
             ("tags", cell(config.get("tags")) if config.get("tags") else "(any)"),
             ("api token required", cell(config.get("require_api_token_auth"))),
+            ("excluded tags", cell(config.get("exclude_tags"))),
+            ("excluded tools", cell(config.get("exclude_tools"))),
+            ("confirm", cell(config.get("confirm"))),
+            ("budgets", _pairs(config.get("budgets"), ", ")),
+            ("pinned", _pairs(config.get("pin"), ", ")),
+            ("secrets in results", _secrets(config)),
+            ("timeline note", cell(config.get("provenance"))),
             ("tools", cell(server.get("tool_count"))),
             ("expires", when(server.get("expires_at"))),
             *_ended(server),
@@ -230,6 +340,29 @@ def _details(server: dict[str, Any]) -> str:
             ("errors (24h)", cell(server.get("errors_24h"))),
         ]
     )
+    return facts + _withheld(server.get("withheld") or {})
+
+
+def _pairs(value: Any, separator: str) -> str:
+    """Budgets or pins (an object) as ``write=10/h`` items; ``-`` for none."""
+    if not isinstance(value, dict) or not value:
+        return "-"
+    return separator.join(f"{key}={cell(item)}" for key, item in value.items())
+
+
+def _secrets(config: dict[str, Any]) -> str:
+    if "reveal_secrets" not in config:
+        return "-"
+    return "revealed" if config["reveal_secrets"] else "redacted"
+
+
+def _withheld(withheld: dict[str, str]) -> str:
+    """The tools the server's exclusions and pins withhold, each with why."""
+    if not withheld:
+        return ""
+    width = max(len(name) for name in withheld)
+    lines = [f"  {name.ljust(width)}  {reason}" for name, reason in withheld.items()]
+    return f"withheld tools ({len(withheld)}):\n" + "\n".join(lines) + "\n"
 
 
 def _ended(server: dict[str, Any]) -> list[tuple[str, str]]:
@@ -262,7 +395,9 @@ def _update(ctx: Context) -> None:
     if not body:
         raise UsageError(
             "nothing to change: give --name, --methods, --tags, --[no-]require-api-token, "
-            "--expires-in, --expires-at or --no-expiry"
+            "--exclude-tags, --exclude-tools, --confirm, --budget, --no-budgets, --pin, "
+            "--no-pin, --[no-]reveal-secrets, --[no-]provenance, --expires-in, --expires-at or "
+            "--no-expiry"
         )
     ctx.show(ctx.client.patch(_path(args), body), lambda s: "Updated.\n" + _details(s))
 
