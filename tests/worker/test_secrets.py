@@ -121,6 +121,14 @@ def test_redaction_is_decided_per_operation() -> None:
     )
 
 
+def test_result_kind_skips_actions_and_names_the_listed_items() -> None:
+    assert result_kind("/api/v3/incidents/{incident_id}/acknowledge") == "incidents"
+    assert result_kind("/api/v2/monitor-groups/{monitor_group_id}/monitors") == "monitors"
+    assert result_kind("/api/v2/monitors/{monitor_id}/sla") == "sla"
+    assert result_kind("/api/v2/team-members/{member_id}/change-role/{role_id}") == "team-members"
+    assert result_kind("/api/v2/unknown") is None
+
+
 def test_every_operation_has_a_known_result_kind() -> None:
     """A new endpoint must be classified (credentials and free text are looked up by kind)."""
     for name, op in CATALOG.operations.items():
