@@ -2,26 +2,22 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import AsyncIterator
 
-import msgspec
 import pytest
 
-from stackmcp.betterstack_worker.catalog import Catalog, default_catalog
-from stackmcp.betterstack_worker.cursors import CursorSigner
-from stackmcp.betterstack_worker.execution.executor import Executor
+from stackmcp.betterstack_worker.catalog import default_catalog
 from stackmcp.contracts.grants import Pin
-from stackmcp.contracts.tools import ToolCallRequest
 from stackmcp.runtime.errors import NotFound
 from tests.support.sandbox import RunningSandbox
-from tests.support.worker import ALL_METHODS, WorkerHarness, running_worker
+from tests.support.worker import WorkerHarness, running_worker
 from tests.worker.grant_calls import call, ok, requests_seen
 
 pytestmark = pytest.mark.integration
 
 INCIDENT_PIN = (Pin(param="incident_id", values=("7",)),)
 LIST_INCIDENTS = "list_all_better_stack_incidents"
+CATALOG_ITEM_IDS = {t.name: t.item_id for t in default_catalog().tools}
 
 
 @pytest.fixture
@@ -114,49 +110,20 @@ async def test_reads_without_the_pinned_parameter_still_run(worker: WorkerHarnes
     assert monitors["result"]
 
 
-def _catalog_with_incident_item_id() -> Catalog:
-    """The default catalogue with the incident list addressing its items by ``incident_id``
-    (what the catalogue compiler declares for it)."""
-    catalog = default_catalog()
-    tools = tuple(
-        msgspec.structs.replace(t, item_id=t.item_id or "incident_id")
-        if t.name == LIST_INCIDENTS
-        else t
-        for t in catalog.tools
-    )
-    return msgspec.structs.replace(catalog, tools=tools)
-
-
 async def test_lists_of_the_pinned_resource_show_only_the_pinned_items(
-    worker: WorkerHarness,
+    worker: WorkerHarness, sandbox_api: RunningSandbox
 ) -> None:
     """The incident list of a server pinned to incidents 7 and 3 shows just those, across
     pages (a page may come back shorter), with the cursor still walking to the end."""
-    executor = Executor(
-        _catalog_with_incident_item_id(),
-        worker.accounts,
-        worker.upstream,
-        CursorSigner(secrets.token_bytes(32), ttl=60),
-    )
+    assert CATALOG_ITEM_IDS[LIST_INCIDENTS] == "incident_id"
     pins = (Pin(param="incident_id", values=("7", "3")),)
-
-    def listing(arguments: dict[str, object]) -> ToolCallRequest:
-        return ToolCallRequest(
-            server_id=worker.server_id,
-            account_id=worker.account_id,
-            tool=LIST_INCIDENTS,
-            arguments=arguments,
-            methods=ALL_METHODS,
-            pin=pins,
-        )
-
     unpinned = ok(await worker.call(LIST_INCIDENTS, {"limit": 50}))
     assert len(unpinned["result"]) > 2
     seen: list[str] = []
     pages = 0
     arguments: dict[str, object] = {"limit": 2}
     while True:
-        page = ok(await executor.call(listing(arguments)))
+        page = ok(await call(worker, LIST_INCIDENTS, arguments, pin=pins))
         pages += 1
         assert len(page["result"]) <= 2
         seen += [item["id"] for item in page["result"]]
@@ -164,4 +131,14 @@ async def test_lists_of_the_pinned_resource_show_only_the_pinned_items(
             break
         arguments = {"next_cursor": page["next_cursor"]}
     assert sorted(seen) == ["3", "7"]
-    assert pages > 1
+    assert pages == len(requests_seen(sandbox_api)) - 1 > 1
+
+
+async def test_pinned_lists_compare_ids_as_text(worker: WorkerHarness) -> None:
+    """A monitor pin filters the monitor list; other lists are not filtered by it."""
+    pins = (Pin(param="monitor_id", values=("2",)),)
+    monitors = ok(await call(worker, "list_all_better_stack_monitors", {}, pin=pins))
+    assert [m["id"] for m in monitors["result"]] == ["2"]
+    assert [m["pronounceable_name"] for m in monitors["result"]] == ["Payments API"]
+    heartbeats = ok(await call(worker, "list_all_better_stack_heartbeats", {}, pin=pins))
+    assert len(heartbeats["result"]) > 1

@@ -2,9 +2,14 @@
 
 Everything per tool (validator, request plan, descriptor) is prepared once when the executor is
 built, so a call only does the work that depends on its arguments. Problems with the call itself
-(an unknown tool, or one the grant does not cover — answered identically) raise
-:class:`~stackmcp.runtime.errors.NotFound` and become error replies; anything that goes wrong
-while running the tool comes back as an ``is_error`` result a model can act on.
+(an unknown tool, or one the grant's filters, exclusions or pins withhold — answered
+identically; see :mod:`.policy`) raise :class:`~stackmcp.runtime.errors.NotFound` and become
+error replies; anything that goes wrong while running the tool (arguments outside the pins
+included) comes back as an ``is_error`` result a model can act on.
+
+A ``plan_only`` call stops once its request is built and answers with the plan
+(:mod:`.plans`); only the reads that name its resources go upstream. With provenance, comments
+carry a footer and incident actions are followed by a timeline note (:mod:`.provenance`).
 """
 
 from __future__ import annotations

@@ -62,6 +62,7 @@ _EFFECTS: Final[Mapping[str, str]] = {
 
 _VERSION = re.compile(r"^/api/v\d+")
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
+_READ_VERB = re.compile(r"^(get|list)_")
 _NAME_KEYS = ("name", "title", "pronounceable_name", "public_name", "company_name", "email", "url")
 _TITLE_ARGUMENTS = ("name", "title", "summary", "public_name", "company_name", "email", "url")
 _PLAIN_SUFFIXES = ("_id", "_type", "_at")
@@ -241,7 +242,7 @@ def _effect(context: _Context, target: str | None) -> str:
         title=f'"{_short(title)}"' if title else "(untitled)",
         changes=", ".join(sorted(_changed(context))) or "nothing",
         what=context.op.resource.plural.replace("_", " "),
-        action=context.op.method.replace("_", " "),
+        action=_READ_VERB.sub("", context.op.method).replace("_", " "),
     )
     return template.format_map(fields)
 
@@ -251,27 +252,32 @@ def _changed(context: _Context) -> list[str]:
     return [name for name in context.arguments if name not in path]
 
 
+_METHOD_EFFECTS: Final[Mapping[str, str]] = {
+    "get": "Reads {subject}; changes nothing.",
+    "update": "Updates {subject}: changes {changes}.",
+    "delete": "Deletes {subject} permanently.",
+}
+
+
 def _generic_effect(context: _Context) -> str:
     """A template from the method kind: ``Updates {subject}: changes {changes}.`` and so on."""
     method, subject = context.op.method, context.subject
+    if method in _METHOD_EFFECTS:
+        return _METHOD_EFFECTS[method]
+    if method == "create":
+        return _create_effect(context)
     if method == "list":
         return "Lists {what} of {subject}; changes nothing." if subject else "Lists {what}."
-    if method == "get":
-        return "Reads {subject}; changes nothing."
-    if method == "create":
-        titled = any(isinstance(context.arguments.get(a), str) for a in _TITLE_ARGUMENTS)
-        return (
-            "Creates "
-            + context.op.resource.label
-            + (" {title}" if titled else "")
-            + (" in {subject}" if subject else "")
-            + "."
-        )
-    if method == "update":
-        return "Updates {subject}: changes {changes}."
-    if method == "delete":
-        return "Deletes {subject} permanently."
+    if context.tool.method_class == "read":
+        return "Reads the {action} of {subject}; changes nothing." if subject else "Reads {what}."
     return "Runs {action} on {subject}." if subject else "Runs {action}."
+
+
+def _create_effect(context: _Context) -> str:
+    titled = any(isinstance(context.arguments.get(a), str) for a in _TITLE_ARGUMENTS)
+    title = " {title}" if titled else ""
+    parent = " in {subject}" if context.subject else ""
+    return f"Creates {context.op.resource.label}{title}{parent}."
 
 
 async def _who_is_told(context: _Context) -> tuple[str | None, str | None]:
