@@ -18,7 +18,8 @@ from mcp import Client
 from playwright.async_api import Page, expect
 
 from stackmcp.betterstack_worker.catalog import default_catalog
-from stackmcp.contracts.filters import filter_tools
+from stackmcp.contracts.grants import Grant
+from stackmcp.contracts.policy import expose
 from tests.support.browser import browser_page, screenshot
 from tests.support.provisioning import Provisioning, refused_within
 
@@ -27,9 +28,19 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 CATALOGUE = {t.name: t for t in default_catalog().tools}
 
 
-def expected(methods: list[str], tags: list[str]) -> list[str]:
-    """What the worker's catalogue exposes under a filter (the gateway's rule)."""
-    return [t.name for t in filter_tools(CATALOGUE.values(), methods, tags)]
+def expected(
+    methods: list[str], tags: list[str], exclude_tags: tuple[str, ...] = ("destructive",)
+) -> list[str]:
+    """What the worker's catalogue exposes under a filter (the gateway's rule); a server
+    created in the console leaves destructive tools out unless the operator unticks it."""
+    grant = Grant(
+        server_id="srv_x",
+        account_id="acc_x",
+        methods=tuple(methods),
+        tags=tuple(tags),
+        exclude_tags=exclude_tags,
+    )
+    return [t.name for t in expose(CATALOGUE.values(), grant).tools]
 
 
 @pytest.fixture
@@ -90,6 +101,10 @@ async def test_operator_creates_edits_and_revokes_a_server(
     await page.get_by_role("link", name="Create MCP Server").click()
     await page.get_by_label("Name").fill("incident triage")
     await expect(page.get_by_label("Read", exact=True)).to_be_checked()
+    await expect(page.get_by_label("No destructive tools")).to_be_checked()
+    await expect(page.get_by_label("Ask a person first")).to_have_value("writes")
+    await expect(page.get_by_label("Reveal secrets in results")).not_to_be_checked()
+    await expect(page.get_by_label("Note on the Better Stack timeline")).to_be_checked()
     assert await previewed(page) == expected(["read"], [])
     await page.get_by_label("incidents", exact=True).check()
     await expect(page.locator("#preview-count")).to_have_text(
@@ -138,12 +153,17 @@ async def test_operator_creates_edits_and_revokes_a_server(
     await expect(row.locator('[data-label="Tools"]')).to_have_text(str(len(preview)))
     await screenshot(page, "account-page")
 
-    # Edit: add write; the same URL now lists the incident write tools too.
+    # Edit: add write; the same URL now lists the incident write tools too, but for the
+    # destructive ones, which the preview lists as left out, with why.
     await row.get_by_role("link", name="Edit incident triage").click()
+    await expect(page.get_by_label("No destructive tools")).to_be_checked()
     await page.get_by_label("Write", exact=True).check()
     await expect(page.locator("#preview-count")).to_have_text(
         str(len(expected(["read", "write"], ["incidents"])))
     )
+    await expect(
+        page.locator('#preview-withheld [data-withheld="better_stack_incidents_resolve"]')
+    ).to_contain_text("Excluded by tag 'destructive'")
     await page.get_by_role("button", name="Save changes").click()
     await expect(page.locator(".notice")).to_contain_text("MCP server updated")
     await expect(row.locator('[data-label="Methods"]')).to_have_text("read write")

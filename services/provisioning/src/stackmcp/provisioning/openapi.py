@@ -128,7 +128,8 @@ def openapi_document() -> dict[str, Any]:
             "/integrated-account/{account_id}/mcp/{server_id}": {
                 "get": _operation("Get an MCP server (a revoked or expired one too, during its "
                                   "history)", (200, ServerView), params=server, errors=(401, 404)),
-                "patch": _operation("Change name, filter or expiry", (200, ServerView),
+                "patch": _operation("Change name, configuration or expiry (absent keys stay as "
+                                    "they are)", (200, ServerView),
                                     body=ServerUpdate, params=server, errors=(401, 404, 409)),
                 "delete": _operation("Revoke an MCP server (409: already revoked or expired)",
                                      (204, None), params=server, errors=(401, 404, 409)),
