@@ -304,7 +304,7 @@ class Provisioner:
     async def update_server(
         self, account_id: str, server_id: str, body: ServerUpdate, *, operator: str
     ) -> McpServerRecord:
-        """Change a server's name, filter or expiry; the URL stays the same.
+        """Change a server's name, configuration or expiry; the URL stays the same.
 
         Raises:
             Conflict: the server was revoked or has expired.

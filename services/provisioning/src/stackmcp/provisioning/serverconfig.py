@@ -33,6 +33,7 @@ __all__ = [
     "config_changes",
     "pin_map",
     "pinnable_params",
+    "plain_reason",
 ]
 
 MAX_PIN_VALUES = 50
@@ -41,6 +42,7 @@ PIN_VALUE_DIGITS = 20
 """Longest pinned value (Better Stack ids are 64-bit integers: at most 20 digits)."""
 _PIN_VALUE = re.compile(rf"[0-9]{{1,{PIN_VALUE_DIGITS}}}")
 _BUDGET_CLASSES = ("read", "write")
+_API_NOTE = re.compile(r" \((?:exclude_tags|exclude_tools)\)$")
 _CONFIG_FIELDS = (
     "methods", "tags", "require_api_token_auth", "exclude_tags", "exclude_tools", "confirm",
     "budgets", "pin", "reveal_secrets", "provenance",
@@ -203,7 +205,7 @@ def _exposes_nothing(tools: Sequence[ToolDescriptor], grant: Grant) -> str | Non
     exposure = expose(matched, grant)
     if exposure.tools:
         return None
-    reasons = Counter(exposure.withheld.values())
+    reasons = Counter(_API_NOTE.sub("", r) for r in exposure.withheld.values())
     why = "; ".join(
         f"{count} {'tool' if count == 1 else 'tools'}: {reason}"
         for reason, count in reasons.most_common(3)
@@ -212,6 +214,12 @@ def _exposes_nothing(tools: Sequence[ToolDescriptor], grant: Grant) -> str | Non
         f"this server would expose no tool: the {len(matched)} tools its methods and tags "
         f"match are all withheld ({why}); exclude or pin less, or widen the methods or the tags"
     )
+
+
+def plain_reason(reason: str) -> str:
+    """Why a tool is withheld as a sentence for people, without the API field it comes from."""
+    text = _API_NOTE.sub("", reason)
+    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
 
 
 def budget_map(budgets: Iterable[Budget]) -> dict[str, str]:

@@ -266,7 +266,7 @@ def form_config(values: ServerForm) -> ServerConfigBody:
     """The form's configuration as the API's ``config`` (unreadable lines left out: see
     :func:`form_problems`)."""
     exclude_tags = ["destructive"] if values.exclude_destructive else []
-    exclude_tags += [t for t in _words(values.exclude_tags) if t != "destructive"]
+    exclude_tags += _words(values.exclude_tags)
     pins = parse_lines(values.pin).values
     return ServerConfigBody(
         methods=values.methods,

@@ -8,7 +8,6 @@ why.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 import msgspec
@@ -19,7 +18,7 @@ from stackmcp.contracts.mcp_tools import estimate_tokens
 from stackmcp.contracts.policy import budget_text, budgets_for, expose, needs_confirmation
 from stackmcp.contracts.tools import ToolDescriptor
 from stackmcp.provisioning.bodies import FieldErrors, ServerConfigBody
-from stackmcp.provisioning.serverconfig import apply_config, check_config
+from stackmcp.provisioning.serverconfig import apply_config, check_config, plain_reason
 
 __all__ = [
     "FilterChoices",
@@ -27,12 +26,10 @@ __all__ = [
     "PreviewRow",
     "WithheldRow",
     "filter_choices",
-    "plain_reason",
     "preview_config",
 ]
 
 _DRAFT = Grant(server_id="preview", account_id="preview")
-_API_NOTE = re.compile(r" \((?:exclude_tags|exclude_tools)\)$")
 _LABELS = {
     "config.exclude_tags": "Tags to leave out",
     "config.exclude_tools": "Tools to leave out",
@@ -130,12 +127,6 @@ def _row(tool: ToolDescriptor, grant: Grant) -> PreviewRow:
         asks_first=needs_confirmation(tool, grant.confirm),
         budgets=tuple(f"{b.target}: {budget_text(b)}" for b in budgets_for(tool, grant.budgets)),
     )
-
-
-def plain_reason(reason: str) -> str:
-    """Why a tool is withheld, without the API field it comes from, as a sentence."""
-    text = _API_NOTE.sub("", reason)
-    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
 
 
 def _problem(

@@ -13,9 +13,9 @@ from stackmcp.contracts.grants import Grant
 from stackmcp.contracts.policy import Exposure, expose
 from stackmcp.provisioning.console.activity import read_activity
 from stackmcp.provisioning.console.forms import CONFIRM_CHOICES
-from stackmcp.provisioning.console.preview import plain_reason
 from stackmcp.provisioning.console.web import AnyRequest, console_state, page, signed_in
 from stackmcp.provisioning.provisioner import Provisioner
+from stackmcp.provisioning.serverconfig import plain_reason
 from stackmcp.provisioning.views import account_view, server_view
 from stackmcp.runtime.errors import Unavailable
 
