@@ -131,21 +131,33 @@ async def records_within(
         await asyncio.sleep(0.05)
 
 
+UNAVAILABLE_EXIT = 5
+"""``stackmcp``'s exit status when the admin API answers 503 (try again)."""
+
+
 def cli_log(system: Distributed, *args: str) -> list[dict[str, Any]]:
-    """``stackmcp log --json ...`` against the system's admin API, one record per line."""
+    """``stackmcp log --json ...`` against the system's admin API, one record per line.
+
+    An "unavailable" exit (JetStream still electing a stream leader on a loaded machine) is
+    retried for a while, as the command's own message asks; any other failure fails the test."""
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("STACKMCP_")},
         "STACKMCP_ADMIN_URL": system.admin_url,
         "STACKMCP_ADMIN_TOKEN": system.admin_token,
     }
-    done = subprocess.run(
-        [str(STACKMCP), "log", "--json", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    deadline = time.monotonic() + 20
+    while True:
+        done = subprocess.run(
+            [str(STACKMCP), "log", "--json", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        if done.returncode != UNAVAILABLE_EXIT or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     assert done.returncode == 0, done.stderr
     return [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
 
