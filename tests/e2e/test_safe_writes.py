@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import httpx2
 import pytest
-from mcp import ClientSession
+from mcp import Client, ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.types import CallToolResult, ElicitRequestParams, ElicitResult, Implementation
@@ -167,6 +167,41 @@ async def test_elicitation_answered_through_the_other_gateway(
         assert result.is_error is True
         assert ("declined" if action else "No answer") in text(result)
         assert ran == []
+
+
+@pytest.mark.parametrize("action", ["accept", "decline"])
+async def test_modern_client_confirms_through_input_required_on_the_other_gateway(
+    system: Distributed, sandbox: RunningSandbox, action: str
+) -> None:
+    """2026-07-28: the first call answers ``input_required``; the SDK asks the person and
+    retries with the answer, which this client sends to the other gateway."""
+    created = server(system, f"modern {action}", confirm="writes")
+    person = Person(action)
+    other = httpx2.URL(system.gateways[1].url)
+    rerouted: list[str] = []
+
+    async def retry_elsewhere(request: httpx2.Request) -> None:
+        if b'"inputResponses"' in request.content:
+            request.url = request.url.copy_with(host=other.host, port=other.port)
+            rerouted.append(str(request.url.port))
+
+    http = httpx2.AsyncClient(event_hooks={"request": [retry_elsewhere]}, timeout=TIMEOUT)
+    text_id = marker()
+    async with (
+        http,
+        Client(
+            streamable_http_client(system.mcp_url(created, 0), http_client=http),
+            mode="2026-07-28",
+            client_info=CLAUDE_CODE,
+            elicitation_callback=person,
+        ) as client,
+    ):
+        result = await client.call_tool(COMMENT, {"incident_id": "7", "content": text_id})
+    assert len(person.asked) == 1
+    assert rerouted == [str(other.port)]
+    ran = [c for c in await comments(sandbox, "7") if c.startswith(text_id)]
+    assert result.is_error is (action != "accept"), text(result)
+    assert len(ran) == (1 if action == "accept" else 0)
 
 
 # --------------------------------------------------------------------------- plan + token
