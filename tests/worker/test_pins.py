@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 from stackmcp.betterstack_worker.catalog import default_catalog
 from stackmcp.contracts.grants import Pin
 from stackmcp.runtime.errors import NotFound
 from tests.support.sandbox import RunningSandbox
-from tests.support.worker import WorkerHarness, running_worker
+from tests.support.worker import WorkerHarness
 from tests.worker.grant_calls import call, ok, requests_seen
 
 pytestmark = pytest.mark.integration
@@ -18,17 +16,6 @@ pytestmark = pytest.mark.integration
 INCIDENT_PIN = (Pin(param="incident_id", values=("7",)),)
 LIST_INCIDENTS = "list_all_better_stack_incidents"
 CATALOG_ITEM_IDS = {t.name: t.item_id for t in default_catalog().tools}
-
-
-@pytest.fixture
-async def worker(
-    nats_url: str, redis_url: str, sandbox_api: RunningSandbox
-) -> AsyncIterator[WorkerHarness]:
-    """The worker serving a sandbox account."""
-    async with running_worker(
-        nats_url, redis_url, base_url=sandbox_api.base_url, token=sandbox_api.token
-    ) as harness:
-        yield harness
 
 
 async def test_excluded_tools_and_tags_are_refused_like_unknown_tools(

@@ -2,28 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from stackmcp.contracts.tools import Provenance, ToolCallResult
 from tests.support.sandbox import RunningSandbox
-from tests.support.worker import WorkerHarness, running_worker
+from tests.support.worker import WorkerHarness
 from tests.worker.grant_calls import call, ok, requests_seen, writes_seen
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def worker(
-    nats_url: str, redis_url: str, sandbox_api: RunningSandbox
-) -> AsyncIterator[WorkerHarness]:
-    """The worker serving a sandbox account."""
-    async with running_worker(
-        nats_url, redis_url, base_url=sandbox_api.base_url, token=sandbox_api.token
-    ) as harness:
-        yield harness
 
 
 async def plan(worker: WorkerHarness, tool: str, arguments: dict[str, Any], **fields: Any) -> Any:

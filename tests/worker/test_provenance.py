@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -16,23 +15,12 @@ from stackmcp.betterstack_worker.execution.executor import Executor
 from stackmcp.betterstack_worker.upstream import UpstreamClient, UpstreamConfig
 from stackmcp.contracts.tools import Provenance, ToolCallRequest
 from tests.support.sandbox import RunningSandbox
-from tests.support.worker import ALL_METHODS, WorkerHarness, running_worker
+from tests.support.worker import ALL_METHODS, WorkerHarness
 from tests.worker.grant_calls import call, ok, writes_seen
 
 pytestmark = pytest.mark.integration
 
 WHO = Provenance(server_name="SRE triage", client_name="Claude Code")
-
-
-@pytest.fixture
-async def worker(
-    nats_url: str, redis_url: str, sandbox_api: RunningSandbox
-) -> AsyncIterator[WorkerHarness]:
-    """The worker serving a sandbox account."""
-    async with running_worker(
-        nats_url, redis_url, base_url=sandbox_api.base_url, token=sandbox_api.token
-    ) as harness:
-        yield harness
 
 
 async def comments_of(worker: WorkerHarness, incident_id: str) -> list[str]:

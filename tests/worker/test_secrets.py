@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -15,8 +14,7 @@ from stackmcp.betterstack_worker.secrets import SECRET_FIELDS, Redactor, redacto
 from stackmcp.contracts.tools import REDACTED, ToolCallRequest, ToolCallResult
 from stackmcp.runtime.natsx import request
 from stackmcp.sandbox.secrets import SECRET_MARK, incoming_webhook_url, ping_url
-from tests.support.sandbox import RunningSandbox
-from tests.support.worker import ALL_METHODS, WorkerHarness, running_worker
+from tests.support.worker import ALL_METHODS, WorkerHarness
 
 CATALOG = default_catalog()
 VERSION = re.compile(r"^/api/v\d+")
@@ -134,17 +132,6 @@ def test_every_operation_has_a_known_result_kind() -> None:
     for name, op in CATALOG.operations.items():
         assert result_kind(op.path) in RESULT_KINDS, name
     assert set(SECRET_FIELDS) <= RESULT_KINDS
-
-
-@pytest.fixture
-async def worker(
-    nats_url: str, redis_url: str, sandbox_api: RunningSandbox
-) -> AsyncIterator[WorkerHarness]:
-    """The worker serving a sandbox account."""
-    async with running_worker(
-        nats_url, redis_url, base_url=sandbox_api.base_url, token=sandbox_api.token
-    ) as harness:
-        yield harness
 
 
 async def call(

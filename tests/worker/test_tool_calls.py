@@ -6,7 +6,6 @@ import asyncio
 import datetime as dt
 import re
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import msgspec
@@ -28,17 +27,6 @@ pytestmark = pytest.mark.integration
 
 CATALOG = default_catalog()
 VERSION_SEGMENT = re.compile(r"^/api/v\d+")
-
-
-@pytest.fixture
-async def worker(
-    nats_url: str, redis_url: str, sandbox_api: RunningSandbox
-) -> AsyncIterator[WorkerHarness]:
-    """The worker serving a sandbox account."""
-    async with running_worker(
-        nats_url, redis_url, base_url=sandbox_api.base_url, token=sandbox_api.token
-    ) as harness:
-        yield harness
 
 
 def requests_seen(sandbox: RunningSandbox) -> list[dict[str, Any]]:

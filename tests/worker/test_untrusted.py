@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -12,8 +11,7 @@ import pytest
 from stackmcp.betterstack_worker.catalog import default_catalog
 from stackmcp.betterstack_worker.normalise import RESULT_KINDS, result_kind
 from stackmcp.betterstack_worker.untrusted import UNTRUSTED_FIELDS, untrusted_fields
-from tests.support.sandbox import RunningSandbox
-from tests.support.worker import WorkerHarness, running_worker
+from tests.support.worker import WorkerHarness
 
 CATALOG = default_catalog()
 OPS = CATALOG.operations
@@ -47,17 +45,6 @@ def test_fields_are_computed_per_operation() -> None:
 
 def test_table_names_known_result_kinds() -> None:
     assert set(UNTRUSTED_FIELDS) <= RESULT_KINDS
-
-
-@pytest.fixture
-async def worker(
-    nats_url: str, redis_url: str, sandbox_api: RunningSandbox
-) -> AsyncIterator[WorkerHarness]:
-    """The worker serving a sandbox account."""
-    async with running_worker(
-        nats_url, redis_url, base_url=sandbox_api.base_url, token=sandbox_api.token
-    ) as harness:
-        yield harness
 
 
 def _present(value: Any, path: str) -> bool:

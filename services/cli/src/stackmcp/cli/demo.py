@@ -65,6 +65,8 @@ def ensure_demo(
                 "config": {
                     "methods": ["read"] if target.real else ["read", "write"],
                     "tags": DEMO_TAGS,
+                    # Deleting and resolving wait for the user's yes, as they should anywhere.
+                    "confirm": "destructive",
                 },
             },
         )

@@ -63,12 +63,16 @@ class BudgetRefusal:
 
     def message(self) -> str:
         """What the model is told."""
+        when = (
+            f"The next call fits in {self.info.retry_after} seconds"
+            if self.info.retry_after is not None
+            else "Budgets cannot be counted on this gateway right now"
+        )
         return (
             f"This MCP server's budget for {self.budget.target} is spent: at most "
             f"{budget_text(self.budget)} ({self.budget.limit} calls per "
-            f"{_window_words(self.budget.window)}). Nothing was sent to Better Stack. The "
-            f"next call fits in {self.info.retry_after} seconds; tell the user rather than "
-            "waiting if the action is urgent."
+            f"{_window_words(self.budget.window)}). Nothing was sent to Better Stack. {when}; "
+            "tell the user rather than waiting if the action is urgent."
         )
 
 
