@@ -117,7 +117,9 @@ async def test_triage_flow(sandbox: McpStack) -> None:
                 {"incident_id": checkout["id"], "content": comment},
             )
         )
-        assert created["result"]["content"] == comment
+        # The server's default provenance footer names the client ("mcp": the SDK's default
+        # clientInfo) and the server.
+        assert created["result"]["content"] == f'{comment}\n\n— via mcp · stackmcp "test server"'
         again = await client.call_tool(
             "better_stack_incidents_acknowledge", {"incident_id": checkout["id"]}
         )
@@ -146,4 +148,6 @@ async def test_escalation_flow_reads_the_whole_timeline(sandbox: McpStack) -> No
             arguments = {"incident_id": "3", "next_cursor": page["next_cursor"]}
         assert len(items) > 100
         assert len({i["id"] for i in items}) == len(items)
-        assert "carol@example.com" in str(items[-1])
+        escalation, note = items[-2:]
+        assert "carol@example.com" in str(escalation)
+        assert 'Escalated via mcp through stackmcp server "test server".' in str(note)

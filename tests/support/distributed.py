@@ -544,9 +544,15 @@ async def sandbox_comments(sandbox: RunningSandbox, incident: str = INCIDENT) ->
     return [_comment(item["attributes"]) for item in answer.json()["data"]]
 
 
+PROVENANCE_FOOTER = "\n\n— via "
+"""Where the provenance footer a server adds to the comments it creates begins."""
+
+
 def _comment(attributes: dict[str, Any]) -> Comment:
+    """The comment with its text as the client wrote it (the provenance footer cut off)."""
     stamp = dt.datetime.fromisoformat(str(attributes["created_at"]).replace("Z", "+00:00"))
-    return Comment(str(attributes["content"]), stamp.timestamp())
+    content = str(attributes["content"]).split(PROVENANCE_FOOTER, 1)[0]
+    return Comment(content, stamp.timestamp())
 
 
 async def settled_comments(
