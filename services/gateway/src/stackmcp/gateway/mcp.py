@@ -288,7 +288,7 @@ class McpMethods:
         if confirming:
             stop = await self._confirm.confirm(tool, call, params, ctx, audit)
             if stop is not None:
-                return self._encode(stop, ctx, tool)
+                return self._encode(stop, ctx)
         spent = await self._spend(tool, grant)
         if spent is not None:
             audit.refused("budget_exceeded", spent.info)
@@ -346,9 +346,7 @@ class McpMethods:
         audit.result(result)
         return self._encode(result, ctx)
 
-    def _encode(
-        self, result: ToolCallResult | Stop, ctx: CallContext, tool: ToolDescriptor | None = None
-    ) -> Answer:
+    def _encode(self, result: ToolCallResult | Stop, ctx: CallContext) -> Answer:
         if isinstance(result, Stop):
             return Answer(self._stop(result, ctx))
         body: dict[str, Any] = {
