@@ -58,12 +58,20 @@ page's ``password`` is write-only upstream; it is listed in case an answer ever 
 
 
 class Redactor:
-    """Replace the credential fields of one operation's results with :data:`REDACTED`."""
+    """Replace the credential fields of one operation's results with :data:`REDACTED`.
 
-    __slots__ = ("_paths",)
+    Paths are grouped by their first member, so an item without any of those members (most
+    incidents embed no monitor) costs one dictionary lookup per group and is returned as is.
+    """
+
+    __slots__ = ("_groups",)
 
     def __init__(self, paths: Iterable[str]) -> None:
-        self._paths = tuple(_steps(path) for path in paths)
+        groups: dict[str, list[tuple[str, ...]]] = {}
+        for path in paths:
+            first, *rest = _steps(path)
+            groups.setdefault(first, []).append(tuple(rest))
+        self._groups = tuple((first, tuple(rests)) for first, rests in groups.items())
 
     def result(self, result: Any) -> Any:
         """``result`` (one item, a list of items, or ``None``) with its credentials redacted."""
@@ -73,8 +81,14 @@ class Redactor:
 
     def item(self, item: Any) -> Any:
         """One result item with its credentials redacted."""
-        for steps in self._paths:
-            item = _redact(item, steps)
+        if not isinstance(item, dict):
+            return item
+        for first, rests in self._groups:
+            if first in item:
+                value = item[first]
+                for rest in rests:
+                    value = _redact(value, rest)
+                item = {**item, first: value}
         return item
 
 
