@@ -28,6 +28,7 @@ from stackmcp.contracts.filters import FilterProblems, check_filter, filter_tool
 from stackmcp.contracts.grants import Grant, grant_key_ttl
 from stackmcp.contracts.keys import RedisKeys
 from stackmcp.contracts.servers import McpServerRecord
+from stackmcp.contracts.status import ServiceStatus, StatusPing
 from stackmcp.contracts.subjects import DEFAULT_PREFIX, Subjects
 from stackmcp.contracts.tools import (
     CatalogRequest,
@@ -68,6 +69,8 @@ __all__ = [
     "Message",
     "RateLimitInfo",
     "RedisKeys",
+    "ServiceStatus",
+    "StatusPing",
     "Subjects",
     "ToolAnnotations",
     "ToolCallCompleted",

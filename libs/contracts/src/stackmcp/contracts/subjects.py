@@ -161,6 +161,13 @@ class Subjects:
         """Durable JetStream consumer shared by expiry replicas."""
         return "expiry"
 
+    # Every service, for ``stackmcp status``.
+    @property
+    def status(self) -> str:
+        """Anyone → every replica of every service: "who are you, are you ready?" (core NATS,
+        no queue group: each replica answers)."""
+        return f"{self.prefix}.status.ping"
+
     # Core NATS between gateway replicas.
     @property
     def gateway_session_closed(self) -> str:

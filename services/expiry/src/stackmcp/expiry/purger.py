@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from redis.exceptions import RedisError
 
 from stackmcp.contracts.events import McpServerExpired
+from stackmcp.expiry.metrics import ExpiryMetrics
 from stackmcp.expiry.schedule import Schedule
 from stackmcp.runtime.errors import Unavailable
 
@@ -37,6 +38,7 @@ class Purger:
         max_sleep: longest pause between sweeps, in seconds.
         outbox_grace: age in seconds after which an unpublished outbox entry is re-published.
         reconcile_interval: seconds between full schedule rebuilds; 0 disables them.
+        metrics: where purges and the schedule's size are reported (none by default).
     """
 
     def __init__(
@@ -48,6 +50,7 @@ class Purger:
         max_sleep: float = 1.0,
         outbox_grace: float = 30.0,
         reconcile_interval: float = 0.0,
+        metrics: ExpiryMetrics | None = None,
     ) -> None:
         self._schedule = schedule
         self._publish = publish
@@ -55,6 +58,7 @@ class Purger:
         self._max_sleep = max_sleep
         self._outbox_grace = outbox_grace
         self._reconcile_interval = reconcile_interval
+        self._metrics = metrics
         self._wake = asyncio.Event()
 
     def wake(self) -> None:
@@ -92,6 +96,8 @@ class Purger:
             if event is None:
                 continue
             logger.info("purged expired MCP server %s", server_id)
+            if self._metrics is not None:
+                self._metrics.purged(now - event.expired_at.timestamp())
             logger.debug("purged grant %s of MCP server %s", event.token_hash[:8], server_id)
             # After one failed publish the rest stay in the outbox for a later sweep.
             publishing = publishing and await self._deliver(event)
@@ -113,7 +119,9 @@ class Purger:
         return True
 
     async def _delay(self) -> float:
-        first = await self._schedule.next_due()
+        first, count = await self._schedule.head()
+        if self._metrics is not None:
+            self._metrics.schedule_read(count)
         if first is None:
             return self._max_sleep
         return min(self._max_sleep, max(0.0, first - self._schedule.clock()))

@@ -209,10 +209,13 @@ class Schedule:
             seen += len(pending)
         return seen
 
-    async def next_due(self) -> float | None:
-        """Unix seconds of the earliest scheduled expiry, or ``None`` when nothing is scheduled."""
-        first = await self._redis.zrange(self._keys.expiry_schedule, 0, 0, withscores=True)
-        return float(first[0][1]) if first else None
+    async def head(self) -> tuple[float | None, int]:
+        """``(earliest expiry or None, servers scheduled)`` in one round trip."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.zrange(self._keys.expiry_schedule, 0, 0, withscores=True)
+            pipe.zcard(self._keys.expiry_schedule)
+            first, count = await pipe.execute()
+        return (float(first[0][1]) if first else None), int(count)
 
     async def due(self, now: float, limit: int) -> list[str]:
         """Ids of at most ``limit`` servers scheduled at or before ``now``, earliest first."""

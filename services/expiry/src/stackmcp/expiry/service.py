@@ -26,6 +26,7 @@ from stackmcp.contracts.keys import RedisKeys
 from stackmcp.contracts.subjects import Subjects
 from stackmcp.expiry.config import ExpiryConfig
 from stackmcp.expiry.consumer import EventConsumer, ensure_consumer
+from stackmcp.expiry.metrics import ExpiryMetrics
 from stackmcp.expiry.purger import Publish, Purger
 from stackmcp.expiry.schedule import Schedule
 from stackmcp.runtime.auditlogs import emit_audit_log
@@ -35,6 +36,7 @@ from stackmcp.runtime.events import ensure_audit_stream, ensure_events_stream, p
 from stackmcp.runtime.health import HealthConfig, HealthServer, NatsReadiness
 from stackmcp.runtime.natsx import connect, drain
 from stackmcp.runtime.redisx import connect_redis
+from stackmcp.runtime.status import serve_status
 
 __all__ = ["expired_change", "expiry_publisher", "run"]
 
@@ -56,6 +58,7 @@ async def run(stop: asyncio.Event) -> None:
     keys = RedisKeys(redis_config.key_prefix)
     readiness = NatsReadiness(stop)
     health = HealthServer(load_section(HealthConfig, "HEALTH"), readiness)
+    metrics = ExpiryMetrics()
     async with contextlib.AsyncExitStack() as stack:
         await health.start()
         stack.push_async_callback(health.close)
@@ -68,6 +71,9 @@ async def run(stop: asyncio.Event) -> None:
         except Unavailable:
             logger.info("%s stopped before its servers were reachable", NAME)
             return
+        await serve_status(
+            nc, subjects, NAME, ready=readiness, details=_details(metrics), stop=stop
+        )
         js = nc.jetstream()
         subscription = await _retrying(
             stop,
@@ -81,7 +87,8 @@ async def run(stop: asyncio.Event) -> None:
             return
         logger.info("%s scheduled the expiry of %d servers", NAME, checked)
         readiness.serving(nc)
-        await _serve(stop, config, subscription, schedule, expiry_publisher(js, subjects))
+        publish = expiry_publisher(js, subjects)
+        await _serve(stop, config, subscription, schedule, publish, metrics=metrics)
         with contextlib.suppress(nats.errors.Error, ValueError):
             await subscription.unsubscribe()
     logger.info("%s stopped", NAME)
@@ -93,6 +100,8 @@ async def _serve(
     subscription: Any,  # nats-py's PullSubscription is untyped
     schedule: Schedule,
     publish: Publish,
+    *,
+    metrics: ExpiryMetrics,
 ) -> None:
     purger = Purger(
         schedule,
@@ -101,6 +110,7 @@ async def _serve(
         max_sleep=config.max_sleep,
         outbox_grace=config.outbox_grace,
         reconcile_interval=config.reconcile_interval,
+        metrics=metrics,
     )
     consumer = EventConsumer(
         subscription,
@@ -122,6 +132,15 @@ async def _serve(
         if loop.exception() is not None:
             logger.error("%s loop failed", NAME, exc_info=loop.exception())
             raise SystemExit(1)
+
+
+def _details(metrics: ExpiryMetrics) -> Callable[[], dict[str, int]]:
+    """What a status answer adds: the schedule's size as the purge loop last read it."""
+
+    def details() -> dict[str, int]:
+        return {} if metrics.scheduled is None else {"scheduled": metrics.scheduled}
+
+    return details
 
 
 def _consumer(
