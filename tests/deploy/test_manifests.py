@@ -102,7 +102,7 @@ CONTRACT_PROBES: dict[str, tuple[dict[str, int], Http | Exec, Http | Exec]] = {
     "valkey": ({"redis": 6379}, Exec("ping"), Exec("ping")),
     "valkey-sentinel": ({"sentinel": 26379}, Exec("ping"), Exec("ping")),
     "otel-collector": (
-        {"otlp-http": 4318, "otlp-grpc": 4317, "health": 13133},
+        {"otlp-http": 4318, "otlp-grpc": 4317, "health": 13133, "metrics": 8889},
         Http("/", "health"),
         Http("/", "health"),
     ),
@@ -908,6 +908,21 @@ def test_the_collector_receives_otlp_and_its_exporter_is_configuration(overlay: 
     assert traces["receivers"] == ["otlp"]
     assert traces["processors"][0] == "memory_limiter"
     assert set(traces["exporters"]) <= set(config["exporters"])
+    for signal in ("traces", "logs", "metrics"):
+        pipeline = config["service"]["pipelines"][signal]
+        assert pipeline["receivers"] == ["otlp"], signal
+        assert pipeline["processors"] == ["memory_limiter", "batch"], signal
+        assert set(pipeline["exporters"]) <= set(config["exporters"]), signal
+    metrics = config["service"]["pipelines"]["metrics"]
+    assert "prometheus" in metrics["exporters"]
+    assert config["exporters"]["prometheus"]["endpoint"].endswith(f":{ports['metrics']}")
+    service = one(overlay, "Service", "otel-collector")["spec"]["ports"]
+    assert {"name": "metrics", "port": 8889, "targetPort": "metrics"}.items() <= next(
+        p for p in service if p["name"] == "metrics"
+    ).items()
+    # The services push what the pipelines receive: traces by default, logs and metrics when on.
+    assert config_value(overlay, "OTEL_LOGS_EXPORTER") == "otlp"
+    assert config_value(overlay, "OTEL_METRICS_EXPORTER") == "otlp"
     env = env_of(collector.main())
     assert env["MY_POD_IP"]["valueFrom"]["fieldRef"]["fieldPath"] == "status.podIP"
     for name in ("OTLP_BACKEND_ENDPOINT", "OTLP_BACKEND_AUTHORIZATION"):
@@ -1054,6 +1069,20 @@ INGRESS_CONTROLLER = Peer(
     ports={},
 )
 FOREIGN_POD = Peer(ip="10.244.200.2", labels={NAME: "gateway"}, namespace="someone-else")
+PROMETHEUS = Peer(
+    ip="10.244.210.1",
+    labels={NAME: "prometheus"},
+    namespace="monitoring",  # the namespace deploy/k8s/README.md assumes ("Observability")
+    ports={},
+)
+METRICS_PORTS = {  # app -> the port its /metrics is scraped on
+    "gateway": 8080,
+    "provisioning": 8081,
+    "betterstack-worker": 9090,
+    "expiry": 9090,
+    "otel-collector": 8889,
+}
+"""Where a Prometheus scrapes: each service's own /metrics, and the collector's exporter."""
 KUBE_DNS = Peer(ip="10.244.250.1", labels={"k8s-app": "kube-dns"}, namespace="kube-system")
 
 
@@ -1087,16 +1116,32 @@ def _opens_to_the_outside(rule: Mapping[str, Any]) -> bool:
     return not peers or any("ipBlock" in p or "namespaceSelector" in p for p in peers)
 
 
+def _only_scrapes_from_monitoring(rule: Mapping[str, Any], selected: set[str]) -> bool:
+    """A rule that admits the `monitoring` namespace alone, on the selected pods' metrics ports."""
+    monitoring = {
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}
+    }
+    ports = {(p.get("protocol", "TCP"), p.get("port")) for p in rule.get("ports", [])}
+    return (
+        rule.get("from") == [monitoring]
+        and bool(ports)
+        and ports <= {("TCP", METRICS_PORTS[app]) for app in selected}
+    )
+
+
 def test_only_gateway_and_provisioning_accept_traffic_from_outside_the_namespace(
     overlay: str,
 ) -> None:
+    """...and the `monitoring` namespace may scrape the other pods' metrics ports, nothing more."""
     for policy in objects(overlay, "NetworkPolicy"):
-        if not any(_opens_to_the_outside(r) for r in policy["spec"].get("ingress", [])):
-            continue
         selected = {
             w.app for w in workloads(overlay) if selects(policy["spec"]["podSelector"], w.labels)
         }
-        assert selected <= {"gateway", "provisioning"}, policy["metadata"]["name"]
+        outside = [r for r in policy["spec"].get("ingress", []) if _opens_to_the_outside(r)]
+        if not outside or selected <= {"gateway", "provisioning"}:
+            continue
+        for rule in outside:
+            assert _only_scrapes_from_monitoring(rule, selected), policy["metadata"]["name"]
     everything = pods(overlay)
     for outsider in (INTERNET, INGRESS_CONTROLLER):
         assert can_reach(overlay, outsider, everything["gateway"], 8080)
@@ -1108,6 +1153,33 @@ def test_only_gateway_and_provisioning_accept_traffic_from_outside_the_namespace
                 - ({8081} if name == "provisioning" else set())
             ):
                 assert not can_reach(overlay, outsider, pod, port), f"outside -> {name}:{port}"
+
+
+def test_prometheus_in_the_monitoring_namespace_scrapes_every_metrics_port(overlay: str) -> None:
+    """Every service's /metrics port and the collector's are reachable from `monitoring`; from
+    another namespace only the public ports; and `monitoring` gets nothing else."""
+    everything = pods(overlay)
+    for app, port in METRICS_PORTS.items():
+        assert can_reach(overlay, PROMETHEUS, everything[app], port), f"monitoring -> {app}:{port}"
+        public = app in ("gateway", "provisioning")
+        assert can_reach(overlay, FOREIGN_POD, everything[app], port) is public, app
+    for name, pod in everything.items():
+        for port in {*pod.ports.values()} - {METRICS_PORTS.get(name)}:
+            assert not can_reach(overlay, PROMETHEUS, pod, port), f"monitoring -> {name}:{port}"
+
+
+def test_the_services_are_annotated_for_prometheus_on_their_metrics_port(overlay: str) -> None:
+    for app in SERVICES:
+        w = workload(overlay, app)
+        annotations = w.obj["spec"]["template"]["metadata"].get("annotations", {})
+        assert annotations.get("prometheus.io/scrape") == "true", app
+        assert annotations.get("prometheus.io/path") == "/metrics", app
+        port = int(annotations["prometheus.io/port"])
+        assert port == METRICS_PORTS[app], app
+        assert port in w.ports().values(), app
+    # The collector serves the same metrics again: annotating it too would count them twice.
+    collector = workload(overlay, "otel-collector").obj["spec"]["template"]["metadata"]
+    assert "prometheus.io/scrape" not in collector.get("annotations", {})
 
 
 def test_nats_and_valkey_admit_only_stackmcp_services(overlay: str) -> None:
