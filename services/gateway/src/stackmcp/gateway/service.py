@@ -40,6 +40,7 @@ from stackmcp.runtime.events import ensure_audit_stream
 from stackmcp.runtime.natsx import connect, drain
 from stackmcp.runtime.redisx import connect_redis
 from stackmcp.runtime.serving import redis_reachable, serve_until_stopped
+from stackmcp.runtime.status import serve_status
 
 __all__ = ["run"]
 
@@ -47,7 +48,7 @@ logger = logging.getLogger(__name__)
 NAME = "stackmcp-gateway"
 
 
-async def run(stop: asyncio.Event) -> None:
+async def run(stop: asyncio.Event) -> None:  # noqa: PLR0915 (all the wiring in one place)
     """Serve MCP until ``stop`` is set, then drain."""
     config = load_section(GatewayConfig, "GATEWAY")
     nats_config = load_section(NatsConfig, "NATS")
@@ -89,6 +90,7 @@ async def run(stop: asyncio.Event) -> None:
             nc, subjects, page_size=config.tools_page_size, timeout=nats_config.request_timeout
         )
         refresher = asyncio.create_task(catalog.keep_fresh(config.catalog_refresh, stop))
+        await serve_status(nc, subjects, NAME, ready=_ready_check(nc, redis, catalog), stop=stop)
         pool = WorkerPool()
         await pool.subscribe(nc, subjects)
         caller = WorkerCaller(nc, subjects, pool, redis, keys, silence=config.worker_silence)
