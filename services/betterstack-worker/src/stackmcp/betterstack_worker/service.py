@@ -40,6 +40,7 @@ from stackmcp.runtime.errors import Unavailable
 from stackmcp.runtime.health import HealthConfig, HealthServer, NatsReadiness
 from stackmcp.runtime.natsx import Endpoint, connect, drain
 from stackmcp.runtime.redisx import connect_redis
+from stackmcp.runtime.status import serve_status
 
 __all__ = ["run"]
 
@@ -82,6 +83,7 @@ async def run(stop: asyncio.Event) -> None:
         verifier = AccountVerifier(box, upstream)
         subjects = Subjects(nats_config.subject_prefix)
         await forget_on_account_events(nc, subjects.account_events, accounts)
+        await serve_status(nc, subjects, NAME, ready=readiness, instance_id=worker_id, stop=stop)
         queue = subjects.worker_queue_group
         tool_calls = Endpoint(
             nc,
