@@ -22,6 +22,7 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.params import Parameter
 from litestar.response import Redirect
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.exceptions import RedisError
 
 from stackmcp.contracts._base import utcnow
@@ -49,6 +50,7 @@ from stackmcp.provisioning.httpio import (
 from stackmcp.provisioning.logapi import log_route
 from stackmcp.provisioning.openapi import openapi_document
 from stackmcp.provisioning.provisioner import Provisioner
+from stackmcp.provisioning.statusapi import status_route
 from stackmcp.provisioning.views import (
     AccountList,
     AccountView,
@@ -287,6 +289,12 @@ async def readyz(request: AnyRequest) -> Response[Any]:
     )
 
 
+@get("/metrics", include_in_schema=False)
+async def metrics_text() -> Response[bytes]:
+    """Prometheus metrics of this process (no admin auth, like the probes)."""
+    return Response(content=generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
 @get("/", include_in_schema=False)
 async def console_home() -> Redirect:
     """People opening the service in a browser land on the console."""
@@ -375,8 +383,10 @@ def create_app(
             list_admin_tokens,
             revoke_admin_token,
             log_route(admin_guard),
+            status_route(admin_guard),
             healthz,
             readyz,
+            metrics_text,
             openapi,
         ],
         exception_handlers={

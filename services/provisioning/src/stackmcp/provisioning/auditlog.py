@@ -47,6 +47,7 @@ __all__ = [
     "AuditLog",
     "LogFilter",
     "LogPage",
+    "RecentCalls",
     "decode_cursor",
     "encode_cursor",
 ]
@@ -64,6 +65,9 @@ BATCH = 256
 """Most records fetched at once."""
 CONSUMER_TTL = 30.0
 """Seconds an abandoned reading consumer lives on the server."""
+RECENT_SLACK = timedelta(minutes=1)
+"""How long before ``since`` :meth:`AuditLog.recent_calls` starts reading by stream time (a
+gateway's clock may run ahead of the NATS server's)."""
 FETCH_TIMEOUT = 2.0
 """Seconds to wait for records the consumer said were there (they may have aged out since)."""
 
@@ -99,6 +103,15 @@ class LogPage(msgspec.Struct, frozen=True, kw_only=True):
 
     items: list[msgspec.Raw]
     next_cursor: str | None
+
+
+class RecentCalls(msgspec.Struct, frozen=True, kw_only=True):
+    """Tool-call records of a recent window, oldest first."""
+
+    records: list[ToolCallCompleted]
+    complete: bool
+    """``False`` when the window held more records than may be read: ``records`` are then
+    about the newest ones only."""
 
 
 def encode_cursor(position: int) -> str:
@@ -249,6 +262,33 @@ class AuditLog:
             scan = _Scan(self, subject, filters, limit)
             return await scan.forwards(position)
 
+    async def recent_calls(self, since: datetime, *, max_records: int) -> RecentCalls:
+        """The tool-call records from ``since`` (time-zone aware) to now, oldest first.
+
+        At most ``max_records`` are read: when the window holds more, reading starts at the
+        point of the stream where about that many remain, so the newest records are the ones
+        counted.
+
+        Raises:
+            Unavailable: JetStream did not answer.
+        """
+        subject = self._subjects.audit_filter("call")
+        async with self._jetstream():
+            bounds = await self._bounds()
+            if bounds is None:
+                return RecentCalls(records=[], complete=True)
+            async with self._consumer(subject, at=since - RECENT_SLACK) as consumer:
+                complete = consumer.pending <= max_records
+                count = consumer.pending if complete else 1
+                read = await self._read(consumer, count=count, below=None)
+            if not complete and read:
+                start = _newest_start(read[0].seq, bounds[1], consumer.pending, max_records)
+                async with self._consumer(subject, start=start) as consumer:
+                    read = await self._read(consumer, count=max_records, below=None)
+        entries = map(_decode, read)
+        records = [e for e in entries if isinstance(e, ToolCallCompleted) and e.time >= since]
+        return RecentCalls(records=records, complete=complete)
+
     # JetStream plumbing --------------------------------------------------------------------
 
     @asynccontextmanager
@@ -336,6 +376,12 @@ class AuditLog:
         """Records on ``subject`` from sequence ``start`` to the end of the stream."""
         async with self._consumer(subject, start=start) as consumer:
             return consumer.pending
+
+
+def _newest_start(first: int, top: int, pending: int, wanted: int) -> int:
+    """The sequence from which about ``wanted`` of ``pending`` records spread over
+    ``[first, top)`` remain (other kinds of records are interleaved with them)."""
+    return max(first, top - (top - first) * wanted // pending)
 
 
 def _sequence(msg: Msg) -> int:

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from nats.js import JetStreamContext
+from opentelemetry import metrics
 
 from stackmcp.contracts._base import Event, new_event_id, utcnow
 from stackmcp.contracts.audit import AdminAction, AdminChange, AuditRecord
@@ -20,6 +21,9 @@ from stackmcp.runtime.events import publish_event
 __all__ = ["AuditTrail", "EventPublisher"]
 
 logger = logging.getLogger(__name__)
+_changes = metrics.get_meter("stackmcp.provisioning").create_counter(
+    "stackmcp.admin.changes", description="Admin changes recorded, by action"
+)
 
 
 class EventPublisher:
@@ -90,4 +94,5 @@ class AuditTrail:
             changes=changes,
         )
         emit_audit_log(change)
+        _changes.add(1, {"stackmcp.action": action})
         return await self._events.publish(self._subjects.audit_admin(account_id, server_id), change)

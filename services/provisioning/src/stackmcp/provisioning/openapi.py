@@ -15,6 +15,8 @@ from stackmcp.provisioning.bodies import (
     ServerUpdate,
 )
 from stackmcp.provisioning.logapi import LogView, log_query_parameters
+from stackmcp.provisioning.status import StatusView
+from stackmcp.provisioning.statusapi import status_query_parameters
 from stackmcp.provisioning.views import (
     AccountList,
     AccountView,
@@ -91,7 +93,7 @@ def openapi_document() -> dict[str, Any]:
         AccountCreate, ServerCreate, ServerUpdate, ApiTokenCreate, AccountView, AccountList,
         ServerView, ServerList, CreatedServerView, CreatedApiTokenView, ApiTokenList, ErrorView,
         AdminTokenCreate, CreatedAdminTokenView, AdminTokenList,
-        LogView,
+        LogView, StatusView,
     ]  # fmt: skip
     _, components = msgspec.json.schema_components(structs, ref_template=_REF)
     account = (_ACCOUNT_ID,)
@@ -154,6 +156,12 @@ def openapi_document() -> dict[str, Any]:
                 "get": _operation("The audit trail, newest first (with after: the records since "
                                   "then, oldest first)", (200, LogView),
                                   params=tuple(log_query_parameters()), errors=(400, 401)),
+            },
+            "/status": {
+                "get": _operation("What runs (every service that answered within half a second, "
+                                  "by service) and the tool calls of the last minutes",
+                                  (200, StatusView), params=tuple(status_query_parameters()),
+                                  errors=(400, 401)),
             },
             "/admin-token/{token_id}": {
                 "delete": _operation("Revoke a named admin token", (204, None),

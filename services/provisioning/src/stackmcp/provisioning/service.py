@@ -26,7 +26,9 @@ from stackmcp.provisioning.catalog import CatalogSource
 from stackmcp.provisioning.config import ProvisioningConfig
 from stackmcp.provisioning.console import ConsoleSessions, ConsoleState
 from stackmcp.provisioning.events import EventPublisher
+from stackmcp.provisioning.httpmetrics import instrument_http
 from stackmcp.provisioning.provisioner import Provisioner, Verifier
+from stackmcp.provisioning.status import StatusReader
 from stackmcp.provisioning.store import Store
 from stackmcp.runtime.admin import AdminConfig, admin_token
 from stackmcp.runtime.config import AuditConfig, NatsConfig, RedisConfig, load_section
@@ -36,6 +38,7 @@ from stackmcp.runtime.events import ensure_audit_stream, ensure_events_stream
 from stackmcp.runtime.natsx import connect, drain, request
 from stackmcp.runtime.redisx import connect_redis
 from stackmcp.runtime.serving import redis_reachable, serve_until_stopped
+from stackmcp.runtime.status import serve_status
 
 __all__ = ["run"]
 
@@ -95,8 +98,12 @@ async def run(stop: asyncio.Event) -> None:
             ),
         )
         app.state.audit_log = AuditLog(js, subjects)
+        app.state.status = StatusReader(
+            nc, subjects, app.state.audit_log, _schedule_size(redis, keys)
+        )
+        await serve_status(nc, subjects, NAME, ready=_ready_check(nc, redis), stop=stop)
         await serve_until_stopped(
-            app,
+            instrument_http(app),
             name=NAME,
             host=config.host,
             port=config.port,
@@ -155,6 +162,13 @@ def _print_once(token: str) -> None:
     )
     sys.stdout.flush()
     logger.info("admin token generated and shown once on standard output")
+
+
+def _schedule_size(redis: Redis, keys: RedisKeys) -> Callable[[], Awaitable[int]]:
+    async def size() -> int:
+        return int(await redis.zcard(keys.expiry_schedule))
+
+    return size
 
 
 def _ready_check(nc: Client, redis: Redis) -> Callable[[], Awaitable[dict[str, bool]]]:
