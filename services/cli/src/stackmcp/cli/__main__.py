@@ -1,11 +1,11 @@
 """The ``stackmcp`` command.
 
 ``up`` runs the system, ``catalog`` prints the tool catalogue, ``accounts``, ``servers``,
-``tokens`` and ``admin-tokens`` manage it through the provisioning admin API, and ``log`` reads
-its audit trail; those admin commands exit with 0 on success, 1 when the API refused the
-request, 2 on a usage or configuration error, 3 when the admin token was refused, 4 when
-something was not found and 5 when provisioning is unreachable or unavailable (see
-:mod:`stackmcp.cli.admin`).
+``tokens`` and ``admin-tokens`` manage it through the provisioning admin API, ``log`` reads
+its audit trail and ``status`` says what runs; those admin commands exit with 0 on success, 1
+when the API refused the request, 2 on a usage or configuration error, 3 when the admin token
+was refused, 4 when something was not found, 5 when provisioning is unreachable or unavailable
+(see :mod:`stackmcp.cli.admin`), and ``status`` with 6 when a service is missing or not ready.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import argparse
 import logging
 import sys
 
-from stackmcp.cli import accounts, catalog, log, servers, tokens
+from stackmcp.cli import accounts, catalog, log, servers, status, tokens
 from stackmcp.cli.admin import EXIT_CODES, run_admin
 from stackmcp.cli.up import run_up
 from stackmcp.runtime.config import ConfigError, LogConfig, load_section
@@ -27,7 +27,9 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="stackmcp",
         description="Scoped MCP servers for Better Stack. Settings come from STACKMCP_* variables.",
-        epilog="accounts, servers, tokens, admin-tokens and log " + EXIT_CODES,
+        epilog="accounts, servers, tokens, admin-tokens, log and status "
+        + EXIT_CODES
+        + "  6  (status) a service is missing or a replica is not ready\n",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -44,6 +46,7 @@ def _parser() -> argparse.ArgumentParser:
     tokens.add_parser(commands)
     tokens.add_parser(commands, tokens.ADMIN_TOKENS)
     log.add_parser(commands)
+    status.add_parser(commands)
     return parser
 
 
