@@ -52,7 +52,7 @@ async def test_liveness_answers_while_readiness_follows_the_check(
 @pytest.mark.parametrize(
     ("raw", "status"),
     [
-        (b"GET /metrics HTTP/1.1\r\n\r\n", 404),
+        (b"GET /status HTTP/1.1\r\n\r\n", 404),
         (b"POST /healthz HTTP/1.1\r\nContent-Length: 0\r\n\r\n", 405),
         (b"garbage\r\n\r\n", 400),
         (b"GET /healthz HTTP/1.1\r\nX: " + b"a" * 9000 + b"\r\n\r\n", 400),

@@ -6,6 +6,7 @@ Kubernetes probes need something to ask. The gateway and provisioning answer ``/
 
 * ``GET /healthz``: 200 while the event loop answers at all (liveness);
 * ``GET /readyz``: 200 when the service's ``ready()`` check passes, else 503 (readiness);
+* ``GET /metrics``: the process's metrics in the Prometheus text format (a scrape target);
 * any other path 404, any method but GET 405; one request per connection.
 """
 
@@ -21,6 +22,7 @@ import msgspec
 from nats.aio.client import Client
 
 from stackmcp.runtime.config import ConfigError
+from stackmcp.runtime.metrics import PROMETHEUS_CONTENT_TYPE, prometheus_text
 
 __all__ = ["HealthConfig", "HealthServer", "NatsReadiness"]
 
@@ -30,6 +32,8 @@ _READ_TIMEOUT = 5.0
 _MAX_HEAD = 8192
 _REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
             503: "Service Unavailable"}  # fmt: skip
+_PATHS = (b"/healthz", b"/readyz", b"/metrics")
+_JSON = "application/json"
 
 
 class HealthConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -91,33 +95,39 @@ class HealthServer:
         try:
             async with asyncio.timeout(_READ_TIMEOUT):
                 head = await reader.readuntil(b"\r\n\r\n")
-            status = self._answer(head.split(b"\r\n", 1)[0])
+            status, path = self._answer(head.split(b"\r\n", 1)[0])
         except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError):
-            status = 400
+            status, path = 400, b""
         except ConnectionError:
             return
-        body = msgspec.json.encode({"status": "ok" if status == 200 else _REASONS[status]})
+        if status == 200 and path == b"/metrics":
+            content_type, body = PROMETHEUS_CONTENT_TYPE, prometheus_text()
+        else:
+            content_type = _JSON
+            body = msgspec.json.encode({"status": "ok" if status == 200 else _REASONS[status]})
         writer.write(
-            b"HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
-            b"Connection: close\r\n\r\n%s" % (status, _REASONS[status].encode(), len(body), body)
+            b"HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n"
+            b"Connection: close\r\n\r\n%s"
+            % (status, _REASONS[status].encode(), content_type.encode(), len(body), body)
         )
         with contextlib.suppress(ConnectionError):
             await writer.drain()
         writer.close()
 
-    def _answer(self, request_line: bytes) -> int:
+    def _answer(self, request_line: bytes) -> tuple[int, bytes]:
+        """The status for ``request_line`` and the path it asked for."""
         parts = request_line.split(b" ")
         if len(parts) != 3:
-            return 400
+            return 400, b""
         method, target, _ = parts
         path = target.split(b"?", 1)[0]
-        if path not in (b"/healthz", b"/readyz"):
-            return 404
+        if path not in _PATHS:
+            return 404, path
         if method != b"GET":
-            return 405
-        if path == b"/healthz":
-            return 200
-        return 200 if self._ready() else 503
+            return 405, path
+        if path == b"/readyz" and not self._ready():
+            return 503, path
+        return 200, path
 
 
 class NatsReadiness:

@@ -44,8 +44,9 @@ def run_until_stopped(run: Callable[[asyncio.Event], Awaitable[None]]) -> None:
 
 
 def service_main(name: str, run: Callable[[asyncio.Event], Awaitable[None]]) -> None:
-    """The whole ``main()`` of a service: logging, tracing (and the audit trail as OpenTelemetry
-    logs when ``OTEL_LOGS_EXPORTER`` asks), run until signalled, flush what is batched.
+    """The whole ``main()`` of a service: logging, tracing, metrics (and the audit trail as
+    OpenTelemetry logs when ``OTEL_LOGS_EXPORTER`` asks), run until signalled, flush what is
+    batched.
 
     Args:
         name: service name for logs and the OpenTelemetry resource.
@@ -54,6 +55,7 @@ def service_main(name: str, run: Callable[[asyncio.Event], Awaitable[None]]) -> 
     from stackmcp.runtime.auditlogs import install_audit_logs  # noqa: PLC0415
     from stackmcp.runtime.config import LogConfig, load_section  # noqa: PLC0415
     from stackmcp.runtime.logging import configure_logging  # noqa: PLC0415
+    from stackmcp.runtime.metrics import setup_metrics  # noqa: PLC0415
     from stackmcp.runtime.telemetry import setup_tracing  # noqa: PLC0415
 
     try:
@@ -62,10 +64,12 @@ def service_main(name: str, run: Callable[[asyncio.Event], Awaitable[None]]) -> 
         print(f"configuration error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     provider = setup_tracing(name)
+    meters = setup_metrics(name)
     audit_logs = install_audit_logs(name)
     try:
         run_until_stopped(run)
     finally:
         provider.shutdown()
+        meters.shutdown()
         if audit_logs is not None:
             audit_logs.shutdown()

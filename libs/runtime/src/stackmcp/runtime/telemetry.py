@@ -16,7 +16,13 @@ from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-__all__ = ["extract_context", "inject_headers", "setup_tracing", "tracer"]
+__all__ = [
+    "extract_context",
+    "inject_headers",
+    "service_resource",
+    "setup_tracing",
+    "tracer",
+]
 
 
 def setup_tracing(
@@ -36,8 +42,7 @@ def setup_tracing(
         The provider; call ``shutdown()`` on it at exit to flush spans.
     """
     env = os.environ if environ is None else environ
-    resource = Resource.create({SERVICE_NAME: env.get("OTEL_SERVICE_NAME", service_name)})
-    provider = TracerProvider(resource=resource)
+    provider = TracerProvider(resource=service_resource(service_name, env))
     if _export_enabled(env):
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # noqa: PLC0415
             OTLPSpanExporter,
@@ -48,6 +53,12 @@ def setup_tracing(
         provider.add_span_processor(processor)
     trace.set_tracer_provider(provider)
     return provider
+
+
+def service_resource(service_name: str, environ: Mapping[str, str]) -> Resource:
+    """The OpenTelemetry resource of this process: ``OTEL_SERVICE_NAME``, else ``service_name``
+    (plus what ``OTEL_RESOURCE_ATTRIBUTES`` adds); traces and metrics share it."""
+    return Resource.create({SERVICE_NAME: environ.get("OTEL_SERVICE_NAME", service_name)})
 
 
 def _export_enabled(env: Mapping[str, str]) -> bool:
