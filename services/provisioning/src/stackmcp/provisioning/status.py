@@ -194,7 +194,7 @@ def call_figures(recent: RecentCalls, since: datetime, now: datetime) -> CallFig
         minutes=round(minutes, 2),
         complete=recent.complete,
         calls=overall.calls,
-        per_minute=round(overall.calls / minutes, 2),
+        per_minute=round(overall.calls / minutes, 3),
         errors=overall.errors,
         error_rate=overall.error_rate,
         p50_ms=overall.p50_ms,
