@@ -22,7 +22,6 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.params import Parameter
 from litestar.response import Redirect
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.exceptions import RedisError
 
 from stackmcp.contracts._base import utcnow
@@ -68,6 +67,7 @@ from stackmcp.provisioning.views import (
     server_view,
 )
 from stackmcp.runtime.errors import InvalidArgument, StackmcpError, Unavailable
+from stackmcp.runtime.metrics import PROMETHEUS_CONTENT_TYPE, prometheus_text
 
 __all__ = ["create_app"]
 
@@ -292,7 +292,7 @@ async def readyz(request: AnyRequest) -> Response[Any]:
 @get("/metrics", include_in_schema=False)
 async def metrics_text() -> Response[bytes]:
     """Prometheus metrics of this process (no admin auth, like the probes)."""
-    return Response(content=generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    return Response(content=prometheus_text(), media_type=PROMETHEUS_CONTENT_TYPE)
 
 
 @get("/", include_in_schema=False)
