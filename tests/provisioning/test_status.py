@@ -179,9 +179,7 @@ def test_a_stopped_service_drops_out_of_the_answer(
         ("window=5", "unknown query parameter 'window'"),
     ],
 )
-def test_bad_queries_say_what_to_send(
-    provisioning: Provisioning, query: str, message: str
-) -> None:
+def test_bad_queries_say_what_to_send(provisioning: Provisioning, query: str, message: str) -> None:
     with provisioning.client() as client:
         answer = client.get(f"/status?{query}")
     assert answer.status_code == 400
