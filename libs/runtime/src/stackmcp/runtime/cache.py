@@ -70,6 +70,12 @@ class TtlCache(Generic[K, V]):
             return None
         return entry[1]
 
+    def values(self) -> list[V]:
+        """The live entries' values (expired ones are skipped, not dropped); a snapshot, so a
+        metrics thread may call it while the event loop changes the cache."""
+        now = self._clock()
+        return [value for expires, value in list(self._entries.values()) if expires > now]
+
     def put(self, key: K, value: V, *, generation: int | None = None) -> bool:
         """Store ``value``; with ``generation``, only if nothing was invalidated since.
 

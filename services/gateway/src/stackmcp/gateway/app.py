@@ -1,4 +1,4 @@
-"""The gateway's Litestar application: MCP routes, health probes, CORS, body limit."""
+"""The gateway's Litestar application: MCP routes, health probes, metrics, CORS, body limit."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from litestar.config.cors import CORSConfig
 from litestar.exceptions import HTTPException
 
 from stackmcp.gateway.http import McpTransport, mcp_router
+from stackmcp.runtime.metrics import PROMETHEUS_CONTENT_TYPE, prometheus_text
 
 __all__ = ["create_app"]
 
@@ -66,6 +67,12 @@ async def readyz(request: Request[Any, Any, Any]) -> Response[Any]:
     return Response(content=content, status_code=200 if ready else 503)
 
 
+@get("/metrics", name="metrics", media_type=PROMETHEUS_CONTENT_TYPE)
+async def metrics() -> bytes:
+    """This replica's metrics in the Prometheus text format."""
+    return prometheus_text()
+
+
 def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     if exc.status_code == 413:
         body = {
@@ -103,7 +110,7 @@ def create_app(
     publisher's counters, shown by ``/readyz``)."""
     origins = list(transport.allowed_origins) or ["*"]
     app = Litestar(
-        route_handlers=[mcp_router(), healthz, readyz],
+        route_handlers=[mcp_router(), healthz, readyz, metrics],
         cors_config=CORSConfig(
             allow_origins=origins,
             allow_methods=["GET", "POST", "DELETE", "OPTIONS"],

@@ -174,7 +174,8 @@ class CallAudit:
     protocol_version: str | None = None
     decision: Decision | None = None
     """What the confirmation step decided, set before the call ends."""
-    ended: bool = False
+    outcome: Outcome | None = None
+    """How the call ended (``None`` until it has)."""
 
     def result(self, result: ToolCallResult) -> None:
         """The worker's result: ``ok``, or ``tool_error`` for an ``isError`` result."""
@@ -204,9 +205,9 @@ class CallAudit:
         ratelimit: RateLimitInfo | None = None,
     ) -> None:
         """Finish the record and hand it to the trail (once)."""
-        if self.ended:
+        if self.outcome is not None:
             return
-        self.ended = True
+        self.outcome = outcome
         self.trail.emit(self, outcome, error_code, upstream_status, ratelimit)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +21,7 @@ from opentelemetry import propagate, trace
 from opentelemetry.trace import Status, StatusCode
 
 from stackmcp.contracts.grants import Grant
+from stackmcp.gateway import metrics
 from stackmcp.gateway.audit import ClientInfo, client_info, meta_client_info
 from stackmcp.gateway.confirm import Elicitations, Outbox
 from stackmcp.gateway.confirming import elicitation_declared
@@ -63,6 +65,9 @@ class Reply:
     headers: Mapping[str, str] = field(default_factory=dict)
     rpc: bool = True
     """The body is a JSON-RPC message (a transport may frame it as an SSE event)."""
+    error_type: str | None = None
+    """How the request failed, for metrics: a JSON-RPC error's code, or ``tool_error`` or
+    ``refused`` for a tool result reporting that; ``None`` when it succeeded."""
 
 
 @dataclass(frozen=True)
@@ -82,7 +87,9 @@ class Inbound:
 
 def error_reply(request_id: Any, error: RpcError, era: Era = Era.SESSION) -> Reply:
     """The JSON-RPC error ``error`` with the era's HTTP status."""
-    return Reply(error_status(era, error), encode_error(request_id, error))
+    return Reply(
+        error_status(era, error), encode_error(request_id, error), error_type=str(error.code)
+    )
 
 
 def unavailable(request_id: Any = None) -> Reply:
@@ -146,8 +153,8 @@ class McpCore:
             client=meta_client_info(message.params),
             elicitation=elicitation_declared(_meta_capabilities(message.params)),
         )
-        with _mcp_span(message, None, version, traced=inbound.traced):
-            return await self._answer(message, ctx)
+        with _operation(message, None, version, traced=inbound.traced) as operation:
+            return operation.done(await self._answer(message, ctx))
 
     async def _session(self, inbound: Inbound) -> Reply:
         message = inbound.message
@@ -164,7 +171,7 @@ class McpCore:
                 client_version=client.version,
                 elicitation=elicitation_declared(params.get("capabilities")),
             )
-            with _mcp_span(message, created.id, version):
+            with _operation(message, created.id, version):
                 return Reply(200, encode_result(message.id, result), {"Mcp-Session-Id": created.id})
         session_id = inbound.headers.get("mcp-session-id")
         if not session_id:
@@ -206,12 +213,12 @@ class McpCore:
             elicitation=session.elicitation,
             outbox=outbox,
         )
-        with _mcp_span(message, session.id, session.protocol_version):
+        with _operation(message, session.id, session.protocol_version) as operation:
             key = (session.id, message.id)
             task = asyncio.create_task(self._dispatch(message, ctx))
             self._in_flight[key] = task
             try:
-                return await self._await(task, message, era)
+                return operation.done(await self._await(task, message, era))
             finally:
                 self._in_flight.pop(key, None)
 
@@ -221,12 +228,13 @@ class McpCore:
         except asyncio.CancelledError:
             current = asyncio.current_task()
             if task.cancelled() and not (current is not None and current.cancelling()):
-                return Reply(200, encode_error(message.id, REQUEST_CANCELLED))
+                cancelled = str(REQUEST_CANCELLED.code)
+                return Reply(200, encode_error(message.id, REQUEST_CANCELLED), error_type=cancelled)
             raise
         except RpcError as error:
             trace.get_current_span().set_status(Status(StatusCode.ERROR, str(error.code)))
             return error_reply(message.id, error, era)
-        return Reply(200, encode_result(message.id, answer.result), answer.headers)
+        return _result(message, answer)
 
     async def _answer(self, message: Message, ctx: CallContext) -> Reply:
         try:
@@ -234,7 +242,7 @@ class McpCore:
         except RpcError as error:
             trace.get_current_span().set_status(Status(StatusCode.ERROR, str(error.code)))
             return error_reply(message.id, error, ctx.era)
-        return Reply(200, encode_result(message.id, answer.result), answer.headers)
+        return _result(message, answer)
 
     async def _dispatch(self, message: Message, ctx: CallContext) -> Answer:
         try:
@@ -293,13 +301,37 @@ class McpCore:
             task.cancel()
 
 
+def _result(message: Message, answer: Answer) -> Reply:
+    return Reply(
+        200, encode_result(message.id, answer.result), answer.headers, error_type=answer.error_type
+    )
+
+
+class _Operation:
+    """One request being answered: how it ended, for ``mcp.server.operation.duration``."""
+
+    __slots__ = ("error_type",)
+
+    def __init__(self) -> None:
+        self.error_type: str | None = None
+
+    def done(self, reply: Reply) -> Reply:
+        """Note how ``reply`` answers the request; return it."""
+        self.error_type = reply.error_type
+        return reply
+
+
 @contextlib.contextmanager
-def _mcp_span(
+def _operation(
     message: Message, session_id: str | None, version: str, *, traced: bool = True
-) -> Iterator[trace.Span]:
+) -> Iterator[_Operation]:
+    """The request's span and, when it ends, its duration (recorded in the span, so an exemplar
+    names its trace)."""
+    started = time.perf_counter()
     params = message.params or {}
     name = params.get("name") if message.method == "tools/call" else None
-    target = f" {name[:128]}" if isinstance(name, str) else ""
+    tool = name if isinstance(name, str) else None
+    target = f" {tool[:128]}" if tool is not None else ""
     attributes: dict[str, Any] = {
         "mcp.method.name": message.method or "",
         "mcp.protocol.version": version,
@@ -309,10 +341,18 @@ def _mcp_span(
     if message.id is not None:
         attributes["jsonrpc.request.id"] = str(message.id)
     context = None if traced else _meta_context(params)
+    operation = _Operation()
     with _tracer.start_as_current_span(
         f"{message.method}{target}", context=context, attributes=attributes
-    ) as span:
-        yield span
+    ):
+        try:
+            yield operation
+        except BaseException as exc:
+            operation.error_type = type(exc).__name__
+            raise
+        finally:
+            seconds = time.perf_counter() - started
+            metrics.operation(message.method or "", tool, version, operation.error_type, seconds)
 
 
 def _meta_capabilities(params: dict[str, Any] | None) -> object:

@@ -55,6 +55,7 @@ from stackmcp.contracts.keys import RedisKeys
 from stackmcp.contracts.servers import EndedGrant
 from stackmcp.contracts.subjects import Subjects
 from stackmcp.contracts.tokens import API_TOKEN_PREFIX, SERVER_TOKEN_PREFIX, hash_token
+from stackmcp.gateway import metrics
 from stackmcp.runtime.cache import TtlCache
 from stackmcp.runtime.errors import NotFound, Unauthenticated, Unavailable
 
@@ -184,8 +185,12 @@ class GrantResolver:
             raise NotFound(NO_SERVER)
         token_hash = hash_token(token)
         if self._missing.get(token_hash) is not None:
+            metrics.looked_up("grant", hit=True)
             raise NotFound(NO_SERVER)
-        grant = await self._grants.get_or_load(token_hash, lambda: self._load_grant(token_hash))
+        grant = self._grants.get(token_hash)
+        metrics.looked_up("grant", hit=grant is not None)
+        if grant is None:
+            grant = await self._grants.get_or_load(token_hash, lambda: self._load_grant(token_hash))
         if grant.is_expired(self._clock()):
             logger.debug("refused expired grant %s", _short(token_hash))
             raise NotFound(NO_SERVER)
@@ -272,7 +277,10 @@ class GrantResolver:
         if not _API_TOKEN_RE.fullmatch(token):
             raise Unauthenticated(API_TOKEN_NOT_ACCEPTED)
         token_hash = hash_token(token)
-        await self._api_tokens.get_or_load(token_hash, lambda: self._load_api_token(token_hash))
+        cached = self._api_tokens.get(token_hash) is not None
+        metrics.looked_up("api_token", hit=cached)
+        if not cached:
+            await self._api_tokens.get_or_load(token_hash, lambda: self._load_api_token(token_hash))
 
     async def _load_api_token(self, token_hash: str) -> bool:
         try:

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import re
+import time
 from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +31,7 @@ from stackmcp.contracts.audit import RefusalCode
 from stackmcp.contracts.grants import Grant
 from stackmcp.contracts.subjects import Subjects
 from stackmcp.contracts.tokens import hash_token
+from stackmcp.gateway import metrics
 from stackmcp.gateway.audit import (
     NO_CLIENT,
     AuditTrail,
@@ -257,8 +259,27 @@ async def _message(request: Request[Any, Any, Any]) -> Message:
         raise _Refused(_respond(request, error_reply(None, error))) from None
 
 
+class _Served:
+    """One HTTP request to an MCP route: its span and, once answered, its status."""
+
+    __slots__ = ("span", "status")
+
+    def __init__(self, span: trace.Span) -> None:
+        self.span = span
+        self.status = 500
+
+    def finish(self, response: Response[Any]) -> Response[Any]:
+        """Note ``response``'s status; return it."""
+        self.status = response.status_code or 200
+        self.span.set_attribute("http.response.status_code", self.status)
+        return response
+
+
 @contextlib.contextmanager
-def _server_span(request: Request[Any, Any, Any], route: str) -> Iterator[trace.Span]:
+def _server_span(request: Request[Any, Any, Any], route: str) -> Iterator[_Served]:
+    """The request's server span and, once the handler answered (a stream: its headers), its
+    ``http.server.request.duration``."""
+    started = time.perf_counter()
     context = propagate.extract(dict(request.headers))
     with _tracer.start_as_current_span(
         f"{request.method} {route}",
@@ -266,12 +287,15 @@ def _server_span(request: Request[Any, Any, Any], route: str) -> Iterator[trace.
         kind=SpanKind.SERVER,
         attributes={"http.request.method": request.method, "http.route": route},
     ) as span:
-        yield span
-
-
-def _finish(span: trace.Span, response: Response[Any]) -> Response[Any]:
-    span.set_attribute("http.response.status_code", response.status_code)
-    return response
+        served = _Served(span)
+        try:
+            yield served
+        except HTTPException as exc:
+            served.status = exc.status_code or 500
+            raise
+        finally:
+            seconds = time.perf_counter() - started
+            metrics.http_request(request.method, route, served.status, seconds)
 
 
 # --------------------------------------------------------------------------- Streamable HTTP
@@ -280,12 +304,12 @@ def _finish(span: trace.Span, response: Response[Any]) -> Response[Any]:
 @post("/mcp/{token:str}", status_code=200, name="mcp-post")
 async def mcp_post(request: Request[Any, Any, Any], token: FromPath[str]) -> Response[Any]:
     """POST: one JSON-RPC message, either era."""
-    with _server_span(request, "/mcp/{token}") as span:
+    with _server_span(request, "/mcp/{token}") as served:
         try:
             grant = await _gate(request, token)
             message = await _message(request)
         except _Refused as refused:
-            return _finish(span, refused.response)
+            return served.finish(refused.response)
         outbox = _outbox(request, grant, message)
         inbound = Inbound(
             grant=grant,
@@ -297,8 +321,8 @@ async def mcp_post(request: Request[Any, Any, Any], token: FromPath[str]) -> Res
         )
         core = _state(request).core
         if outbox is None:
-            return _finish(span, _respond(request, await core.post(inbound)))
-        return _finish(span, await _post_streaming(request, core, inbound, outbox))
+            return served.finish(_respond(request, await core.post(inbound)))
+        return served.finish(await _post_streaming(request, core, inbound, outbox))
 
 
 def _outbox(request: Request[Any, Any, Any], grant: Grant, message: Message) -> Outbox | None:
@@ -352,25 +376,25 @@ async def _post_streaming(
 @get("/mcp/{token:str}", name="mcp-get")
 async def mcp_get(request: Request[Any, Any, Any], token: FromPath[str]) -> Response[Any]:
     """GET: no server-initiated stream is offered (the gateway sends no unsolicited messages)."""
-    with _server_span(request, "/mcp/{token}"):
+    with _server_span(request, "/mcp/{token}") as served:
         try:
             await _gate(request, token)
         except _Refused as refused:
-            return refused.response
+            return served.finish(refused.response)
         allow = allowed_http_methods(era_of(request.headers.get("mcp-protocol-version")))
-        return Response(content=b"", status_code=405, headers={"Allow": allow})
+        return served.finish(Response(content=b"", status_code=405, headers={"Allow": allow}))
 
 
 @delete("/mcp/{token:str}", status_code=200, name="mcp-delete")
 async def mcp_delete(request: Request[Any, Any, Any], token: FromPath[str]) -> Response[Any]:
     """DELETE: end the session named by ``Mcp-Session-Id``."""
-    with _server_span(request, "/mcp/{token}"):
+    with _server_span(request, "/mcp/{token}") as served:
         try:
             grant = await _gate(request, token)
         except _Refused as refused:
-            return refused.response
+            return served.finish(refused.response)
         reply = await _state(request).core.delete(grant, hash_token(token), request.headers)
-        return _respond(request, reply)
+        return served.finish(_respond(request, reply))
 
 
 # --------------------------------------------------------------------------- 2024-11-05 HTTP+SSE
@@ -379,6 +403,11 @@ async def mcp_delete(request: Request[Any, Any, Any], token: FromPath[str]) -> R
 @get("/mcp/{token:str}/sse", name="mcp-sse")
 async def sse_open(request: Request[Any, Any, Any], token: FromPath[str]) -> Response[Any]:
     """Open an HTTP+SSE session: announce the messages URL, then relay replies from NATS."""
+    with _server_span(request, "/mcp/{token}/sse") as served:
+        return served.finish(await _sse_open(request, token))
+
+
+async def _sse_open(request: Request[Any, Any, Any], token: str) -> Response[Any]:
     try:
         grant = await _gate(request, token)
     except _Refused as refused:
@@ -420,6 +449,7 @@ async def _sse_stream(
     endpoint = f"{transport.public_url.rstrip('/')}/mcp/{token}/messages?session_id={session_id}"
     streams = transport.sse_streams
     streams[grant.server_id] = streams.get(grant.server_id, 0) + 1
+    metrics.sse_stream(opened=True)
 
     async def events() -> AsyncIterator[bytes]:
         try:
@@ -432,6 +462,7 @@ async def _sse_stream(
                     continue
                 yield b"event: message\ndata: " + payload + b"\n\n"
         finally:
+            metrics.sse_stream(opened=False)
             streams[grant.server_id] -= 1
             if not streams[grant.server_id]:
                 del streams[grant.server_id]
@@ -446,22 +477,22 @@ async def _sse_stream(
 async def sse_message(request: Request[Any, Any, Any], token: FromPath[str]) -> Response[Any]:
     """A client message for an HTTP+SSE session; the reply goes out on that session's stream,
     through NATS, whichever replica holds it."""
-    with _server_span(request, "/mcp/{token}/messages"):
+    with _server_span(request, "/mcp/{token}/messages") as served:
         try:
             grant = await _gate(request, token)
             message = await _message(request)
         except _Refused as refused:
-            return refused.response
+            return served.finish(refused.response)
         transport = _state(request)
         session_id = request.query_params.get("session_id") or ""
         reply, session = await transport.core.sse_message(
             grant, hash_token(token), session_id, message
         )
         if session is None:
-            return _respond(request, reply)
+            return served.finish(_respond(request, reply))
         if reply.rpc:
             await transport.nc.publish(transport.subjects.gateway_session(session.id), reply.body)
-        return Response(content=b"Accepted", status_code=202)
+        return served.finish(Response(content=b"Accepted", status_code=202))
 
 
 def mcp_router() -> Router:

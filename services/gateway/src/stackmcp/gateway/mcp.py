@@ -13,7 +13,7 @@ import logging
 import secrets
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, Protocol
 
@@ -105,6 +105,8 @@ class Answer:
 
     result: bytes
     headers: Mapping[str, str] = field(default_factory=dict)
+    error_type: str | None = None
+    """``tool_error`` or ``refused`` for a ``tools/call`` result reporting that (for metrics)."""
 
 
 class ToolRunner(Protocol):
@@ -237,7 +239,7 @@ class McpMethods:
             protocol_version=ctx.protocol_version,
         )
         try:
-            return await self._run_tool(name, params, ctx, audit)
+            answer = await self._run_tool(name, params, ctx, audit)
         except asyncio.CancelledError:
             audit.protocol_error("cancelled")
             raise
@@ -247,6 +249,9 @@ class McpMethods:
         except BaseException:
             audit.protocol_error("internal")  # a no-op if the call was recorded already
             raise
+        if audit.outcome in ("tool_error", "refused"):
+            return replace(answer, error_type=audit.outcome)
+        return answer
 
     async def _run_tool(
         self, name: object, params: dict[str, Any], ctx: CallContext, audit: CallAudit

@@ -18,6 +18,7 @@ from redis.asyncio import Redis
 
 from stackmcp.contracts.keys import RedisKeys
 from stackmcp.contracts.subjects import Subjects
+from stackmcp.gateway import metrics
 from stackmcp.gateway.app import create_app
 from stackmcp.gateway.audit import AuditTrail
 from stackmcp.gateway.budgets import Budgets
@@ -28,6 +29,7 @@ from stackmcp.gateway.core import McpCore
 from stackmcp.gateway.grants import GrantResolver
 from stackmcp.gateway.http import McpTransport
 from stackmcp.gateway.mcp import McpMethods
+from stackmcp.gateway.metrics import ToolCallCounter
 from stackmcp.gateway.publisher import AuditPublisher
 from stackmcp.gateway.ratelimit import RedisRateLimiter
 from stackmcp.gateway.sessions import SessionStore
@@ -114,12 +116,15 @@ async def run(stop: asyncio.Event) -> None:  # noqa: PLR0915 (all the wiring in 
         usage = UsageCounter(redis, keys)
         usage_counting = asyncio.create_task(usage.run(stop))
         elicitations = Elicitations(nc, subjects)
+        metrics.observe(sessions=sessions.live_counts, audit=publisher.counters)
         methods = McpMethods(
             catalog,
             caller,
             call_timeout=config.call_timeout,
             limiter=limiter if limiter.enabled else None,
-            audit=AuditTrail([publisher.offer, usage.count, emit_audit_log]),
+            audit=AuditTrail(
+                [publisher.offer, usage.count, emit_audit_log, ToolCallCounter(catalog.exists)]
+            ),
             budgets=Budgets(redis, keys),
             tokens=ConfirmTokens(redis, keys, ttl=config.confirm_timeout),
             elicitations=elicitations,

@@ -15,6 +15,7 @@ therefore cost neither memory here nor keys in Redis beyond the idle TTL.
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import secrets
 import time
@@ -29,6 +30,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from stackmcp.contracts.keys import RedisKeys
+from stackmcp.gateway import metrics
 from stackmcp.runtime.cache import TtlCache
 from stackmcp.runtime.errors import Unavailable
 
@@ -130,6 +132,11 @@ class SessionStore:
         """Sessions this replica holds a local copy of."""
         return len(self._local)
 
+    def live_counts(self) -> dict[str, int]:
+        """Sessions this replica served within the idle TTL (its live local copies), by
+        transport."""
+        return dict(collections.Counter(s.transport for s in self._local.values()))
+
     async def start(self) -> None:
         """Listen for sessions ended on other replicas."""
         await self._nc.subscribe(self._closed_subject, cb=self._on_closed)
@@ -189,6 +196,7 @@ class SessionStore:
             Unavailable: Redis cannot be reached.
         """
         session = self._local.get(session_id)
+        metrics.looked_up("session", hit=session is not None)
         if session is None:
             generation = self._local.generation
             session = await self._load(session_id)
@@ -234,6 +242,8 @@ class SessionStore:
             Unavailable: Redis cannot be reached.
         """
         self._local.forget(session.id)
+        lasted = (datetime.now(UTC) - session.created_at).total_seconds()
+        metrics.session_ended(session.protocol_version, session.transport, lasted)
         try:
             async with self._redis.pipeline(transaction=True) as pipe:
                 pipe.delete(self._keys.session(session.id))

@@ -40,6 +40,7 @@ from stackmcp.contracts import headers as h
 from stackmcp.contracts.keys import RedisKeys
 from stackmcp.contracts.subjects import Subjects
 from stackmcp.contracts.tools import ToolCallRequest, ToolCallResult, WorkerPresence
+from stackmcp.gateway import metrics
 from stackmcp.runtime.errors import DeadlineExceeded, Internal, Unavailable
 from stackmcp.runtime.natsx import reply_error
 from stackmcp.runtime.telemetry import inject_headers
@@ -76,6 +77,20 @@ class _Worker:
     seen: float
     interval: float
     outstanding: int = 0
+
+
+_EXCEEDED = {
+    "read_timed_out": READ_TIMED_OUT,
+    "write_not_run": NOT_RUN,
+    "write_late": WRITE_LATE,
+    "write_uncertain": WRITE_UNCERTAIN,
+}
+
+
+def _exceeded(result: str) -> DeadlineExceeded:
+    """The error a call out of time ends with, counted by ``result``."""
+    metrics.deadline_exceeded(result)
+    return DeadlineExceeded(_EXCEEDED[result])
 
 
 class WorkerPool:
@@ -227,12 +242,13 @@ class WorkerCaller:
                 raise Unavailable(NO_WORKER)
             if write:
                 if not await self._abandon(call.call_id):
-                    raise DeadlineExceeded(WRITE_LATE if timed_out else WRITE_UNCERTAIN)
+                    raise _exceeded("write_late" if timed_out else "write_uncertain")
                 if timed_out:
-                    raise DeadlineExceeded(NOT_RUN)
+                    raise _exceeded("write_not_run")
                 call = msgspec.structs.replace(call, call_id=secrets.token_hex(12))
             elif timed_out:
-                raise DeadlineExceeded(READ_TIMED_OUT)
+                raise _exceeded("read_timed_out")
+            metrics.rerouted(outcome)
 
     async def _attempt(
         self, call: ToolCallRequest, worker_id: str | None, deadline: float
@@ -241,12 +257,14 @@ class WorkerCaller:
         (nobody serves the subject) or ``"late"`` (the deadline passed)."""
         loop = asyncio.get_running_loop()
         token = secrets.token_hex(8)
-        pending = _Pending(last_sign=loop.time())
+        started = loop.time()
+        pending = _Pending(last_sign=started)
         self._pending[token] = pending
         subject = self._subjects.tool_call
         if worker_id is not None:
             subject = self._subjects.worker_tool_call(worker_id)
         self._pool.started(worker_id)
+        outcome = "error"
         try:
             await self._nc.publish(
                 subject,
@@ -254,10 +272,13 @@ class WorkerCaller:
                 reply=self._inbox + token,
                 headers=inject_headers() or None,
             )
-            return await self._wait(pending, deadline)
+            result = await self._wait(pending, deadline)
+            outcome = result if isinstance(result, str) else "ok"
+            return result
         finally:
             self._pool.finished(worker_id)
             del self._pending[token]
+            metrics.worker_attempt(outcome, loop.time() - started)
 
     async def _wait(self, pending: _Pending, deadline: float) -> ToolCallResult | str:
         loop = asyncio.get_running_loop()
