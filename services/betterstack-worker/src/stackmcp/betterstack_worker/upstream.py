@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -24,6 +25,7 @@ import msgspec
 from httpx_aiohttp import HttpxAiohttpClient
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
+from stackmcp.betterstack_worker import metrics
 from stackmcp.betterstack_worker.ratelimit import parse_rate_limit
 from stackmcp.contracts.tools import RateLimitInfo
 from stackmcp.runtime.errors import (
@@ -54,6 +56,8 @@ _tracer = tracer(__name__)
 QueryArg = Mapping[str, Any] | Sequence[tuple[str, str]] | None
 
 _SUMMARY_LIMIT = 300
+_NO_ROUTE = "_OTHER"
+"""The metrics route of a request sent without its template (never the path: it holds ids)."""
 
 
 class UpstreamConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -158,8 +162,8 @@ class UpstreamClient:
             kind=SpanKind.CLIENT,
             attributes=_span_attributes(method, origin, route or path),
         ) as span:
-            response = await self._request(
-                method, origin, path, token=token, query=query, body=body, timeout=timeout
+            response = await self._measured(
+                method, origin, path, route, token=token, query=query, body=body, timeout=timeout
             )
             span.set_attribute("http.response.status_code", response.status_code)
             rate_limit = parse_rate_limit(response.headers)
@@ -170,6 +174,34 @@ class UpstreamClient:
             return UpstreamResponse(
                 status=response.status_code, body=_decode(response), rate_limit=rate_limit
             )
+
+    async def _measured(
+        self,
+        method: str,
+        origin: str,
+        path: str,
+        route: str | None,
+        *,
+        token: str,
+        query: QueryArg,
+        body: Mapping[str, Any] | None,
+        timeout: float | None,
+    ) -> httpx.Response:
+        """:meth:`_request`, recorded as ``stackmcp.upstream.request.duration``."""
+        started = time.perf_counter()
+        outcome: int | str = "timeout"  # also when cancelled: no answer came in time
+        try:
+            response = await self._request(
+                method, origin, path, token=token, query=query, body=body, timeout=timeout
+            )
+            outcome = response.status_code
+            return response
+        except Unavailable:
+            outcome = "connect"
+            raise
+        finally:
+            seconds = time.perf_counter() - started
+            metrics.upstream_request(method, route or _NO_ROUTE, outcome, seconds)
 
     async def _request(
         self,

@@ -22,6 +22,7 @@ from typing import Any
 import msgspec
 from opentelemetry import trace
 
+from stackmcp.betterstack_worker import metrics
 from stackmcp.betterstack_worker.api import Operation, Page
 from stackmcp.betterstack_worker.catalog import Catalog
 from stackmcp.betterstack_worker.cursors import CursorSigner
@@ -69,6 +70,15 @@ _LAST_START = 0.05
 """Upstream work is not started with less than this many seconds left before the deadline."""
 _NOTE_TIMEOUT = 3.0
 """Most seconds the provenance note after a write may take (the write's answer waits for it)."""
+
+
+class _Dropped(NoReply):
+    """The call is left unanswered, for ``reason`` (``deadline`` or ``claimed``); counted only
+    when it ends the call (a plan's lookup or a timeline note may swallow it)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 class _Call:
@@ -156,9 +166,19 @@ class Executor:
             NoReply: the deadline passed before any upstream work began, or the write was
                 claimed elsewhere or abandoned: the caller no longer waits for this answer.
         """
+        metrics.call_started()
+        try:
+            return await self._call(request)
+        except _Dropped as exc:
+            metrics.dropped(exc.reason)
+            raise
+        finally:
+            metrics.call_finished()
+
+    async def _call(self, request: ToolCallRequest) -> ToolCallResult:
         if request.deadline is not None and time.time() >= request.deadline:
             logger.info("dropped a tool call that reached this worker past its deadline")
-            raise NoReply
+            raise _Dropped("deadline")
         tool = self._tools.get(request.tool)
         if tool is None:
             raise hidden(request.tool)
@@ -292,11 +312,11 @@ class Executor:
         timeout = call.upstream_timeout()
         if timeout is not None and timeout < _LAST_START:
             logger.info("dropped a tool call whose deadline passed before it was sent upstream")
-            raise NoReply
+            raise _Dropped("deadline")
         claims = self._claims if call.write and call.call_id else None
         if claims is not None and not await claims.claim(call.call_id):
             logger.info("dropped a write that was claimed elsewhere or abandoned")
-            raise NoReply
+            raise _Dropped("claimed")
         origin = account.betterstack_origin if op.host == "betterstack" else account.uptime_origin
         return await self._upstream.send(
             upstream_request.method,
