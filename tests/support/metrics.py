@@ -25,23 +25,26 @@ def installed_metrics() -> MeterProvider:
 
 
 def sample(text: bytes | str, name: str, labels: Mapping[str, str] | None = None) -> float:
-    """The value of sample ``name`` whose labels are exactly ``labels`` (the exporter's
-    ``otel_scope_*`` labels aside); 0 when there is none."""
+    """The value of sample ``name`` whose labels are exactly ``labels`` (see :func:`samples`);
+    0 when there is none."""
     wanted = dict(labels or {})
-    content = text.decode() if isinstance(text, bytes) else text
-    for family in text_string_to_metric_families(content):
-        for found in family.samples:
-            own = {k: v for k, v in found.labels.items() if not k.startswith("otel_scope_")}
-            if found.name == name and own == wanted:
-                return float(found.value)
-    return 0.0
+    return next((value for own, value in _samples(text, name) if own == wanted), 0.0)
 
 
 def samples(text: bytes | str, name: str) -> list[dict[str, str]]:
-    """The labels of every sample called ``name`` (``otel_scope_*`` labels aside)."""
+    """The labels of every sample called ``name``, without the exporter's ``otel_scope_*``
+    labels and without empty ones (the exporter gives every series of a metric the same label
+    names; an empty label is an absent one, as in PromQL)."""
+    return [own for own, _ in _samples(text, name)]
+
+
+def _samples(text: bytes | str, name: str) -> list[tuple[dict[str, str], float]]:
     content = text.decode() if isinstance(text, bytes) else text
     return [
-        {k: v for k, v in found.labels.items() if not k.startswith("otel_scope_")}
+        (
+            {k: v for k, v in found.labels.items() if v and not k.startswith("otel_scope_")},
+            float(found.value),
+        )
         for family in text_string_to_metric_families(content)
         for found in family.samples
         if found.name == name
