@@ -41,6 +41,7 @@ CONTRACT_PATHS = {
     "/admin-token": {"get", "post"},
     "/admin-token/{token_id}": {"delete"},
     "/log": {"get"},
+    "/status": {"get"},
 }
 DEFAULT_CONFIG: dict[str, Any] = {
     "methods": ["read"],
@@ -176,6 +177,7 @@ ROUTES = [
     ("GET", "/api-token"),
     ("POST", "/api-token"),
     ("DELETE", "/api-token/{token}"),
+    ("GET", "/status"),
 ]
 
 
