@@ -11,13 +11,15 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from stackmcp.embedded import free_port
 from stackmcp.runtime.health import HealthConfig, HealthServer
-from stackmcp.runtime.metrics import DURATION_BUCKETS, prometheus_text, setup_metrics
+from stackmcp.runtime.metrics import DURATION_BUCKETS, Tally, prometheus_text, setup_metrics
 from tests.support.metrics import SERVICE, installed_metrics, sample
 from tests.support.otlp import MetricsCollector, metrics_collector
 
 _meter = metrics.get_meter("tests.runtime.metrics")
 _durations = _meter.create_histogram("stackmcp.test.duration", unit="s")
 _events = _meter.create_counter("stackmcp.test.events")
+_tallied: Tally[str] = Tally(_meter, "stackmcp.test.tallied", lambda k: {"stackmcp.result": k})
+_open: Tally[None] = Tally(_meter, "stackmcp.test.open", lambda _: {}, up_down=True)
 
 
 def test_instruments_show_in_the_prometheus_text_with_the_catalogue_buckets() -> None:
@@ -33,6 +35,21 @@ def test_instruments_show_in_the_prometheus_text_with_the_catalogue_buckets() ->
     assert sample(text, "stackmcp_test_duration_seconds_bucket", {**labels, "le": "60"}) >= 1
     assert sample(text, "stackmcp_test_events_total", labels) >= 2
     assert f'service_name="{SERVICE}"'.encode() in text  # target_info: the tracing resource
+
+
+def test_tallies_show_as_a_counter_and_a_gauge() -> None:
+    installed_metrics()
+    before = sample(prometheus_text(), "stackmcp_test_tallied_total", {"stackmcp_result": "hit"})
+    _tallied.add("hit")
+    _tallied.add("hit", 2)
+    _tallied.add("miss")
+    _open.add(None, 3)
+    _open.add(None, -1)
+    text = prometheus_text()
+    assert sample(text, "stackmcp_test_tallied_total", {"stackmcp_result": "hit"}) == before + 3
+    assert sample(text, "stackmcp_test_tallied_total", {"stackmcp_result": "miss"}) >= 1
+    assert sample(text, "stackmcp_test_open") == 2
+    assert b"# TYPE stackmcp_test_open gauge" in text
 
 
 async def test_the_health_listener_serves_the_prometheus_text() -> None:

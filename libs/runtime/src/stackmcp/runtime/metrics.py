@@ -12,15 +12,21 @@ module-level instruments are fine: they bind to the provider once it is installe
 * histogram buckets for every ``*.duration`` (:data:`DURATION_BUCKETS`) and the purge lag;
 * the SDK's trace-based exemplar filter (``OTEL_METRICS_EXEMPLAR_FILTER``), so histogram points
   pushed over OTLP carry the trace id of a sampled call.
+
+Counts made on every call go through a :class:`Tally` rather than an SDK counter: an SDK
+``add`` costs about what a histogram's ``record`` does (10-15 µs: attribute checks, hashing,
+exemplars), a tally's is a dictionary update; the exported series are the same.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Hashable, Mapping
+from typing import Generic, TypeVar
 
 from opentelemetry import metrics
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
+from opentelemetry.metrics import CallbackOptions, Meter, Observation
 from opentelemetry.sdk.metrics import Histogram, MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
@@ -32,9 +38,13 @@ __all__ = [
     "DURATION_BUCKETS",
     "PROMETHEUS_CONTENT_TYPE",
     "PURGE_LAG_BUCKETS",
+    "Tally",
     "prometheus_text",
     "setup_metrics",
 ]
+
+K = TypeVar("K", bound=Hashable)
+Attributes = Mapping[str, str | int]
 
 DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 """Bucket bounds (seconds) of every ``*.duration`` histogram."""
@@ -120,3 +130,41 @@ def prometheus_text() -> bytes:
     if _installed is None:
         return b""
     return generate_latest(_installed)
+
+
+class Tally(Generic[K]):
+    """A counter kept as plain integers per key, reported at each collection.
+
+    Args:
+        meter: the meter it reports through.
+        name: the instrument's name.
+        attributes: the attributes of a key (called at collection only; keys must be few).
+        unit: the instrument's unit.
+        description: the instrument's description.
+        up_down: an up-down counter (it may go down) rather than a counter.
+    """
+
+    def __init__(
+        self,
+        meter: Meter,
+        name: str,
+        attributes: Callable[[K], Attributes],
+        *,
+        unit: str = "",
+        description: str = "",
+        up_down: bool = False,
+    ) -> None:
+        self._counts: dict[K, int] = {}
+        self._attributes = attributes
+        create = (
+            meter.create_observable_up_down_counter if up_down else meter.create_observable_counter
+        )
+        create(name, [self._observe], unit=unit, description=description)
+
+    def add(self, key: K, amount: int = 1) -> None:
+        """Add ``amount`` to the count of ``key`` (on the event loop's thread only)."""
+        self._counts[key] = self._counts.get(key, 0) + amount
+
+    def _observe(self, _: CallbackOptions) -> list[Observation]:
+        # A reader's thread may collect while the loop adds: list() copies in one step.
+        return [Observation(n, self._attributes(k)) for k, n in list(self._counts.items())]

@@ -1,13 +1,16 @@
 """The worker's metrics: every instrument in one place, one call per thing observed.
 
 Names, kinds and attributes follow the metric catalogue; the SDK behind them is set up by
-:mod:`stackmcp.runtime.metrics`. Attribute dicts are built once per combination of values. An
-upstream request is named by its route template, never its path (the path holds ids).
+:mod:`stackmcp.runtime.metrics`. The histogram reuses one attribute dict per combination of
+values; counts are :class:`~stackmcp.runtime.metrics.Tally` updates. An upstream request is
+named by its route template, never its path (the path holds ids).
 """
 
 from __future__ import annotations
 
 from opentelemetry import metrics
+
+from stackmcp.runtime.metrics import Tally
 
 __all__ = ["call_finished", "call_started", "dropped", "upstream_request"]
 
@@ -17,17 +20,23 @@ _meter = metrics.get_meter("stackmcp.betterstack_worker")
 _upstream = _meter.create_histogram(
     "stackmcp.upstream.request.duration", unit="s", description="Requests to Better Stack"
 )
-_in_flight = _meter.create_up_down_counter(
-    "stackmcp.worker.calls.in_flight", unit="{call}", description="Tool calls being run"
+_in_flight: Tally[None] = Tally(
+    _meter,
+    "stackmcp.worker.calls.in_flight",
+    lambda _: {},
+    unit="{call}",
+    description="Tool calls being run",
+    up_down=True,
 )
-_dropped = _meter.create_counter(
+_dropped: Tally[str] = Tally(
+    _meter,
     "stackmcp.worker.dropped",
+    lambda reason: {"stackmcp.reason": reason},
     unit="{call}",
     description="Tool calls left unanswered: past their deadline, or a write claimed elsewhere",
 )
 
 _upstream_attributes: dict[tuple[str, str, int | str], Attributes] = {}
-_REASONS = {name: {"stackmcp.reason": name} for name in ("deadline", "claimed")}
 
 
 def upstream_request(method: str, route: str, outcome: int | str, seconds: float) -> None:
@@ -46,14 +55,14 @@ def upstream_request(method: str, route: str, outcome: int | str, seconds: float
 
 def call_started() -> None:
     """A tool call began running here."""
-    _in_flight.add(1)
+    _in_flight.add(None)
 
 
 def call_finished() -> None:
     """A tool call running here ended (answered or not)."""
-    _in_flight.add(-1)
+    _in_flight.add(None, -1)
 
 
 def dropped(reason: str) -> None:
     """A tool call was left unanswered: ``deadline`` or ``claimed``."""
-    _dropped.add(1, _REASONS[reason])
+    _dropped.add(reason)

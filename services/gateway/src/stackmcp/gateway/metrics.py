@@ -2,8 +2,8 @@
 
 Names, kinds and attributes follow the metric catalogue (MCP and HTTP semantic conventions plus
 ``stackmcp.*``); the SDK behind them is set up by :mod:`stackmcp.runtime.metrics`. The hot path
-records through the functions below, which reuse one attribute dict per combination of values
-rather than building one per call.
+records through the functions below: histograms reuse one attribute dict per combination of
+values, counts are :class:`~stackmcp.runtime.metrics.Tally` updates.
 
 Attributes stay low-cardinality: a value a client chose freely never becomes one. A method the
 gateway does not answer is recorded as ``_OTHER``; a tool is named only when it produced a
@@ -19,6 +19,7 @@ from opentelemetry import metrics
 from opentelemetry.metrics import CallbackOptions, Observation
 
 from stackmcp.contracts.audit import ToolCallCompleted
+from stackmcp.runtime.metrics import Tally
 
 __all__ = [
     "ToolCallCounter",
@@ -49,23 +50,44 @@ _sessions = _meter.create_histogram(
 _http = _meter.create_histogram(
     "http.server.request.duration", unit="s", description="HTTP requests to the MCP routes"
 )
-_tool_calls = _meter.create_counter(
-    "stackmcp.tool_calls", unit="{call}", description="tools/call requests, by outcome"
-)
-_lookups = _meter.create_counter(
-    "stackmcp.cache.lookups", unit="{lookup}", description="Lookups in the in-process caches"
-)
-_sse_streams = _meter.create_up_down_counter(
-    "stackmcp.sse.streams", unit="{stream}", description="Open 2024-11-05 SSE streams"
-)
 _attempts = _meter.create_histogram(
     "stackmcp.worker.request.duration", unit="s", description="Attempts of tool calls on workers"
 )
-_reroutes = _meter.create_counter(
-    "stackmcp.worker.reroutes", unit="{call}", description="Calls moved off a lost worker"
+_tool_calls: Tally[tuple[str | None, str, str | None]] = Tally(
+    _meter,
+    "stackmcp.tool_calls",
+    lambda key: _tool_call_of(*key),
+    unit="{call}",
+    description="tools/call requests, by outcome",
 )
-_deadlines = _meter.create_counter(
-    "stackmcp.deadline.exceeded", unit="{call}", description="Tool calls out of time"
+_lookups: Tally[tuple[str, str]] = Tally(
+    _meter,
+    "stackmcp.cache.lookups",
+    lambda key: {"stackmcp.cache": key[0], "stackmcp.result": key[1]},
+    unit="{lookup}",
+    description="Lookups in the in-process caches",
+)
+_sse_streams: Tally[None] = Tally(
+    _meter,
+    "stackmcp.sse.streams",
+    lambda _: {},
+    unit="{stream}",
+    description="Open 2024-11-05 SSE streams",
+    up_down=True,
+)
+_reroutes: Tally[str] = Tally(
+    _meter,
+    "stackmcp.worker.reroutes",
+    lambda reason: {"stackmcp.reason": reason},
+    unit="{call}",
+    description="Calls moved off a lost worker",
+)
+_deadlines: Tally[str] = Tally(
+    _meter,
+    "stackmcp.deadline.exceeded",
+    lambda result: {"stackmcp.result": result},
+    unit="{call}",
+    description="Tool calls out of time",
 )
 
 _METHODS = frozenset({"initialize", "ping", "server/discover", "tools/call", "tools/list"})
@@ -75,17 +97,7 @@ _RESULTS = frozenset({None, "tool_error", "refused"})
 _operation_attributes: dict[tuple[str, str | None, str, str | None], Attributes] = {}
 _session_attributes: dict[tuple[str, str], Attributes] = {}
 _http_attributes: dict[tuple[str, str, int], Attributes] = {}
-_LOOKUPS = {
-    (cache, hit): {"stackmcp.cache": cache, "stackmcp.result": "hit" if hit else "miss"}
-    for cache in ("grant", "session", "api_token")
-    for hit in (True, False)
-}
 _OUTCOMES = {name: {"stackmcp.outcome": name} for name in ("ok", "silent", "gone", "late", "error")}
-_REASONS = {name: {"stackmcp.reason": name} for name in ("silent", "gone")}
-_DEADLINES = {
-    name: {"stackmcp.result": name}
-    for name in ("read_timed_out", "write_not_run", "write_late", "write_uncertain")
-}
 _sources: dict[str, Callable[[], Mapping[str, int]]] = {}
 
 
@@ -142,12 +154,12 @@ def http_request(method: str, route: str, status: int, seconds: float) -> None:
 
 def looked_up(cache: str, *, hit: bool) -> None:
     """One lookup in the ``grant``, ``session`` or ``api_token`` cache."""
-    _lookups.add(1, _LOOKUPS[cache, hit])
+    _lookups.add((cache, "hit" if hit else "miss"))
 
 
 def sse_stream(opened: bool) -> None:
     """An SSE stream opened (``True``) or closed."""
-    _sse_streams.add(1 if opened else -1)
+    _sse_streams.add(None, 1 if opened else -1)
 
 
 def worker_attempt(outcome: str, seconds: float) -> None:
@@ -157,13 +169,13 @@ def worker_attempt(outcome: str, seconds: float) -> None:
 
 def rerouted(reason: str) -> None:
     """A call moved on from a ``silent`` or ``gone`` worker."""
-    _reroutes.add(1, _REASONS[reason])
+    _reroutes.add(reason)
 
 
 def deadline_exceeded(result: str) -> None:
     """A tool call ran out of time: ``read_timed_out``, ``write_not_run``, ``write_late`` or
     ``write_uncertain``."""
-    _deadlines.add(1, _DEADLINES[result])
+    _deadlines.add(result)
 
 
 class ToolCallCounter:
@@ -175,16 +187,11 @@ class ToolCallCounter:
 
     def __init__(self, known: Callable[[str], bool]) -> None:
         self._known = known
-        self._attributes: dict[tuple[str | None, str, str | None], Attributes] = {}
 
     def __call__(self, record: ToolCallCompleted) -> None:
         """Count ``record``."""
         tool = record.tool if record.tool is not None and self._known(record.tool) else None
-        key = (tool, record.outcome, record.error_code)
-        attributes = self._attributes.get(key)
-        if attributes is None:
-            attributes = self._attributes[key] = _tool_call_of(*key)
-        _tool_calls.add(1, attributes)
+        _tool_calls.add((tool, record.outcome, record.error_code))
 
 
 def _tool_call_of(tool: str | None, outcome: str, error_code: str | None) -> Attributes:
