@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import io
 import json
 import logging
@@ -12,7 +14,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from stackmcp.contracts.tokens import API_TOKEN_PREFIX, SERVER_TOKEN_PREFIX, new_token
 from stackmcp.runtime.config import LogConfig
-from stackmcp.runtime.logging import configure_logging
+from stackmcp.runtime.logging import bind_server, configure_logging, serving_server
 
 
 @pytest.fixture
@@ -78,6 +80,48 @@ def test_records_carry_trace_and_span_ids(json_log: io.StringIO) -> None:
     assert inside["span_id"] == format(context.span_id, "016x")
     assert inside["service"] == "test-svc"
     assert "trace_id" not in outside
+
+
+async def test_records_carry_the_server_being_served(json_log: io.StringIO) -> None:
+    """Inside ``serving_server`` (and tasks started there) lines name the MCP server, with the
+    call's trace id; outside and in a concurrent call's task they do not."""
+    log = logging.getLogger("stackmcp.test")
+    tracer = TracerProvider().get_tracer("test")
+
+    async def call(server_id: str, started: asyncio.Event, go_on: asyncio.Event) -> None:
+        with serving_server(server_id), tracer.start_as_current_span("call"):
+            started.set()
+            await go_on.wait()
+            log.warning("upstream failed")
+
+    first_started, second_started, go_on = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    first = asyncio.create_task(call("srv_first", first_started, go_on))
+    second = asyncio.create_task(call("srv_second", second_started, go_on))
+    await first_started.wait()
+    await second_started.wait()
+    go_on.set()
+    await asyncio.gather(first, second)
+    log.info("idle")
+    lines = [line for line in _lines(json_log) if line["logger"] == "stackmcp.test"]
+    assert sorted(line["server_id"] for line in lines[:2]) == ["srv_first", "srv_second"]
+    assert all(len(line["trace_id"]) == 32 for line in lines[:2])
+    assert "server_id" not in lines[2]
+
+
+def test_text_lines_name_the_server(json_log: io.StringIO) -> None:
+    """``bind_server`` (an HTTP request's own task) names the server on later lines, text too."""
+    stream = io.StringIO()
+    configure_logging(LogConfig(format="text", level="DEBUG"), "test-svc", stream=stream)
+
+    def request() -> None:
+        bind_server("srv_text")
+        logging.getLogger("stackmcp.test").error("refused")
+
+    contextvars.copy_context().run(request)  # the request's context, not the test's
+    logging.getLogger("stackmcp.test").error("later")
+    first, second = stream.getvalue().splitlines()
+    assert first.endswith("refused server_id=srv_text")
+    assert "server_id" not in second
 
 
 def test_tracebacks_can_be_switched_on_and_are_still_masked() -> None:

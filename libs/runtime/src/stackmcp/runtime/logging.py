@@ -2,16 +2,21 @@
 
 Only a service's ``main()`` calls :func:`configure_logging`. Every record passes two handler
 filters: :class:`TraceContextFilter` adds ``trace_id``/``span_id`` of the current OpenTelemetry
-span, and :class:`RedactingFilter` masks stackmcp tokens, ``Bearer`` values and URL passwords in
-the message, its arguments and any exception text. Tracebacks are left out unless
-``STACKMCP_LOG_TRACEBACKS=true``: the exception type and its (masked) message are kept.
+span and the MCP server the code is serving (:func:`serving_server`), so a log search for a
+server or a failed call leads to its trace, and :class:`RedactingFilter` masks stackmcp tokens,
+``Bearer`` values and URL passwords in the message, its arguments and any exception text.
+Tracebacks are left out unless ``STACKMCP_LOG_TRACEBACKS=true``: the exception type and its
+(masked) message are kept.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import time
+from collections.abc import Iterator
+from contextvars import ContextVar
 from typing import Any, TextIO
 
 import msgspec
@@ -25,17 +30,38 @@ __all__ = [
     "RedactingFilter",
     "TextFormatter",
     "TraceContextFilter",
+    "bind_server",
     "configure_logging",
+    "serving_server",
 ]
 
 _ENCODER = msgspec.json.Encoder()
+_SERVER_ID: ContextVar[str] = ContextVar("stackmcp_server_id", default="")
+
+
+def bind_server(server_id: str) -> None:
+    """From now on in this task (an HTTP request's own task), log records carry
+    ``server_id``."""
+    _SERVER_ID.set(server_id)
+
+
+@contextlib.contextmanager
+def serving_server(server_id: str) -> Iterator[None]:
+    """Within this block (and the tasks it starts), log records carry ``server_id``."""
+    token = _SERVER_ID.set(server_id)
+    try:
+        yield
+    finally:
+        _SERVER_ID.reset(token)
 
 
 class TraceContextFilter(logging.Filter):
-    """Add ``trace_id`` and ``span_id`` (hex, or empty) from the active span."""
+    """Add ``trace_id`` and ``span_id`` (hex, or empty) from the active span, and the
+    ``server_id`` of the MCP server being served (or empty)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Annotate ``record``; never drops it."""
+        record.server_id = _SERVER_ID.get()
         context = trace.get_current_span().get_span_context()
         if context.is_valid:
             record.trace_id = format(context.trace_id, "032x")
@@ -73,7 +99,7 @@ class RedactingFilter(logging.Filter):
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message, service, trace ids."""
+    """One JSON object per line: time, level, logger, message, service, server and trace ids."""
 
     def __init__(self, service: str) -> None:
         super().__init__()
@@ -88,7 +114,7 @@ class JsonFormatter(logging.Formatter):
             "msg": record.getMessage(),
             "service": self.service,
         }
-        for key in ("trace_id", "span_id", "exc_summary", "exc_text"):
+        for key in ("server_id", "trace_id", "span_id", "exc_summary", "exc_text"):
             value = getattr(record, key, "")
             if value:
                 entry[key] = value
@@ -101,9 +127,10 @@ class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         """Render ``record`` as one line (plus a masked traceback when kept)."""
         line = f"{_iso(record.created)} {record.levelname:<7} {record.name}: {record.getMessage()}"
-        trace_id = getattr(record, "trace_id", "")
-        if trace_id:
-            line += f" trace_id={trace_id}"
+        for key in ("server_id", "trace_id"):
+            value = getattr(record, key, "")
+            if value:
+                line += f" {key}={value}"
         summary = getattr(record, "exc_summary", "")
         if summary:
             line += f" error={summary}"

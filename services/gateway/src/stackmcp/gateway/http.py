@@ -46,6 +46,7 @@ from stackmcp.gateway.grants import EndedServer, GrantResolver, api_token_refusa
 from stackmcp.gateway.jsonrpc import INVALID_REQUEST, Message, RpcError, encode_error, parse_message
 from stackmcp.gateway.sessions import Session
 from stackmcp.runtime.errors import NotFound, StackmcpError, Unauthenticated, Unavailable
+from stackmcp.runtime.logging import bind_server
 from stackmcp.runtime.telemetry import tracer
 
 __all__ = ["McpTransport", "mcp_router"]
@@ -143,6 +144,7 @@ async def _gate(request: Request[Any, Any, Any], token: str) -> Grant:
         raise _Refused(Response(content=b"Forbidden: Origin not allowed", status_code=403))
     try:
         grant = await transport.grants.resolve(token)
+        bind_server(grant.server_id)
         if grant.require_api_token_auth:
             try:
                 await transport.grants.check_api_token(request.headers.get("authorization"))
@@ -152,6 +154,7 @@ async def _gate(request: Request[Any, Any, Any], token: str) -> Grant:
     except NotFound:
         ended = transport.grants.ended(token)
         if ended is not None:
+            bind_server(ended.server_id)
             await _record_refusal(request, token, ended, ended.refusal, started)
         raise _Refused(_json(_NOT_FOUND, 404)) from None
     except Unauthenticated as exc:

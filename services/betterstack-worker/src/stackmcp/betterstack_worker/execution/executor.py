@@ -58,6 +58,7 @@ from stackmcp.contracts.tools import (
     ToolDescriptor,
 )
 from stackmcp.runtime.errors import InvalidArgument, StackmcpError, UpstreamError
+from stackmcp.runtime.logging import serving_server
 from stackmcp.runtime.natsx import NoReply
 
 __all__ = ["Executor", "error_result"]
@@ -168,7 +169,8 @@ class Executor:
         """
         metrics.call_started()
         try:
-            return await self._call(request)
+            with serving_server(request.server_id):
+                return await self._call(request)
         except _Dropped as exc:
             metrics.dropped(exc.reason)
             raise
