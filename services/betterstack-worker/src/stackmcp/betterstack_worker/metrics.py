@@ -28,6 +28,7 @@ _in_flight: Tally[None] = Tally(
     description="Tool calls being run",
     up_down=True,
 )
+_in_flight.add(None, 0)  # the series exists from the start: an idle worker still reports
 _dropped: Tally[str] = Tally(
     _meter,
     "stackmcp.worker.dropped",
