@@ -38,6 +38,7 @@ CLIENTS = ("claude-code", "claude-ai", None)
 OPERATORS = ("admin", "alice", "expiry")
 COUNT = 320
 BASE = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=COUNT + 60)
+"""The first record's time; re-set by :func:`_stamp` when the module's stream is filled."""
 
 decoder = msgspec.json.Decoder(AuditEntry)
 
@@ -71,6 +72,7 @@ def _record(i: int) -> AuditEntry:
 
 
 RECORDS = [_record(i) for i in range(COUNT)]
+"""The module's records, oldest first (re-stamped in place by :func:`_stamp`)."""
 
 
 def _subject(subjects: Subjects, record: AuditEntry) -> str:
@@ -96,7 +98,8 @@ async def _fill(nats_url: str, subjects: Subjects, records: list[AuditEntry]) ->
 
 @pytest.fixture(scope="module")
 def filled(nats_server: Any) -> Subjects:
-    """The module's stream, holding :data:`RECORDS` (published once)."""
+    """The module's stream, holding :data:`RECORDS` (stamped and published once)."""
+    _stamp()
     subjects = Subjects(f"al{secrets.token_hex(3)}")
     asyncio.run(_fill(nats_server.url, subjects, RECORDS))
     return subjects
@@ -159,54 +162,72 @@ def _admin(r: AuditEntry) -> AdminChange | None:
 MIDDLE = BASE + timedelta(seconds=COUNT // 3)
 LATE = BASE + timedelta(seconds=2 * COUNT // 3)
 
-FILTERS: dict[str, tuple[LogFilter, Callable[[AuditEntry], bool]]] = {
-    "account": (LogFilter(account_id=ACCOUNTS[1]), lambda r: r.account_id == ACCOUNTS[1]),
-    "server": (
-        LogFilter(server_id=SERVERS[ACCOUNTS[0]][1]),
-        lambda r: r.server_id == SERVERS[ACCOUNTS[0]][1],
-    ),
-    "account+server": (
-        LogFilter(account_id=ACCOUNTS[0], server_id=SERVERS[ACCOUNTS[0]][0]),
-        lambda r: r.server_id == SERVERS[ACCOUNTS[0]][0],
-    ),
-    "kind call": (LogFilter(kind="call"), lambda r: _call(r) is not None),
-    "kind admin": (LogFilter(kind="admin"), lambda r: _admin(r) is not None),
-    "tool": (
-        LogFilter(tool=TOOLS[1]),
-        lambda r: (c := _call(r)) is not None and c.tool == TOOLS[1],
-    ),
-    "outcome": (
-        LogFilter(outcome="refused"),
-        lambda r: (c := _call(r)) is not None and c.outcome == "refused",
-    ),
-    "client": (
-        LogFilter(client_name="claude-ai"),
-        lambda r: (c := _call(r)) is not None and c.client_name == "claude-ai",
-    ),
-    "operator": (
-        LogFilter(operator="alice"),
-        lambda r: (a := _admin(r)) is not None and a.operator == "alice",
-    ),
-    "since": (LogFilter(since=MIDDLE), lambda r: r.time >= MIDDLE),
-    "until": (LogFilter(until=MIDDLE), lambda r: r.time < MIDDLE),
-    "since+until+server+outcome": (
-        LogFilter(since=MIDDLE, until=LATE, server_id=SERVERS[ACCOUNTS[1]][0], outcome="ok"),
-        lambda r: (
-            (c := _call(r)) is not None
-            and MIDDLE <= c.time < LATE
-            and c.server_id == SERVERS[ACCOUNTS[1]][0]
-            and c.outcome == "ok"
+
+def _filters() -> dict[str, tuple[LogFilter, Callable[[AuditEntry], bool]]]:
+    return {
+        "account": (LogFilter(account_id=ACCOUNTS[1]), lambda r: r.account_id == ACCOUNTS[1]),
+        "server": (
+            LogFilter(server_id=SERVERS[ACCOUNTS[0]][1]),
+            lambda r: r.server_id == SERVERS[ACCOUNTS[0]][1],
         ),
-    ),
-    "tool and operator never both match": (
-        LogFilter(tool=TOOLS[0], operator="alice"),
-        lambda _: False,
-    ),
-    "kind admin with a tool matches nothing": (
-        LogFilter(kind="admin", tool=TOOLS[0]),
-        lambda _: False,
-    ),
-}
+        "account+server": (
+            LogFilter(account_id=ACCOUNTS[0], server_id=SERVERS[ACCOUNTS[0]][0]),
+            lambda r: r.server_id == SERVERS[ACCOUNTS[0]][0],
+        ),
+        "kind call": (LogFilter(kind="call"), lambda r: _call(r) is not None),
+        "kind admin": (LogFilter(kind="admin"), lambda r: _admin(r) is not None),
+        "tool": (
+            LogFilter(tool=TOOLS[1]),
+            lambda r: (c := _call(r)) is not None and c.tool == TOOLS[1],
+        ),
+        "outcome": (
+            LogFilter(outcome="refused"),
+            lambda r: (c := _call(r)) is not None and c.outcome == "refused",
+        ),
+        "client": (
+            LogFilter(client_name="claude-ai"),
+            lambda r: (c := _call(r)) is not None and c.client_name == "claude-ai",
+        ),
+        "operator": (
+            LogFilter(operator="alice"),
+            lambda r: (a := _admin(r)) is not None and a.operator == "alice",
+        ),
+        "since": (LogFilter(since=MIDDLE), lambda r: r.time >= MIDDLE),
+        "until": (LogFilter(until=MIDDLE), lambda r: r.time < MIDDLE),
+        "since+until+server+outcome": (
+            LogFilter(since=MIDDLE, until=LATE, server_id=SERVERS[ACCOUNTS[1]][0], outcome="ok"),
+            lambda r: (
+                (c := _call(r)) is not None
+                and MIDDLE <= c.time < LATE
+                and c.server_id == SERVERS[ACCOUNTS[1]][0]
+                and c.outcome == "ok"
+            ),
+        ),
+        "tool and operator never both match": (
+            LogFilter(tool=TOOLS[0], operator="alice"),
+            lambda _: False,
+        ),
+        "kind admin with a tool matches nothing": (
+            LogFilter(kind="admin", tool=TOOLS[0]),
+            lambda _: False,
+        ),
+    }
+
+
+FILTERS = _filters()
+
+
+def _stamp() -> None:
+    """Give the records times just before now. The log finds records by when they were stored,
+    which it expects within ``TIME_SLACK`` of their own time, so they are stamped when the
+    module's stream is filled, not when the module was imported (a long suite reaches this
+    module many minutes after collecting it)."""
+    global BASE, MIDDLE, LATE  # noqa: PLW0603 - the module's records, re-stamped once
+    BASE = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=COUNT + 60)
+    MIDDLE = BASE + timedelta(seconds=COUNT // 3)
+    LATE = BASE + timedelta(seconds=2 * COUNT // 3)
+    RECORDS[:] = [_record(i) for i in range(COUNT)]
+    FILTERS.update(_filters())
 
 
 @pytest.mark.parametrize("name", list(FILTERS))
