@@ -171,6 +171,12 @@ class GrantResolver:
             ttl=cache_ttl, max_entries=max_entries, clock=monotonic
         )
         self._subscriptions: list[Subscription] = []
+        self._update_listeners: list[Callable[[str], None]] = []
+
+    def on_server_updated(self, listener: Callable[[str], None]) -> None:
+        """Call ``listener(token_hash)`` whenever this replica hears that a server's grant
+        changed (after its cache entry is dropped), e.g. to tell open sessions."""
+        self._update_listeners.append(listener)
 
     async def resolve(self, token: str) -> Grant:
         """The grant of the MCP server whose URL carries ``token``.
@@ -273,10 +279,27 @@ class GrantResolver:
         parts = (authorization or "").split(None, 1)
         if len(parts) != 2 or parts[0].lower() != "bearer":
             raise Unauthenticated(API_TOKEN_REQUIRED)
-        token = parts[1].strip()
+        await self.check_api_token_value(parts[1].strip())
+
+    async def check_api_token_value(self, token: str) -> None:
+        """Accept ``token`` only if it is a valid API token (from any header that carries one).
+
+        Raises:
+            Unauthenticated: the token has not the API-token shape or is unknown or revoked.
+            Unavailable: Redis cannot be reached.
+        """
         if not _API_TOKEN_RE.fullmatch(token):
             raise Unauthenticated(API_TOKEN_NOT_ACCEPTED)
-        token_hash = hash_token(token)
+        await self.check_api_token_hash(hash_token(token))
+
+    async def check_api_token_hash(self, token_hash: str) -> None:
+        """Accept only the hash of a valid API token (e.g. the one an OAuth access token is
+        bound to); cached, and dropped at once when the token is revoked.
+
+        Raises:
+            Unauthenticated: no such API token (never issued, or revoked).
+            Unavailable: Redis cannot be reached.
+        """
         cached = self._api_tokens.get(token_hash) is not None
         metrics.looked_up("api_token", hit=cached)
         if not cached:
@@ -319,6 +342,9 @@ class GrantResolver:
             case McpServerCreated() | McpServerUpdated() | McpServerDeleted() | McpServerExpired():
                 logger.debug("grant event %s for %s", event.id, _short(event.token_hash))
                 self.forget(event.token_hash)
+                if isinstance(event, McpServerUpdated):
+                    for listener in self._update_listeners:
+                        listener(event.token_hash)
             case ApiTokenRevoked():
                 logger.debug("API token revoked %s", _short(event.token_hash))
                 self.forget_api_token(event.token_hash)
