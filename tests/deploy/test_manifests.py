@@ -1217,12 +1217,17 @@ def test_nats_and_valkey_admit_only_stackmcp_services(overlay: str) -> None:
     assert not can_reach(overlay, FOREIGN_POD, everything["valkey"], 6379)
 
 
-def test_egress_to_the_internet_is_the_workers_https_and_the_collectors_only(overlay: str) -> None:
+def test_egress_to_the_internet_is_https_of_the_worker_gateway_and_collector_only(
+    overlay: str,
+) -> None:
+    """The worker (Better Stack API) and the gateway (OAuth client metadata documents) reach
+    public addresses on 443 only; the collector its exporter; nobody else the internet."""
     everything = pods(overlay)
-    worker = everything["betterstack-worker"]
+    fetchers = [everything["betterstack-worker"], everything["gateway"]]
     for internet in (INTERNET, INTERNET_V6):
-        assert can_reach(overlay, worker, internet, 443)
-        assert not can_reach(overlay, worker, internet, 80)
+        for pod in fetchers:
+            assert can_reach(overlay, pod, internet, 443)
+            assert not can_reach(overlay, pod, internet, 80)
         assert can_reach(overlay, everything["otel-collector"], internet, 443)
     for private in (
         PRIVATE,
@@ -1231,15 +1236,16 @@ def test_egress_to_the_internet_is_the_workers_https_and_the_collectors_only(ove
         Peer(ip="172.20.0.1"),
         Peer(ip="fd00::1"),
     ):
-        assert not can_reach(overlay, worker, private, 443), private.ip
+        for pod in fetchers:
+            assert not can_reach(overlay, pod, private, 443), private.ip
     for name, pod in everything.items():
-        if name not in ("betterstack-worker", "otel-collector"):
+        if name not in ("betterstack-worker", "gateway", "otel-collector"):
             assert not can_reach(overlay, pod, INTERNET, 443), name
     # Within the namespace only what the services need.
     assert not can_reach(overlay, everything["gateway"], everything["betterstack-worker"], 9090)
     assert not can_reach(overlay, everything["gateway"], everything["provisioning"], 8081)
     if overlay == "dev":
-        assert can_reach(overlay, worker, everything["sandbox"], 8090)
+        assert can_reach(overlay, everything["betterstack-worker"], everything["sandbox"], 8090)
         assert can_reach(overlay, everything["connect-account"], everything["provisioning"], 8081)
         assert not can_reach(overlay, everything["gateway"], everything["sandbox"], 8090)
         assert not can_reach(overlay, everything["connect-account"], everything["sandbox"], 8090)
@@ -1476,3 +1482,15 @@ def test_prod_sentinel_traffic_is_allowed_and_nothing_else() -> None:
     for member in (valkey, sentinel):
         assert not can_reach("prod", member, INTERNET, 443)
         assert not can_reach("prod", member, everything["nats"], 4222)
+
+
+def test_gateway_ingress_publishes_mcp_and_its_sign_in_only(overlay: str) -> None:
+    """MCP URLs and the OAuth sign-in for them are public; metrics and probes stay inside."""
+    rules = one(overlay, "Ingress", "gateway")["spec"]["rules"]
+    paths = {(p["path"], p["pathType"]) for rule in rules for p in rule["http"]["paths"]}
+    assert paths == {
+        ("/mcp", "Prefix"),
+        ("/oauth", "Prefix"),
+        ("/.well-known/oauth-authorization-server", "Exact"),
+        ("/.well-known/oauth-protected-resource", "Prefix"),
+    }
