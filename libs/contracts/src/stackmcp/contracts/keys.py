@@ -119,3 +119,27 @@ class RedisKeys:
     def console_reveal(self, session_hash: str, item_id: str) -> str:
         """A sealed one-time secret (a new server URL or API token) for one console session."""
         return f"{self.prefix}:console:reveal:{session_hash}:{item_id}"
+
+    def oauth_client(self, client_id: str) -> str:
+        """A client registered through OAuth dynamic client registration, by its id."""
+        return f"{self.prefix}:oauth:client:{client_id}"
+
+    def oauth_request(self, request_hash: str) -> str:
+        """A pending OAuth authorization request (the consent form's id, hashed)."""
+        return f"{self.prefix}:oauth:request:{request_hash}"
+
+    def oauth_code(self, code_hash: str) -> str:
+        """An OAuth authorization code's binding (by hash), then ``used`` once redeemed."""
+        return f"{self.prefix}:oauth:code:{code_hash}"
+
+    def oauth_access(self, token_hash: str) -> str:
+        """What an OAuth access token (by hash) is bound to."""
+        return f"{self.prefix}:oauth:access:{token_hash}"
+
+    def oauth_refresh(self, token_hash: str) -> str:
+        """What an OAuth refresh token (by hash) is bound to, then ``used`` once rotated."""
+        return f"{self.prefix}:oauth:refresh:{token_hash}"
+
+    def oauth_family(self, family_id: str) -> str:
+        """Present while one sign-in's tokens (a refresh-token family) are alive."""
+        return f"{self.prefix}:oauth:family:{family_id}"

@@ -1,4 +1,5 @@
-"""The gateway's Litestar application: MCP routes, health probes, metrics, CORS, body limit."""
+"""The gateway's Litestar application: MCP routes, OAuth, health probes, metrics, CORS, body
+limit."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from litestar.config.cors import CORSConfig
 from litestar.exceptions import HTTPException
 
 from stackmcp.gateway.http import McpTransport, mcp_router
+from stackmcp.gateway.oauth.routes import OAuthRoutes, oauth_router
 from stackmcp.runtime.metrics import PROMETHEUS_CONTENT_TYPE, prometheus_text
 
 __all__ = ["create_app"]
@@ -28,6 +30,7 @@ ALLOWED_HEADERS = [
     "Content-Type",
     "Accept",
     "Authorization",
+    "x-api-key",
     "Mcp-Session-Id",
     "Mcp-Protocol-Version",
     "Mcp-Method",
@@ -105,12 +108,17 @@ def create_app(
     *,
     max_body_bytes: int,
     audit_counters: AuditCounters | None = None,
+    oauth: OAuthRoutes | None = None,
 ) -> Litestar:
     """Build the app around a wired :class:`McpTransport` (``audit_counters``: the audit
-    publisher's counters, shown by ``/readyz``)."""
+    publisher's counters, shown by ``/readyz``; ``oauth``: the authorization server, whose
+    routes are served when given)."""
     origins = list(transport.allowed_origins) or ["*"]
+    handlers: list[Any] = [mcp_router(), healthz, readyz, metrics]
+    if oauth is not None:
+        handlers.append(oauth_router())
     app = Litestar(
-        route_handlers=[mcp_router(), healthz, readyz, metrics],
+        route_handlers=handlers,
         cors_config=CORSConfig(
             allow_origins=origins,
             allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
@@ -124,6 +132,7 @@ def create_app(
         logging_config=None,
     )
     app.state.mcp = transport
+    app.state.oauth = oauth
     app.state.ready_check = ready_check
     app.state.audit_counters = audit_counters
     app.state.started = time.time()

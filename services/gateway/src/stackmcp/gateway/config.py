@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
 
 __all__ = ["GatewayConfig"]
@@ -16,8 +18,9 @@ class GatewayConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     """Listen port."""
     public_url: str = ""
     """External base URL (e.g. ``https://mcp.example.com``) for the 2024-11-05 SSE ``endpoint``
-    event. Empty: the event carries a path, which clients resolve against the URL they used, so
-    it is right behind any reverse proxy."""
+    event and the OAuth issuer. Empty: the event carries a path, which clients resolve against
+    the URL they used, and the issuer is ``<scheme>://<Host>`` of each request (set it behind a
+    proxy that terminates TLS, so OAuth metadata names ``https``)."""
     allowed_origins: tuple[str, ...] = ()
     """Browser origins allowed to call (``https://claude.ai``); a request with any other
     ``Origin`` gets 403. Requests without ``Origin`` (non-browser clients) are allowed."""
@@ -61,3 +64,17 @@ class GatewayConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     confirm_timeout: float = 120.0
     """Seconds a person has to answer a confirmation prompt (elicitation) before the call
     ends unrun, and the seconds a ``confirm_token`` stays valid."""
+    oauth_redirect_uris: tuple[str, ...] = ()
+    """Redirect URIs OAuth clients may register besides the Claude callbacks
+    (``https://claude.ai/api/mcp/auth_callback``, ``https://claude.com/api/mcp/auth_callback``)
+    and loopback ``http://127.0.0.1|localhost|[::1]:<any port>/…``; compared exactly."""
+    oauth_allow_loopback_clients: bool = False
+    """Let client metadata documents (CIMD ``client_id`` URLs) be fetched from loopback
+    addresses (tests only; still https). Private, link-local and other special addresses are
+    always refused."""
+    oauth_access_token_ttl: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 3600.0
+    """Seconds an OAuth access token lives (at most one hour, and never past the server's
+    ``expires_at``)."""
+    oauth_refresh_token_ttl: Annotated[float, msgspec.Meta(gt=0)] = 2_592_000.0
+    """Seconds an OAuth refresh token lives (30 days; never past the server's ``expires_at``);
+    each use replaces it with a new one."""

@@ -44,6 +44,7 @@ from stackmcp.gateway.core import Inbound, McpCore, Reply, error_reply, unavaila
 from stackmcp.gateway.eras import allowed_http_methods, era_of
 from stackmcp.gateway.grants import EndedServer, GrantResolver, api_token_refusal
 from stackmcp.gateway.jsonrpc import INVALID_REQUEST, Message, RpcError, encode_error, parse_message
+from stackmcp.gateway.oauth.guard import SecondFactor, base_url, challenge, refusal_message
 from stackmcp.gateway.sessions import Session
 from stackmcp.runtime.errors import NotFound, StackmcpError, Unauthenticated, Unavailable
 from stackmcp.runtime.logging import bind_server
@@ -79,6 +80,9 @@ class McpTransport:
     """Open SSE streams on this replica, by MCP server id."""
     audit: AuditTrail | None = None
     """Where refusals of known servers are recorded (default: the MCP methods' trail)."""
+    second_factor: SecondFactor | None = None
+    """Checks API tokens and OAuth access tokens (``None``: ``Authorization: Bearer <API
+    token>`` only)."""
 
     def __post_init__(self) -> None:
         if self.audit is None:
@@ -147,7 +151,10 @@ async def _gate(request: Request[Any, Any, Any], token: str) -> Grant:
         bind_server(grant.server_id)
         if grant.require_api_token_auth:
             try:
-                await transport.grants.check_api_token(request.headers.get("authorization"))
+                if transport.second_factor is not None:
+                    await transport.second_factor.check(grant, token, request.headers)
+                else:
+                    await transport.grants.check_api_token(request.headers.get("authorization"))
             except Unauthenticated as exc:
                 await _record_refusal(request, token, grant, api_token_refusal(exc), started)
                 raise
@@ -158,8 +165,8 @@ async def _gate(request: Request[Any, Any, Any], token: str) -> Grant:
             await _record_refusal(request, token, ended, ended.refusal, started)
         raise _Refused(_json(_NOT_FOUND, 404)) from None
     except Unauthenticated as exc:
-        body = encode_error(None, RpcError(INVALID_REQUEST, exc.message))
-        headers = {"WWW-Authenticate": 'Bearer realm="stackmcp", error="invalid_token"'}
+        body = encode_error(None, RpcError(INVALID_REQUEST, refusal_message(exc)))
+        headers = challenge(base_url(transport.public_url, request), token, exc)
         raise _Refused(_json(body, 401, headers)) from None
     except Unavailable:
         raise _Refused(_respond(request, unavailable())) from None

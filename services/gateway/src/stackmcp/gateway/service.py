@@ -30,6 +30,11 @@ from stackmcp.gateway.grants import GrantResolver
 from stackmcp.gateway.http import McpTransport
 from stackmcp.gateway.mcp import McpMethods
 from stackmcp.gateway.metrics import ToolCallCounter
+from stackmcp.gateway.oauth.clients import ClientRegistry, RedirectPolicy
+from stackmcp.gateway.oauth.flow import AuthorizationServer
+from stackmcp.gateway.oauth.guard import SecondFactor
+from stackmcp.gateway.oauth.routes import OAuthRoutes
+from stackmcp.gateway.oauth.store import OAuthStore
 from stackmcp.gateway.publisher import AuditPublisher
 from stackmcp.gateway.ratelimit import RedisRateLimiter
 from stackmcp.gateway.sessions import SessionStore
@@ -87,7 +92,11 @@ async def run(stop: asyncio.Event) -> None:  # noqa: PLR0915 (all the wiring in 
             max_local=config.cache_max_entries,
         )
         await sessions.start()
-        caches += [grants.clear, sessions.forget_all]
+        oauth_store = OAuthStore(redis, keys)
+        second_factor = SecondFactor(
+            grants, oauth_store, cache_ttl=config.cache_ttl, max_entries=config.cache_max_entries
+        )
+        caches += [grants.clear, sessions.forget_all, second_factor.clear]
         catalog = ToolCatalog(
             nc, subjects, page_size=config.tools_page_size, timeout=nats_config.request_timeout
         )
@@ -140,12 +149,17 @@ async def run(stop: asyncio.Event) -> None:  # noqa: PLR0915 (all the wiring in 
             public_url=config.public_url,
             body_timeout=config.body_timeout,
             max_sse_streams=config.max_sse_streams_per_server,
+            second_factor=second_factor,
+        )
+        oauth = OAuthRoutes(
+            _authorization_server(config, oauth_store, grants, catalog), config.public_url
         )
         app = create_app(
             transport,
             _ready_check(nc, redis, catalog),
             max_body_bytes=config.max_body_bytes,
             audit_counters=publisher.counters,
+            oauth=oauth,
         )
         await serve_until_stopped(
             app,
@@ -162,6 +176,24 @@ async def run(stop: asyncio.Event) -> None:  # noqa: PLR0915 (all the wiring in 
         await usage.flush()  # what the requests drained after the stop added
         await publisher.close(nats_config.drain_timeout)
     logger.info("%s stopped", NAME)
+
+
+def _authorization_server(
+    config: GatewayConfig, store: OAuthStore, grants: GrantResolver, catalog: ToolCatalog
+) -> AuthorizationServer:
+    clients = ClientRegistry(
+        store,
+        RedirectPolicy(config.oauth_redirect_uris),
+        allow_loopback=config.oauth_allow_loopback_clients,
+    )
+    return AuthorizationServer(
+        store,
+        clients,
+        grants,
+        catalog,
+        access_ttl=config.oauth_access_token_ttl,
+        refresh_ttl=config.oauth_refresh_token_ttl,
+    )
 
 
 def _ready_check(
