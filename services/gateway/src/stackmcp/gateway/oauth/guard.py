@@ -67,9 +67,15 @@ def challenge(base: str, url_token: str, error: Unauthenticated) -> dict[str, st
     ``error="invalid_token"`` when a credential was presented and refused."""
     value = f'Bearer resource_metadata="{prm_url(base, url_token)}"'
     if error.message != API_TOKEN_REQUIRED:
-        description = error.message.replace('"', "'")
+        description = _header_text(error.message)
         value += f', error="invalid_token", error_description="{description}"'
     return {"WWW-Authenticate": value}
+
+
+def _header_text(text: str) -> str:
+    """``text`` as an RFC 6750 ``error_description``: printable ASCII without ``"`` or ``\\``."""
+    text = text.replace("…", "...")
+    return "".join(c if " " <= c <= "~" and c not in '"\\' else "'" for c in text)
 
 
 def refusal_message(error: Unauthenticated) -> str:
