@@ -90,7 +90,10 @@ def test_missing_required_arguments() -> None:
 
 def test_null_for_a_required_non_nullable_argument_is_a_type_error() -> None:
     assert errors_of(ACKNOWLEDGE, {"incident_id": None}) == {
-        "incident_id": ["must be a string, got null"]
+        "incident_id": ['must be an id made of digits, e.g. "7" or 7; got null']
+    }
+    assert errors_of(COMMENT, {"incident_id": "1", "content": None}) == {
+        "content": ["must be a string, got null"]
     }
 
 
@@ -113,8 +116,85 @@ def test_digits_or_default_pattern() -> None:
     errors = errors_of(CREATE_EVENT, event(schedule_id="main"))
     assert list(errors) == ["schedule_id"]
     assert errors["schedule_id"][0].startswith(
-        'must be an id made of digits, e.g. "7", or "default"'
+        'must be an id made of digits, e.g. "7" or 7, or "default"'
     )
+    assert errors_of(CREATE_EVENT, event(schedule_id=12)) == {}
+
+
+# --- ids: digits as a string or an integer ----------------------------------------------
+
+ESCALATE = "better_stack_incidents_escalate"
+CREATE_POLICY_IDS = {"name": "Tier 2", "steps": [{"type": "escalation", "urgency_id": "4"}]}
+
+
+@pytest.mark.parametrize("value", ["7", 7, 7.0, "0123", 0])
+def test_every_id_takes_digits_or_an_integer(value: Any) -> None:
+    assert errors_of(ACKNOWLEDGE, {"incident_id": value}) == {}
+    escalate = {"incident_id": "1", "escalation_type": "Schedule", "schedule_id": value}
+    assert errors_of(ESCALATE, escalate) == {}
+    assert errors_of(CREATE_INCIDENT, incident(policy_id=value)) == {}
+
+
+@pytest.mark.parametrize("value", [-1, "-1", "7a", "", 7.5, True, [7], {"id": 7}])
+def test_ids_refuse_anything_else(value: Any) -> None:
+    escalate = {"incident_id": "1", "escalation_type": "Policy", "policy_id": value}
+    errors = errors_of(ESCALATE, escalate)
+    assert list(errors) == ["policy_id"]
+    assert errors["policy_id"][0].startswith('must be an id made of digits, e.g. "7" or 7; got')
+
+
+def test_nullable_ids_take_null() -> None:
+    assert errors_of(CREATE_MONITOR, monitor(monitor_group_id=None, policy_id=None)) == {}
+    errors = errors_of(CREATE_MONITOR, monitor(monitor_group_id="x"))
+    assert errors == {
+        "monitor_group_id": ['must be an id made of digits, e.g. "7" or 7 or null; got "x"']
+    }
+
+
+def test_normalise_puts_each_id_in_the_form_the_upstream_wants() -> None:
+    escalate = validator(ESCALATE)
+    given = {"incident_id": 7, "escalation_type": "User", "user_id": "12", "call": True}
+    assert escalate.normalise(given) == {
+        "incident_id": "7",  # a path segment
+        "escalation_type": "User",
+        "user_id": 12,  # the API takes an integer
+        "call": True,
+    }
+    # policy_id of a new incident is a string upstream
+    assert validator(CREATE_INCIDENT).normalise({"policy_id": 3}) == {"policy_id": "3"}
+    assert validator(CREATE_INCIDENT).normalise({"policy_id": 3.0}) == {"policy_id": "3"}
+
+
+def test_normalise_reaches_nested_ids_and_leaves_invalid_values_for_validate() -> None:
+    policy = validator(CREATE_POLICY)
+    steps = [
+        {
+            "type": "escalation",
+            "urgency_id": "4",
+            "step_members": [{"type": "user", "id": "9"}, {"type": "user", "id": "x"}],
+        },
+        "not a step",
+    ]
+    assert policy.normalise({"name": "P", "steps": steps, "policy_group_id": None}) == {
+        "name": "P",
+        "steps": [
+            {
+                "type": "escalation",
+                "urgency_id": 4,
+                "step_members": [{"type": "user", "id": 9}, {"type": "user", "id": "x"}],
+            },
+            "not a step",
+        ],
+        "policy_group_id": None,
+    }
+    odd = {"incident_id": -3, "escalation_type": "User", "user_id": "12a"}
+    assert validator(ESCALATE).normalise(odd) == odd
+
+
+def test_normalise_returns_arguments_without_ids_unchanged() -> None:
+    arguments = {"resolved": False}
+    assert validator(LIST_INCIDENTS).normalise(arguments) is arguments
+    assert validator(COMMENT).normalise({"content": "x"}) == {"content": "x"}
 
 
 def test_other_patterns_show_the_pattern() -> None:
@@ -137,17 +217,12 @@ def test_boolean_type() -> None:
 
 
 def test_integer_type_follows_json_schema() -> None:
-    assert errors_of(LIST_INCIDENTS, {"monitor_id": 3}) == {}
-    assert errors_of(LIST_INCIDENTS, {"monitor_id": 3.0}) == {}
-    assert errors_of(LIST_INCIDENTS, {"monitor_id": 3.5}) == {
-        "monitor_id": ["must be an integer, got 3.5"]
-    }
-    assert errors_of(LIST_INCIDENTS, {"monitor_id": True}) == {
-        "monitor_id": ["must be an integer, got true"]
-    }
-    assert errors_of(LIST_INCIDENTS, {"monitor_id": "3"}) == {
-        "monitor_id": ['must be an integer, got "3"']
-    }
+    v = synthetic(Param(name="count", type="integer", description="x"))
+    assert v.validate({"count": 3}) == {}
+    assert v.validate({"count": 3.0}) == {}
+    assert v.validate({"count": 3.5}) == {"count": ["must be an integer, got 3.5"]}
+    assert v.validate({"count": True}) == {"count": ["must be an integer, got true"]}
+    assert v.validate({"count": "3"}) == {"count": ['must be an integer, got "3"']}
 
 
 def test_number_type_accepts_ints_and_floats_but_not_bools() -> None:
@@ -172,9 +247,9 @@ def test_string_array_and_object_types() -> None:
 
 
 def test_nullable_accepts_null() -> None:
-    assert errors_of(CREATE_POLICY, {"name": "p", "policy_group_id": None}) == {}
-    assert errors_of(CREATE_POLICY, {"name": "p", "policy_group_id": "7"}) == {
-        "policy_group_id": ['must be an integer or null, got "7"']
+    assert errors_of(CREATE_INCIDENT, incident(team_wait=None)) == {}
+    assert errors_of(CREATE_INCIDENT, incident(team_wait="60")) == {
+        "team_wait": ['must be an integer or null, got "60"']
     }
 
 
@@ -474,6 +549,7 @@ FORMAT_BREAKERS = {
     "uri": "example.com/hook",
 }
 WRONG_TYPE: dict[str, Any] = {
+    "id": True,
     "string": 12345,
     "integer": "12",
     "number": "12.5",
@@ -487,8 +563,11 @@ Path = tuple[str | int, ...]
 
 
 def kind_of(schema: dict[str, Any]) -> str:
+    """The schema's JSON type; ``id`` for the id schema (digits as a string, or an integer)."""
     types = schema["type"]
-    return str(types[0]) if isinstance(types, list) else str(types)
+    if isinstance(types, list):
+        return "id" if {"string", "integer"} <= set(types) else str(types[0])
+    return str(types)
 
 
 def nullable(schema: dict[str, Any]) -> bool:
@@ -501,7 +580,7 @@ def example(schema: dict[str, Any], *, full: bool) -> Any:
     value: Any
     if "enum" in schema:
         value = next(e for e in schema["enum"] if e is not None)
-    elif kind == "string":
+    elif kind in ("string", "id"):
         value = string_example(schema)
     elif kind in ("integer", "number"):
         value = schema.get("minimum", 1)
@@ -605,6 +684,8 @@ def accepted_variants(schema: dict[str, Any], document: dict[str, Any]) -> Itera
         if path and "enum" in sub:
             for choice in sub["enum"][1:]:
                 yield replaced(document, path, choice)
+        if path and kind_of(sub) == "id":
+            yield replaced(document, path, 7)  # an id also comes as an integer
 
 
 @pytest.mark.parametrize("tool", TOOL_NAMES)

@@ -93,16 +93,41 @@ def test_input_schema_is_a_closed_self_contained_object(tool: ToolDescriptor) ->
         assert prop.get("description"), f"{tool.name}.{name} has no description"
 
 
-@pytest.mark.parametrize("tool", TOOLS, ids=lambda t: t.name)
-def test_output_schema_has_an_object_root_with_result(tool: ToolDescriptor) -> None:
-    schema = tool.output_schema
-    assert schema is not None
-    assert schema["type"] == "object"
-    assert "result" in schema["required"]
-    if "limit" in tool.input_schema["properties"]:
-        assert schema["properties"]["result"]["type"] == "array"
-        assert _types(schema["properties"]["next_cursor"]) == {"string", "null"}
-        assert schema["required"] == ["result", "next_cursor"]
+def test_tools_list_no_output_schema() -> None:
+    """``{"result": object}`` names no field a client could use; the shape is documented in
+    :mod:`stackmcp.betterstack_worker.catalog.schemas` and kept by the executor."""
+    assert all(tool.output_schema is None for tool in TOOLS)
+
+
+ID_SCHEMA_KEYS = {"type", "description", "pattern", "minimum"}
+
+
+def _id_properties(schema: dict[str, Any], path: str = "") -> Iterator[tuple[str, Any]]:
+    for name, member in schema.get("properties", {}).items():
+        if name == "id" or name.endswith("_id"):
+            yield f"{path}{name}", member
+        yield from _id_properties(member, f"{path}{name}.")
+        if "items" in member:
+            yield from _id_properties(member["items"], f"{path}{name}[].")
+
+
+def test_every_id_takes_digits_or_an_integer_with_one_schema() -> None:
+    """The same shape everywhere, whatever the upstream wants (the worker converts)."""
+    seen = 0
+    for tool in TOOLS:
+        for where, prop in _id_properties(tool.input_schema):
+            if where.endswith("google_analytics_id"):
+                assert prop["type"] == "string"  # not a Better Stack id
+                continue
+            seen += 1
+            assert set(prop) <= ID_SCHEMA_KEYS, (tool.name, where)
+            assert prop["type"] in (["string", "integer"], ["string", "integer", "null"])
+            assert prop["minimum"] == 0, (tool.name, where)
+            assert prop["pattern"] in (r"^[0-9]+$", r"^([0-9]+|default)$"), (tool.name, where)
+    assert seen > 150
+    escalate = BY_NAME["better_stack_incidents_escalate"].input_schema["properties"]
+    for name in ("incident_id", "schedule_id", "policy_id", "user_id", "team_id"):
+        assert escalate[name]["type"] == ["string", "integer"], name
 
 
 def test_every_list_tool_takes_limit_and_next_cursor() -> None:
@@ -117,7 +142,7 @@ def test_every_list_tool_takes_limit_and_next_cursor() -> None:
         assert 1 == limit["minimum"] <= limit["default"] <= limit["maximum"]
         assert "string" in _types(props["next_cursor"])
         assert not {"page", "per_page"} & props.keys(), tool.name
-        assert not {"limit", "next_cursor"} & set(tool.input_schema["required"])
+        assert not {"limit", "next_cursor"} & set(tool.input_schema.get("required", []))
 
 
 def test_path_ids_are_required_and_shape_checked() -> None:
@@ -140,10 +165,12 @@ def test_on_call_schedule_ids_accept_default() -> None:
 
 
 def test_method_classes_and_annotations() -> None:
+    """Only hints that differ from MCP's defaults, plus destructiveHint on every write; the
+    title is not repeated."""
     for tool in TOOLS:
         ann = tool.annotations
-        assert ann.title == tool.title
-        assert ann.openWorldHint is True
+        assert ann.title is None
+        assert ann.openWorldHint is None  # the default, true
         if tool.method in {"list", "get"}:
             assert tool.method_class == "read"
         if tool.method in {"create", "update", "delete"}:
@@ -151,10 +178,11 @@ def test_method_classes_and_annotations() -> None:
         if tool.method_class == "read":
             assert ann.readOnlyHint is True
             assert ann.destructiveHint is None
+            assert ann.idempotentHint is None
         else:
-            assert ann.readOnlyHint is False
+            assert ann.readOnlyHint is None  # the default, false
             assert ann.destructiveHint == ("destructive" in tool.tags)
-            assert ann.idempotentHint is not None
+            assert ann.idempotentHint in (True, None)
         if tool.method in {"delete", "resolve"}:
             assert ann.destructiveHint is True
         if tool.method == "update":
@@ -186,20 +214,19 @@ def test_schema_keywords_are_plain_json_schema() -> None:
         "default",
     }
     for tool in TOOLS:
-        for schema in (tool.input_schema, tool.output_schema):
-            assert schema is not None
-            for sub in _subschemas(schema):
-                assert set(sub) <= allowed, (tool.name, set(sub) - allowed)
+        for sub in _subschemas(tool.input_schema):
+            assert set(sub) <= allowed, (tool.name, set(sub) - allowed)
 
 
 def test_json_schema_2020_12_validity() -> None:
     validator_cls = jsonschema.Draft202012Validator
     for tool in TOOLS:
         validator_cls.check_schema(tool.input_schema)
-        assert tool.output_schema is not None
-        validator_cls.check_schema(tool.output_schema)
     ack = validator_cls(BY_NAME["better_stack_incidents_acknowledge"].input_schema)
     assert ack.is_valid({"incident_id": "42", "acknowledged_by": "sre@example.com"})
+    assert ack.is_valid({"incident_id": 42})
+    assert not ack.is_valid({"incident_id": -42})
+    assert not ack.is_valid({"incident_id": True})
     assert not ack.is_valid({"incident_id": "1/../../monitors"})
     assert not ack.is_valid({"incident_id": "42", "surprise": 1})
     listing = validator_cls(BY_NAME["list_all_better_stack_incidents"].input_schema)
@@ -245,16 +272,9 @@ def test_mcp_wire_form_uses_mcp_member_names() -> None:
     wire = mcp_tools(TOOLS)
     assert [w["name"] for w in wire] == [t.name for t in TOOLS]
     for entry, tool in zip(wire, TOOLS, strict=True):
-        assert set(entry) == {
-            "name",
-            "title",
-            "description",
-            "inputSchema",
-            "outputSchema",
-            "annotations",
-        }
+        assert set(entry) == {"name", "title", "description", "inputSchema", "annotations"}
         assert entry["inputSchema"] == tool.input_schema
-        assert entry["annotations"]["title"] == tool.title
+        assert "title" not in entry["annotations"]
 
 
 THING = Resource(singular="thing", plural="things", tags=("things",), label="thing")

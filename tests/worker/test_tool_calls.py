@@ -258,7 +258,7 @@ async def test_argument_errors_are_field_level_tool_errors(
 ) -> None:
     """Schema violations name each field and what to fix; nothing reaches the upstream."""
     result = await worker.call(
-        "create_a_better_stack_incident_comment", {"incident_id": 7, "colour": "red"}
+        "create_a_better_stack_incident_comment", {"incident_id": "INC-7", "colour": "red"}
     )
     assert result.is_error
     assert result.error is not None

@@ -123,11 +123,21 @@ def pinned_schema(schema: Mapping[str, Any], pins: Iterable[Pin]) -> dict[str, A
 
 
 def _typed_values(prop: Mapping[str, Any], values: tuple[str, ...]) -> list[Any]:
+    """The pinned values as the parameter's schema takes them: an id that accepts digits or
+    an integer lists both forms (``"7"`` and ``7``), so a client validating against the enum
+    accepts either."""
     types = prop.get("type")
     kinds = set(types) if isinstance(types, list) else {types}
-    if "string" in kinds or not kinds & {"integer", "number"}:
+    numeric = bool(kinds & {"integer", "number"})
+    if "string" not in kinds and numeric:
+        return [int(v) if _is_digits(v) else v for v in values]
+    if not numeric:
         return list(values)
-    return [int(v) if v.isdigit() else v for v in values]
+    return [form for v in values for form in ((v, int(v)) if _is_digits(v) else (v,))]
+
+
+def _is_digits(value: str) -> bool:
+    return value.isascii() and value.isdigit()
 
 
 def pin_problem(
@@ -143,6 +153,8 @@ def pin_problem(
         if pin.param not in props:
             continue
         value = arguments.get(pin.param)
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)  # JSON's 7.0 is the integer 7
         if value is None:
             return f"{pin.param} is required on this MCP server: use {_either(pin.values)}"
         if isinstance(value, bool) or not isinstance(value, str | int):
@@ -207,5 +219,22 @@ def budget_text(budget: Budget) -> str:
 
 
 def canonical_arguments(arguments: Mapping[str, Any]) -> bytes:
-    """The arguments as canonical JSON (sorted keys): equal arguments, equal bytes."""
-    return msgspec.json.encode(arguments, order="sorted")
+    """The arguments as canonical JSON (sorted keys): equal arguments, equal bytes.
+
+    Integers are written as their digits, so an id given as ``7`` and as ``"7"`` (which tools
+    accept alike) names the same call; a parameter that takes only one of the two refuses the
+    other, so no two different calls share the bytes.
+    """
+    return msgspec.json.encode(_ints_as_text(arguments), order="sorted")
+
+
+def _ints_as_text(value: Any) -> Any:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, Mapping):
+        return {key: _ints_as_text(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_ints_as_text(item) for item in value]
+    return value

@@ -62,7 +62,8 @@ def q(param: Param) -> Param:
 
 
 def path_id(name: str, description: str, kind: IdKind = "digits") -> Param:
-    """A required path id; its shape is checked before any request is built."""
+    """A required path id (digits as a string or an integer); its shape is checked again
+    before any request is built."""
     pattern = DIGITS if kind == "digits" else DIGITS_OR_DEFAULT
     return Param(
         name=name,
@@ -72,6 +73,21 @@ def path_id(name: str, description: str, kind: IdKind = "digits") -> Param:
         required=True,
         pattern=pattern,
         id_kind=kind,
+    )
+
+
+def int_id(name: str, description: str, **kw: Any) -> Param:
+    """An id the upstream takes as a JSON integer; the model may give digits or an integer."""
+    return Param(
+        name=name, type="integer", description=description, pattern=DIGITS, id_kind="digits", **kw
+    )
+
+
+def str_id(name: str, description: str, **kw: Any) -> Param:
+    """An id the upstream takes as a string of digits; the model may give digits or an
+    integer."""
+    return Param(
+        name=name, type="string", description=description, pattern=DIGITS, id_kind="digits", **kw
     )
 
 
@@ -215,11 +231,10 @@ TEAM_WAIT = i(
     minimum=0,
     nullable=True,
 )
-POLICY_ID = s(
+POLICY_ID = str_id(
     "policy_id",
-    "Escalation policy id (see list_all_better_stack_escalation_policies); when set, the "
-    "call/sms/email/push flags are ignored. null clears it.",
-    pattern=DIGITS,
+    "Escalation policy, from list_all_better_stack_escalation_policies; overrides the "
+    "call/sms/email/push flags. null clears it.",
     nullable=True,
 )
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")

@@ -7,7 +7,6 @@ becoming a second set of tools.
 from __future__ import annotations
 
 from stackmcp.betterstack_worker.api._common import (
-    DIGITS,
     NOTIFY,
     TEAM_FILTER,
     TEAM_OWNER,
@@ -18,12 +17,13 @@ from stackmcp.betterstack_worker.api._common import (
     creating,
     deleting,
     getting,
-    i,
+    int_id,
     listing,
     obj,
     path_id,
     q,
     s,
+    str_id,
     updating,
 )
 from stackmcp.betterstack_worker.api.model import Operation, Page, Resource
@@ -72,9 +72,9 @@ OPERATIONS: tuple[Operation, ...] = (
             location="query",
             format="date",
         ),
-        q(i("monitor_id", "Only incidents of this monitor (list_all_better_stack_monitors).")),
+        q(int_id("monitor_id", "Only incidents of this monitor (list_all_better_stack_monitors).")),
         q(
-            i(
+            int_id(
                 "heartbeat_id",
                 "Only incidents of this heartbeat (list_all_better_stack_heartbeats).",
             )
@@ -110,10 +110,9 @@ OPERATIONS: tuple[Operation, ...] = (
         s("description", "Full description, shown in the incident detail."),
         *NOTIFY,
         TEAM_WAIT,
-        s(
+        str_id(
             "policy_id",
-            "Escalation policy id to follow (list_all_better_stack_escalation_policies).",
-            pattern=DIGITS,
+            "Escalation policy to follow, from list_all_better_stack_escalation_policies.",
         ),
         obj(
             "metadata",
@@ -163,15 +162,15 @@ OPERATIONS: tuple[Operation, ...] = (
             enum=("User", "Team", "Schedule", "Policy", "Organization"),
         ),
         s("user_email", "User to notify (escalation_type User).", format="email"),
-        i("user_id", "User id to notify (escalation_type User)."),
+        int_id("user_id", "User id to notify (escalation_type User)."),
         s("team_name", "Team to notify (escalation_type Team)."),
-        i("team_id", "Team id to notify (escalation_type Team)."),
-        i(
+        int_id("team_id", "Team id to notify (escalation_type Team)."),
+        int_id(
             "schedule_id",
             "On-call schedule whose current on-call person is notified (escalation_type "
             "Schedule); from list_all_better_stack_on_call_schedules.",
         ),
-        i(
+        int_id(
             "policy_id",
             "Escalation policy to run (escalation_type Policy); from "
             "list_all_better_stack_escalation_policies.",

@@ -64,7 +64,10 @@ class Param(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     maximum: int | None = None
     min_items: int | None = None
     id_kind: IdKind | None = None
-    """For path params: the accepted id shape, enforced before any request is built."""
+    """Set on every id parameter (always on path params): the argument may be a string of
+    digits or an integer (``digits_or_default`` also takes ``"default"``), and :attr:`type`
+    (``string`` or ``integer``) is how the upstream wants it, so the worker converts it to
+    that before sending. Path ids are checked again before any request is built."""
     items: Param | None = None
     """Element description for ``array`` params (its name is ignored)."""
     properties: tuple[Param, ...] = ()

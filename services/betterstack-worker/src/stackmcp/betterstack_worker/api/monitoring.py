@@ -18,12 +18,14 @@ from stackmcp.betterstack_worker.api._common import (
     deleting,
     getting,
     i,
+    int_id,
     listing,
     obj,
     optional,
     path_id,
     q,
     s,
+    str_id,
     updating,
 )
 from stackmcp.betterstack_worker.api.model import Operation, Resource
@@ -86,7 +88,7 @@ MONITOR_BODY = (
             "One header.",
             s("name", "Header name."),
             s("value", "Header value."),
-            s("id", "Existing header id (update only)."),
+            str_id("id", "Existing header id (update only)."),
             b("_destroy", "True removes the header with this id (update only)."),
         ),
     ),
@@ -108,7 +110,7 @@ MONITOR_BODY = (
         nullable=True,
     ),
     POLICY_ID,
-    i(
+    int_id(
         "expiration_policy_id",
         "Escalation policy for domain/TLS expiry alerts; null alerts the whole team.",
         nullable=True,
@@ -123,7 +125,7 @@ MONITOR_BODY = (
         "Regions to check from.",
         s("region", "Region.", enum=("us", "eu", "as", "au")),
     ),
-    i("monitor_group_id", "Monitor group id; null removes it from its group.", nullable=True),
+    int_id("monitor_group_id", "Monitor group id; null removes it from its group.", nullable=True),
     i("recovery_period", "Seconds the target must be up before the incident auto-resolves."),
     b("verify_ssl", "Fail the check on an invalid TLS certificate."),
     i("confirmation_period", "Seconds of failure before an incident is started."),
@@ -163,7 +165,9 @@ HEARTBEAT_BODY = (
     ),
     *NOTIFY,
     TEAM_WAIT,
-    i("heartbeat_group_id", "Heartbeat group id; null removes it from its group.", nullable=True),
+    int_id(
+        "heartbeat_group_id", "Heartbeat group id; null removes it from its group.", nullable=True
+    ),
     i("sort_index", "Position in the UI.", nullable=True),
     b("paused", "true pauses the heartbeat, false resumes it."),
     *MAINTENANCE,

@@ -13,6 +13,7 @@ from stackmcp.betterstack_worker.api._common import (
     deleting,
     getting,
     i,
+    int_id,
     listing,
     obj,
     optional,
@@ -85,7 +86,7 @@ STEP = obj(
         enum=("escalation", "time_branching", "metadata_branching", "instructions"),
     ),
     i("wait_before", "Seconds to wait before this step.", minimum=0),
-    i("urgency_id", "Severity id (list_all_better_stack_severities) for escalation steps."),
+    int_id("urgency_id", "Severity id (list_all_better_stack_severities) for escalation steps."),
     arr(
         "step_members",
         "Who is notified (escalation steps).",
@@ -93,9 +94,9 @@ STEP = obj(
             "member",
             "A target; id/email/team_id/metadata_key as the type needs.",
             s("type", "Target kind.", required=True, enum=MEMBER_TYPES),
-            i("id", "Id of the user, integration or policy."),
+            int_id("id", "Id of the user, integration or policy."),
             s("email", "User e-mail.", format="email"),
-            i("team_id", "Team id (entire_team / current_on_call)."),
+            int_id("team_id", "Team id (entire_team / current_on_call)."),
             s("metadata_key", "Metadata key naming the target (incident_metadata)."),
         ),
     ),
@@ -105,7 +106,7 @@ STEP = obj(
     s("time_to", "time_branching window end, HH:MM."),
     s("metadata_key", "Metadata key for metadata_branching."),
     arr("metadata_values", "Values for metadata_branching.", s("value", "Value.")),
-    i("policy_id", "Policy to branch to."),
+    int_id("policy_id", "Policy to branch to."),
     s("instructions_comment", "Instructions text (instructions steps)."),
     open_object=True,
 )
@@ -114,8 +115,8 @@ POLICY_BODY = (
     i("repeat_count", "How many times to repeat all steps if nobody acknowledges.", minimum=0),
     i("repeat_delay", "Seconds between repeats.", minimum=0),
     arr("steps", "Ordered steps; an empty list makes a silent policy.", STEP),
-    i("policy_group_id", "Escalation policy group id.", nullable=True),
-    i("fallback_policy_id", "Policy used when this one matches nobody.", nullable=True),
+    int_id("policy_group_id", "Escalation policy group id.", nullable=True),
+    int_id("fallback_policy_id", "Policy used when this one matches nobody.", nullable=True),
 )
 NAMED_GROUP = (
     s("name", "Group name.", required=True),
@@ -124,7 +125,7 @@ NAMED_GROUP = (
 SEVERITY_BODY = (
     s("name", "Severity name, e.g. High.", required=True),
     *NOTIFY,
-    i(
+    int_id(
         "severity_group_id",
         "Severity group id.",
         nullable=True,

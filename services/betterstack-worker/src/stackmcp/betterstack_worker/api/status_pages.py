@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from stackmcp.betterstack_worker.api._common import (
-    DIGITS,
     TEAM_OWNER,
     UPSTREAM_PAGES,
     action,
@@ -13,11 +12,13 @@ from stackmcp.betterstack_worker.api._common import (
     deleting,
     getting,
     i,
+    int_id,
     listing,
     obj,
     optional,
     path_id,
     s,
+    str_id,
     updating,
 )
 from stackmcp.betterstack_worker.api.model import Operation, Param, Resource
@@ -87,7 +88,7 @@ PAGE_BODY: tuple[Param, ...] = (
     s("theme", "Colour theme.", enum=("light", "dark")),
     s("layout", "Section layout.", enum=("vertical", "horizontal")),
     b("automatic_reports", "Publish reports automatically for monitor incidents."),
-    i("status_page_group_id", "Status page group id.", nullable=True),
+    int_id("status_page_group_id", "Status page group id.", nullable=True),
     arr(
         "navigation_links",
         "Header links.",
@@ -119,13 +120,9 @@ RESOURCE_BODY = (
             "CatalogReference",
         ),
     ),
-    s(
-        "resource_id",
-        "Id of the monitor, heartbeat, ... shown; send with resource_type.",
-        pattern=DIGITS,
-    ),
+    str_id("resource_id", "Id of the monitor, heartbeat, ... shown; send with resource_type."),
     s("public_name", "Name shown to visitors.", required=True),
-    i("status_page_section_id", "Section id (default: the first section)."),
+    int_id("status_page_section_id", "Section id (default: the first section)."),
     s(
         "widget_type",
         "How the item is drawn.",

@@ -5,7 +5,6 @@ from __future__ import annotations
 import msgspec
 
 from stackmcp.betterstack_worker.api._common import (
-    DIGITS,
     arr,
     b,
     creating,
@@ -16,6 +15,7 @@ from stackmcp.betterstack_worker.api._common import (
     optional,
     path_id,
     s,
+    str_id,
     updating,
 )
 from stackmcp.betterstack_worker.api.model import Operation, Param, Resource
@@ -50,11 +50,10 @@ AFFECTED = arr(
     obj(
         "affected",
         "One affected item.",
-        s(
+        str_id(
             "status_page_resource_id",
             "Item id, from list_all_better_stack_status_page_resources.",
             required=True,
-            pattern=DIGITS,
         ),
         s(
             "status",

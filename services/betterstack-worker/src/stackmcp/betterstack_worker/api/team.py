@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from stackmcp.betterstack_worker.api._common import (
-    DIGITS,
     TEAM_FILTER,
     action,
     arr,
-    i,
+    int_id,
     listing,
     obj,
     path_id,
     s,
+    str_id,
 )
 from stackmcp.betterstack_worker.api.model import Operation, Resource
 
@@ -80,7 +80,7 @@ OPERATIONS: tuple[Operation, ...] = (
             "Role to give (admin cannot be given here).",
             enum=("responder", "member", "team_lead", "billing_admin"),
         ),
-        i("role_id", "Custom role id instead of role, from list_all_better_stack_team_roles."),
+        int_id("role_id", "Custom role id instead of role, from list_all_better_stack_team_roles."),
         host="betterstack",
         success=(200, 201),
         keep_keys=("message",),
@@ -124,11 +124,8 @@ OPERATIONS: tuple[Operation, ...] = (
         "List metadata records (key and values attached to monitors, heartbeats, incidents, "
         "integrations); filter by owner.",
         TEAM_FILTER,
-        s(
-            "owner_id",
-            "Only metadata of this resource id (give owner_type too).",
-            location="query",
-            pattern=DIGITS,
+        str_id(
+            "owner_id", "Only metadata of this resource id (give owner_type too).", location="query"
         ),
         s("owner_type", "Kind of owner resource.", location="query", enum=OWNER_TYPES),
     ),
@@ -139,7 +136,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "/api/v3/metadata",
         "Set the values of one metadata key on a resource, creating or replacing it. An empty "
         "values list removes the key (the result is then null).",
-        s("owner_id", "Id of the resource the metadata belongs to.", required=True, pattern=DIGITS),
+        str_id("owner_id", "Id of the resource the metadata belongs to.", required=True),
         s("owner_type", "Kind of owner resource.", required=True, enum=OWNER_TYPES),
         s("key", "Metadata key, e.g. Service.", required=True),
         arr(
@@ -150,7 +147,7 @@ OPERATIONS: tuple[Operation, ...] = (
                 "One value.",
                 s("type", "Value kind.", required=True, enum=VALUE_TYPES),
                 s("value", "Text (type String)."),
-                s("item_id", "Id of the referenced item."),
+                str_id("item_id", "Id of the referenced item."),
                 s("email", "E-mail of the referenced user.", format="email"),
                 s("name", "Name of the referenced item."),
             ),

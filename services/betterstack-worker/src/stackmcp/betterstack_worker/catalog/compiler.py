@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 
 import msgspec
 
-from stackmcp.betterstack_worker.api import Operation
+from stackmcp.betterstack_worker.api import Operation, Param
 from stackmcp.betterstack_worker.catalog.naming import (
     NAME_RE,
     method_class,
@@ -16,7 +16,7 @@ from stackmcp.betterstack_worker.catalog.naming import (
     tool_tags,
     tool_title,
 )
-from stackmcp.betterstack_worker.catalog.schemas import input_schema, output_schema
+from stackmcp.betterstack_worker.catalog.schemas import input_schema
 from stackmcp.contracts.tools import CatalogResponse, ToolAnnotations, ToolDescriptor
 
 __all__ = ["Catalog", "CatalogError", "compile_catalog", "describe", "item_id", "version_of"]
@@ -72,14 +72,12 @@ def describe(op: Operation, path_ids: Collection[str] = ()) -> ToolDescriptor:
     ``path_ids`` are the path parameter names of the whole catalogue; a list tool whose items
     one of them addresses names it as its ``item_id``.
     """
-    title = tool_title(op)
     return ToolDescriptor(
         name=tool_name(op),
-        title=title,
+        title=tool_title(op),
         description=op.description + (_GUESS_NOTE if op.guess else ""),
         input_schema=input_schema(op),
-        output_schema=output_schema(op),
-        annotations=_annotations(op, title),
+        annotations=_annotations(op),
         method=op.method,
         method_class=method_class(op),
         tags=tool_tags(op),
@@ -102,16 +100,15 @@ def version_of(tools: tuple[ToolDescriptor, ...]) -> str:
     return hashlib.sha256(msgspec.json.encode(tools, order="sorted")).hexdigest()
 
 
-def _annotations(op: Operation, title: str) -> ToolAnnotations:
+def _annotations(op: Operation) -> ToolAnnotations:
+    """The hints that differ from MCP's defaults (not read-only, destructive, not idempotent,
+    open world), plus ``destructiveHint`` on every write so no client has to know the default.
+
+    The title is the tool's own ``title``; repeating it here would only cost tokens.
+    """
     if op.read:
-        return ToolAnnotations(title=title, readOnlyHint=True, openWorldHint=True)
-    return ToolAnnotations(
-        title=title,
-        readOnlyHint=False,
-        destructiveHint=op.destructive,
-        idempotentHint=op.idempotent,
-        openWorldHint=True,
-    )
+        return ToolAnnotations(readOnlyHint=True)
+    return ToolAnnotations(destructiveHint=op.destructive, idempotentHint=op.idempotent or None)
 
 
 def _check(op: Operation) -> None:
@@ -133,9 +130,20 @@ def _check_params(op: Operation) -> list[str]:
         problems.append("path placeholders and path params differ")
     if any(p.id_kind is None for p in op.params if p.location == "path"):
         problems.append("a path param has no id_kind")
+    if any(p.type not in {"string", "integer"} for p in _ids(op.params)):
+        problems.append("an id param must be sent upstream as a string or an integer")
     if op.page is not None and {"limit", "next_cursor"} & set(names):
         problems.append("limit/next_cursor are reserved on list tools")
     return problems
+
+
+def _ids(params: tuple[Param, ...]) -> Iterator[Param]:
+    for param in params:
+        if param.id_kind is not None:
+            yield param
+        if param.items is not None:
+            yield from _ids((param.items,))
+        yield from _ids(param.properties)
 
 
 def _check_shape(op: Operation) -> list[str]:

@@ -1,8 +1,14 @@
-"""JSON Schemas (2020-12, self-contained, no ``$ref``) for tool inputs and outputs.
+"""JSON Schemas (2020-12, self-contained, no ``$ref``) for tool inputs.
 
-Output shapes: list tools return ``{"result": [object, ...], "next_cursor": string | null}``;
-every other tool returns ``{"result": object}``, where ``result`` is ``null`` for answers without
-a body (deletes, and metadata upserts that removed a key).
+Tools list no output schema: a schema that names no fields beyond the wrapper says nothing a
+client can use, and it costs every conversation tokens. The ``structuredContent`` of list tools
+is ``{"result": [object, ...], "next_cursor": string | null}``; of every other tool
+``{"result": object}``, where ``result`` is ``null`` for answers without a body (deletes, and
+metadata upserts that removed a key).
+
+The schemas are written for a model's context: compact, with no keyword that repeats a default
+(an empty ``required`` is left out). Every id parameter has one schema, whatever the upstream
+wants: digits as a string or a non-negative integer (:data:`ID_TYPES`).
 """
 
 from __future__ import annotations
@@ -11,12 +17,13 @@ from typing import Any
 
 from stackmcp.betterstack_worker.api import Operation, Page, Param
 
-__all__ = ["input_schema", "output_schema", "param_schema"]
+__all__ = ["ID_TYPES", "input_schema", "param_schema"]
 
 Schema = dict[str, Any]
 
-NEXT_CURSOR_IN = "Opaque cursor from the previous result; pass it back unchanged. Omit at first."
-NEXT_CURSOR_OUT = "Pass back unchanged as next_cursor for more; null when there is no more."
+ID_TYPES = ("string", "integer")
+"""The JSON types an id parameter accepts: ``"7"`` and ``7`` name the same item."""
+NEXT_CURSOR_IN = "next_cursor of the previous page; omit at first."
 
 
 def input_schema(op: Operation) -> Schema:
@@ -25,37 +32,17 @@ def input_schema(op: Operation) -> Schema:
     if op.page is not None:
         props["limit"] = _limit_schema(op.page)
         props["next_cursor"] = {"type": ["string", "null"], "description": NEXT_CURSOR_IN}
-    return {
-        "type": "object",
-        "properties": props,
-        "required": [p.name for p in op.params if p.required],
-        "additionalProperties": False,
-    }
-
-
-def output_schema(op: Operation) -> Schema:
-    """The shape of the tool's ``structuredContent``."""
-    if op.page is not None:
-        return {
-            "type": "object",
-            "properties": {
-                "result": {"type": "array", "items": {"type": "object"}},
-                "next_cursor": {"type": ["string", "null"], "description": NEXT_CURSOR_OUT},
-            },
-            "required": ["result", "next_cursor"],
-        }
-    if op.envelope == "empty":
-        result: Schema = {"type": "null"}
-    elif 204 in op.success:
-        result = {"type": ["object", "null"]}
-    else:
-        result = {"type": "object"}
-    return {"type": "object", "properties": {"result": result}, "required": ["result"]}
+    schema: Schema = {"type": "object", "properties": props}
+    required = [p.name for p in op.params if p.required]
+    if required:
+        schema["required"] = required
+    schema["additionalProperties"] = False
+    return schema
 
 
 def param_schema(param: Param, *, described: bool = True) -> Schema:
     """The schema of one parameter (recursively for arrays and objects)."""
-    schema: Schema = {"type": [param.type, "null"] if param.nullable else param.type}
+    schema: Schema = {"type": _types(param)}
     if described:
         note = " (unconfirmed upstream)" if param.guess else ""
         schema["description"] = param.description + note
@@ -64,7 +51,7 @@ def param_schema(param: Param, *, described: bool = True) -> Schema:
     for key, value in (
         ("format", param.format),
         ("pattern", param.pattern),
-        ("minimum", param.minimum),
+        ("minimum", 0 if param.id_kind is not None else param.minimum),
         ("maximum", param.maximum),
         ("minItems", param.min_items),
     ):
@@ -82,12 +69,19 @@ def param_schema(param: Param, *, described: bool = True) -> Schema:
     return schema
 
 
+def _types(param: Param) -> str | list[str]:
+    if param.id_kind is not None:
+        return [*ID_TYPES, "null"] if param.nullable else list(ID_TYPES)
+    return [param.type, "null"] if param.nullable else param.type
+
+
 def _object_members(members: tuple[Param, ...]) -> Schema:
-    return {
-        "properties": {p.name: param_schema(p) for p in members},
-        "required": [p.name for p in members if p.required],
-        "additionalProperties": False,
-    }
+    schema: Schema = {"properties": {p.name: param_schema(p) for p in members}}
+    required = [p.name for p in members if p.required]
+    if required:
+        schema["required"] = required
+    schema["additionalProperties"] = False
+    return schema
 
 
 def _limit_schema(page: Page) -> Schema:
@@ -96,5 +90,5 @@ def _limit_schema(page: Page) -> Schema:
         "minimum": 1,
         "maximum": page.max_limit,
         "default": page.default_limit,
-        "description": f"Most items to return, 1-{page.max_limit} (default {page.default_limit}).",
+        "description": "Items per page.",
     }

@@ -1,5 +1,8 @@
 """Check tool-call arguments against an operation's parameters, without a JSON Schema engine.
 
+Ids are accepted either way, ``"7"`` or ``7`` (:meth:`ArgumentValidator.normalise` turns them
+into what the upstream wants before anything else looks at them).
+
 :class:`ArgumentValidator` accepts exactly what the tool's input schema
 (:func:`~stackmcp.betterstack_worker.catalog.schemas.input_schema`, JSON Schema 2020-12)
 accepts, and also enforces the ``format`` of string params, which JSON Schema only annotates.
@@ -44,13 +47,21 @@ _TYPE_WORDS: Final[Mapping[str, str]] = {
 
 _KIND_WORDS: Final[Mapping[type, str]] = {list: "an array", dict: "an object"}
 
+_ID_MESSAGES: Final[Mapping[str, str]] = {
+    r"^[0-9]+$": 'must be an id made of digits, e.g. "7" or 7',
+    r"^([0-9]+|default)$": 'must be an id made of digits, e.g. "7" or 7, or "default"',
+}
+
 _PATTERN_MESSAGES: Final[Mapping[str, str]] = {
-    r"^[0-9]+$": 'must be an id made of digits, e.g. "7"',
-    r"^([0-9]+|default)$": 'must be an id made of digits, e.g. "7", or "default"',
+    **_ID_MESSAGES,
     r"^([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]$": (
         r'must match ^([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]$ (HH:MM:SS, e.g. "09:30:00")'
     ),
 }
+
+_DIGITS: Final = r"^[0-9]+$"
+_ID_DIGITS: Final = re.compile(r"[0-9]{1,19}")
+"""Digits an integer id is made of (at most 19, as a path id; longer ones are left as text)."""
 
 _DATE_RE: Final = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
 _OFFSET: Final = r"(?:[Zz]|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])"
@@ -151,7 +162,7 @@ class ArgumentValidator:
         ValueError: a param names a ``format`` this validator does not know.
     """
 
-    __slots__ = ("_checks", "_names", "_required", "_unknown")
+    __slots__ = ("_checks", "_ids", "_names", "_required", "_unknown")
 
     def __init__(self, op: Operation) -> None:
         params = (*op.params, *_paging_params(op.page)) if op.page is not None else op.params
@@ -159,11 +170,30 @@ class ArgumentValidator:
         self._required: tuple[str, ...] = tuple(p.name for p in op.params if p.required)
         self._names: tuple[str, ...] = tuple(sorted(self._checks))
         self._unknown: str = _unknown_message("argument", "this tool", self._names)
+        self._ids: dict[str, _Convert] = {
+            p.name: convert for p in op.params if (convert := _id_converter(p)) is not None
+        }
 
     @property
     def names(self) -> tuple[str, ...]:
         """The argument names the tool accepts, sorted."""
         return self._names
+
+    def normalise(self, arguments: Mapping[str, Any]) -> Mapping[str, Any]:
+        """``arguments`` with every valid id in the form the upstream wants it.
+
+        An id may come as digits or as an integer (``"7"`` or ``7``); path ids become strings,
+        other ids the :attr:`~stackmcp.betterstack_worker.api.Param.type` of their param
+        (nested ones too, e.g. ``steps[0].step_members[1].id``). Anything that is not a valid
+        id is left as it is, for :meth:`validate` to report; ``arguments`` itself is returned
+        when the tool has no id params.
+        """
+        ids = self._ids
+        if not ids or not any(name in ids for name in arguments):
+            return arguments
+        return {
+            name: ids[name](value) if name in ids else value for name, value in arguments.items()
+        }
 
     def validate(self, arguments: Mapping[str, Any]) -> FieldErrors:
         """Field errors of ``arguments`` keyed by path; an empty dict when they are valid."""
@@ -241,6 +271,11 @@ def _compile(param: Param) -> _Check:
     """The check of one param's value, with every keyword that applies to its type."""
     if param.format is not None and param.format not in _FORMATS:
         raise ValueError(f"param {param.name!r}: unknown format {param.format!r}")
+    return _id_check(param) if param.id_kind is not None else _typed_check(param)
+
+
+def _typed_check(param: Param) -> _Check:
+    """The check of a value of one JSON type (an id accepts two: see :func:`_id_check`)."""
     kind = param.type
     is_type = _TYPE_TESTS[kind]
     nullable = param.nullable
@@ -277,6 +312,63 @@ def _compile(param: Param) -> _Check:
             rule(value, path, errors)
 
     return check
+
+
+def _id_check(param: Param) -> _Check:
+    """An id: a string matching its pattern, or a non-negative integer (the schema's
+    ``{"type": ["string", "integer"], "pattern": ..., "minimum": 0}``)."""
+    pattern = param.pattern or _DIGITS
+    search = _regex(pattern).search
+    nullable = param.nullable
+    shape = _ID_MESSAGES.get(pattern, f"must be an id matching {pattern} or an integer")
+
+    def check(value: Any, path: str, errors: FieldErrors) -> None:
+        if isinstance(value, str):
+            ok = search(value) is not None
+        elif _is_integer(value):
+            ok = value >= 0
+        else:
+            ok = value is None and nullable
+        if not ok:
+            _add(errors, path, f"{shape}{' or null' if nullable else ''}; got {_echo(value)}")
+
+    return check
+
+
+_Convert = Callable[[Any], Any]
+"""Turns a valid id (anywhere inside a value) into the form the upstream wants."""
+
+
+def _id_converter(param: Param) -> _Convert | None:
+    """How to put the ids in a value of ``param`` in upstream form, or ``None`` without ids."""
+    if param.id_kind is not None:
+        return _id_as_int if param.type == "integer" and param.location != "path" else _id_as_str
+    if param.items is not None:
+        element = _id_converter(param.items)
+        if element is not None:
+            return lambda value: [element(v) for v in value] if isinstance(value, list) else value
+    members = {p.name: c for p in param.properties if (c := _id_converter(p)) is not None}
+    if members:
+        return lambda value: (
+            {k: members[k](v) if k in members else v for k, v in value.items()}
+            if isinstance(value, dict)
+            else value
+        )
+    return None
+
+
+def _id_as_str(value: Any) -> Any:
+    if _is_integer(value) and value >= 0:
+        return str(int(value))
+    return value
+
+
+def _id_as_int(value: Any) -> Any:
+    if isinstance(value, str) and _ID_DIGITS.fullmatch(value):
+        return int(value)
+    if isinstance(value, float) and value.is_integer() and value >= 0:
+        return int(value)
+    return value
 
 
 def _enum_check(param: Param) -> _Check:

@@ -197,10 +197,12 @@ class Executor:
             return error_result(exc)
 
     async def _run(self, tool: _Tool, request: ToolCallRequest) -> ToolCallResult:
+        # Ids arrive as "7" or 7; from here on each is in the form the upstream wants.
+        given = tool.validator.normalise(request.arguments)
         if tool.op.page is not None:
-            return await self._list(tool, tool.op.page, request)
-        _check(tool, request.arguments, request)
-        arguments = with_footer(tool.descriptor.name, request.arguments, request.provenance)
+            return await self._list(tool, tool.op.page, given, request)
+        _check(tool, given, request)
+        arguments = with_footer(tool.descriptor.name, given, request.provenance)
         account = await self._accounts.get(request.account_id)
         if request.plan_only:
             upstream_request = tool.plan.build(arguments, team_name=account.team_name)
@@ -210,14 +212,16 @@ class Executor:
         await self._leave_note(tool, arguments, account, request)
         return result
 
-    async def _list(self, tool: _Tool, page: Page, request: ToolCallRequest) -> ToolCallResult:
+    async def _list(
+        self, tool: _Tool, page: Page, given: Mapping[str, Any], request: ToolCallRequest
+    ) -> ToolCallResult:
         pager = Pager(
             self._cursors,
             account_id=request.account_id,
             server_id=request.server_id,
             tool=request.tool,
         )
-        state, arguments = pager.resume(request.arguments)
+        state, arguments = pager.resume(given)
         _check(tool, arguments, request)
         window = pager.open(page, arguments, state)
         account = await self._accounts.get(request.account_id)

@@ -105,6 +105,8 @@ class RequestPlan:
 
 def _checked_id(param: Param, value: Any) -> str:
     kind: IdKind = param.id_kind or "digits"
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        value = str(value)
     if not isinstance(value, str) or not _ID_RE[kind].fullmatch(value):
         raise InvalidArgument(
             f"{param.name} must be {_ID_HINT[kind]}",
