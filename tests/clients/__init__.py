@@ -1,0 +1,1 @@
+"""The client matrix: real MCP clients against the running product."""
