@@ -24,6 +24,7 @@ from stackmcp.cli.__main__ import _parser, main
 from stackmcp.cli.admin import parse_duration, parse_instant, run_admin, wire_time
 from stackmcp.cli.output import relative, when
 from stackmcp.embedded import free_port
+from stackmcp.provisioning.clientconfig import client_config, guidance_lines
 
 STACKMCP = Path(sys.executable).with_name("stackmcp")
 ADMIN_TOKEN = "smcp_adm_test-admin-token"
@@ -416,19 +417,51 @@ def test_accounts_add_list_show_remove_never_print_the_token(admin: Admin) -> No
 
 
 def test_server_create_prints_the_url_once_with_client_config(admin: Admin) -> None:
-    """Human output: the URL with a store-it line, connector URL, claude mcp add, desktop JSON."""
-    result = admin("servers", "create", admin.account_id, "--name", "cli triage",
+    """Human output: the URL with a store-it line, what works on a loopback URL (Claude Code,
+    Desktop through mcp-remote, other clients) and not Claude's custom connector, which calls
+    from Anthropic's cloud; the client name is not prefixed twice."""
+    result = admin("servers", "create", admin.account_id, "--name", "Better Stack cli triage",
                    "--methods", "read", "--tags", "incidents", "--expires-in", "1h")  # fmt: skip
     assert result.code == 0, result.err
     out = result.out
     url = next(line.strip() for line in out.splitlines() if "/mcp/" in line)
+    assert url.startswith("http://127.0.0.1:"), url
     assert "shown only now" in out
-    assert "Settings → Connectors → Add custom connector" in out
+    assert "Note: This URL is only reachable from this machine" in out
+    assert "Add custom connector" not in out
     assert f"claude mcp add --transport http better-stack-cli-triage {url}" in out
-    desktop = json.loads(out[out.index("{", out.index("claude_desktop_config.json")) :])
+    start = out.index("{", out.index("claude_desktop_config.json"))
+    desktop, _ = json.JSONDecoder().raw_decode(out[start:])
     entry = desktop["mcpServers"]["better-stack-cli-triage"]
     assert entry == {"command": "npx", "args": ["-y", "mcp-remote", url]}
+    assert "Other MCP clients:" in out
+    assert "API token" not in out
     assert "(in 59m)" in out
+
+
+def test_server_create_prints_the_guidance_the_api_computed() -> None:
+    """The human output is the answer's guidance, as the console shows it: for a public https
+    server with the second factor, the custom connector with sign-in, Claude Code with sign-in
+    or x-api-key, Desktop with the token from the environment."""
+    url = "https://mcp.acme.io/mcp/smcp_srv_x"
+    server = {
+        "id": "srv_1",
+        "url": url,
+        "config": {"require_api_token_auth": True},
+        "client_config": client_config(url, "triage", require_api_token=True),
+    }
+    result, _ = _mock(
+        ["servers", "create", "acc_1", "--name", "triage", "--require-api-token"],
+        lambda _: httpx.Response(201, json=server),
+    )
+    assert result.code == 0, result.err
+    out = result.out
+    assert "\n".join(guidance_lines(server["client_config"])) in out
+    assert "Add custom connector" in out
+    assert "stackmcp tokens create --name NAME" in out
+    assert f"better-stack-triage {url} --header 'x-api-key: <API token>'" in out
+    assert '"x-api-key:${STACKMCP_API_TOKEN}"' in out
+    assert "Note:" not in out
 
 
 def test_list_and_show_never_contain_the_url(admin: Admin) -> None:

@@ -132,6 +132,12 @@ async def test_operator_creates_edits_and_revokes_a_server(
     await expect(page.locator("#claude-code")).to_contain_text("claude mcp add --transport http")
     await expect(page.locator("#claude-code")).to_contain_text(url)
     await expect(page.locator("#claude-desktop")).to_contain_text('"mcp-remote"')
+    # The test gateway is on 127.0.0.1: Claude's custom connector (which calls from Anthropic's
+    # cloud) is not offered, and a note says only this machine reaches the URL.
+    await expect(page.get_by_role("heading", name=re.compile("custom connector"))).to_have_count(0)
+    await expect(
+        page.get_by_role("note").filter(has_text="only reachable from this machine")
+    ).to_be_visible()
     await screenshot(page, "created-server-panel")
 
     # The official MCP client on the copied URL lists exactly what the preview showed.
@@ -190,6 +196,45 @@ async def test_operator_creates_edits_and_revokes_a_server(
     # Nothing was fetched from anywhere but the console itself.
     assert requested
     assert all(u.startswith(f"{provisioning.url}/") for u in requested), requested
+
+
+async def test_created_page_of_a_second_factor_server_stays_open_for_a_token(
+    page: Page, provisioning: Provisioning
+) -> None:
+    """A server requiring an API token: Claude Code signs in or sends x-api-key, the Desktop
+    entry reads the token from the environment, and "create an API token" opens a new tab, so
+    the URL shown only once stays on screen."""
+    await sign_in(page, provisioning)
+    await page.goto(f"{provisioning.url}/console/accounts/{provisioning.account_id}/servers/new")
+    await page.get_by_label("Name").fill("Better Stack guarded")
+    await page.get_by_label("incidents", exact=True).check()
+    await page.get_by_label("Require an API token too").check()
+    await page.get_by_role("button", name="Create", exact=True).click()
+    url = await page.get_by_label("MCP server URL").input_value()
+    await expect(page.get_by_role("heading", name=re.compile("custom connector"))).to_have_count(0)
+    await expect(page.locator("#claude-code")).to_have_text(
+        f"claude mcp add --transport http better-stack-guarded {url}"
+    )
+    header = f"claude mcp add --transport http better-stack-guarded {url} --header 'x-api-key: <API token>'"
+    await expect(page.locator("#claude-code-2")).to_have_text(header)
+    await page.locator('[data-copy="claude-code-2"]').click()
+    assert await page.evaluate("navigator.clipboard.readText()") == header
+    await expect(page.locator("#claude-desktop")).to_contain_text(
+        '"x-api-key:${STACKMCP_API_TOKEN}"'
+    )
+    await expect(page.locator("#claude-desktop")).to_contain_text(
+        '"STACKMCP_API_TOKEN": "<API token>"'
+    )
+    await screenshot(page, "created-server-second-factor")
+
+    async with page.context.expect_page() as opened:
+        await page.get_by_role("link", name="create an API token").click()
+    tokens = await opened.value
+    await expect(tokens.get_by_role("heading", name="API tokens")).to_be_visible()
+    await tokens.close()
+    # The URL-once page is still there, with the URL.
+    assert await page.get_by_label("MCP server URL").input_value() == url
+    assert page.url.endswith("/created")
 
 
 async def test_wrong_sign_in_is_refused_next_to_the_field(

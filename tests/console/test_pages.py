@@ -13,7 +13,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from markupsafe import escape
 
+from stackmcp.provisioning.clientconfig import client_config
 from tests.support.provisioning import Provisioning, start_provisioning
 from tests.support.streams import terminate
 
@@ -203,3 +205,54 @@ def test_console_can_be_turned_off(provisioning: Provisioning, tmp_path: Path) -
     finally:
         for process in processes:
             terminate(process)
+
+
+def test_created_page_offers_only_what_works_and_keeps_itself_open(
+    console: httpx.Client, provisioning: Provisioning
+) -> None:
+    """The URL-once page of a second-factor server on a loopback URL shows the guidance the API
+    computes (no custom connector, a note saying only this machine reaches it, Claude Code with
+    sign-in or x-api-key) and its API-token link opens a new tab instead of leaving the page."""
+    account = f"/console/accounts/{provisioning.account_id}"
+    form = {
+        "csrf_token": csrf_of(console.get(f"{account}/servers/new")),
+        "name": "Better Stack guarded",
+        "methods": ["read"],
+        "tags": ["incidents"],
+        "require_api_token_auth": "on",
+        "expiry": "1h",
+    }
+    created = console.post(f"{account}/servers", data=form)
+    assert created.status_code == 303, created.text
+    page = console.get(created.headers["location"])
+    assert page.status_code == 200
+    html = page.text
+    url = re.search(r'id="server-url" readonly value="([^"]+)"', html)
+    assert url, html
+    config = client_config(url.group(1), "Better Stack guarded", require_api_token=True)
+    assert config["custom_connector"] is False
+    assert "custom connector (" not in html
+    assert 'id="custom-connector-heading"' not in html
+    for note in config["notes"]:
+        assert escape(note) in html
+    for way in config["guidance"]:
+        assert f'id="{way["id"]}-heading">{escape(way["title"])}</h3>' in html
+        for block in way["blocks"]:
+            assert escape(block.get("code") or block.get("text")) in html
+    assert (
+        f'<pre id="claude-code" aria-labelledby="claude-code-heading">{escape(config["claude_code"])}'
+        in html
+    )
+    assert (
+        f'<pre id="claude-code-2" aria-labelledby="claude-code-heading">{escape(config["claude_code_header"])}'
+        in html
+    )
+    assert "better-stack-better-stack" not in html
+    link = re.search(r'<a href="/console/api-tokens"[^>]*>create an API token</a>', html)
+    assert link, html
+    assert 'target="_blank"' in link.group(0)
+    assert 'rel="noopener"' in link.group(0)
+    assert "opens in a new tab" in html
+    server_id = created.headers["location"].split("/")[-2]
+    with provisioning.client() as admin:
+        admin.delete(f"/integrated-account/{provisioning.account_id}/mcp/{server_id}")

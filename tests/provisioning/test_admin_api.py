@@ -657,6 +657,14 @@ def test_create_answer_carries_url_and_client_config_once(
     )
     desktop = config["claude_desktop"]["mcpServers"]["better-stack-oncall-triage"]
     assert desktop["args"][-1] == url
+    assert config["client_name"] == "better-stack-oncall-triage"
+    assert config["require_api_token"] is False
+    assert config["reach"] == "loopback"
+    assert [way["id"] for way in config["guidance"]] == [
+        "claude-code",
+        "claude-desktop",
+        "other-clients",
+    ]
 
     path = f"/integrated-account/{account}/mcp/{created['id']}"
     later = {
@@ -691,7 +699,21 @@ def test_require_api_token_auth_changes_client_config(admin: httpx.Client, accou
     assert answer.status_code == 201, answer.text
     created = answer.json()
     assert created["config"]["require_api_token_auth"] is True
-    assert "Authorization: Bearer" in created["client_config"]["claude_code"]
+    config = created["client_config"]
+    url = created["url"]
+    name = config["client_name"]
+    # Claude Code signs in on first use, or sends the API token as x-api-key.
+    assert config["claude_code"] == f"claude mcp add --transport http {name} {url}"
+    assert (
+        config["claude_code_header"] == f"{config['claude_code']} --header 'x-api-key: <API token>'"
+    )
+    entry = config["claude_desktop"]["mcpServers"][name]
+    assert entry["args"][-2:] == ["--header", "x-api-key:${STACKMCP_API_TOKEN}"]
+    assert entry["env"] == {"STACKMCP_API_TOKEN": "<API token>"}
+    # The test gateway is on 127.0.0.1: no custom connector, a note saying why.
+    assert config["custom_connector"] is False
+    assert "custom-connector" not in [way["id"] for way in config["guidance"]]
+    assert "only reachable from this machine" in config["notes"][0]
 
 
 def test_patch_unknown_server_is_404(admin: httpx.Client, account: str) -> None:

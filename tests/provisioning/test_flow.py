@@ -155,7 +155,7 @@ async def test_require_api_token_auth_with_missing_wrong_and_right_tokens(
         created = admin.post("/api-token", json={"name": "flow"}).json()
     SHOWN_ONCE.append(created["token"])
     server = create_server(provisioning, name="guarded", config={"require_api_token_auth": True})
-    assert "Authorization: Bearer <API token>" in server["client_config"]["claude_code"]
+    assert "x-api-key: <API token>" in server["client_config"]["claude_code_header"]
     initialize = {
         "jsonrpc": "2.0", "id": 1, "method": "initialize",
         "params": {"protocolVersion": "2025-11-25", "capabilities": {},

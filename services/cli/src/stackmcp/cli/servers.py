@@ -8,7 +8,6 @@ ready-to-paste configuration for Claude, Claude Code and Claude Desktop.
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -25,6 +24,7 @@ from stackmcp.cli.admin_client import segment
 from stackmcp.cli.catalog import parse_terms
 from stackmcp.cli.output import cell, key_values, parse_time, relative, table, when
 from stackmcp.contracts.grants import CONFIRM_MODES
+from stackmcp.provisioning.clientconfig import guidance_lines
 
 __all__ = ["add_parser"]
 
@@ -238,28 +238,15 @@ def _created(server: dict[str, Any]) -> str:
         f"  {url}",
         "",
     ]
-    client = server.get("client_config") or {}
-    if client.get("connector_url"):
-        lines += [
-            "Claude (claude.ai or Desktop): Settings → Connectors → Add custom connector, URL:",
-            f"  {client['connector_url']}",
-            "",
-        ]
-    if client.get("claude_code"):
-        lines += ["Claude Code:", f"  {client['claude_code']}", ""]
-    if client.get("claude_desktop"):
-        desktop = json.dumps(client["claude_desktop"], indent=2, ensure_ascii=False)
-        lines += [
-            "Claude Desktop, claude_desktop_config.json (bridges with npx mcp-remote):",
-            *(f"  {line}" for line in desktop.splitlines()),
-            "",
-        ]
     if (server.get("config") or {}).get("require_api_token_auth"):
-        lines.append(
-            "Clients must also send an API token: create one with "
-            "`stackmcp tokens create --name NAME` and put it where the snippets say "
-            "<API token> / STACKMCP_API_TOKEN."
-        )
+        lines += [
+            "This server also requires an API token (its second factor): create one with",
+            "  stackmcp tokens create --name NAME",
+            "Clients sign in with it when they ask, or send it where the snippets below say"
+            " <API token>.",
+            "",
+        ]
+    lines += guidance_lines(server.get("client_config") or {})
     return "\n".join(lines) + "\n"
 
 

@@ -24,6 +24,7 @@ from stackmcp.cli.localstate import LocalState, write_private
 from stackmcp.cli.supervisor import Supervisor, http_ok, log_says, python_service
 from stackmcp.embedded import EmbeddedError, EmbeddedInfra, free_port
 from stackmcp.gateway.config import GatewayConfig
+from stackmcp.provisioning.clientconfig import guidance_lines
 from stackmcp.provisioning.config import ProvisioningConfig
 from stackmcp.runtime.config import load_section
 from stackmcp.sandbox.config import SandboxConfig
@@ -255,17 +256,10 @@ def _print_summary(
         lines.append(f"Demo MCP server: {demo['note']}")
     mcp_url = facts["mcp_url"]
     if mcp_url:
-        config = demo.get("client_config") or {}
-        desktop = json.dumps(config.get("claude_desktop", {}), indent=2)
         lines += [
             f"MCP URL: {mcp_url}",
             "Connect Claude:",
-            "  Claude (claude.ai / Desktop): Settings → Connectors → Add custom connector →"
-            " paste the MCP URL (connectors reach it from Anthropic's cloud: it needs a public"
-            " HTTPS address, set with STACKMCP_PROVISIONING_MCP_BASE_URL)",
-            f"  Claude Code: {config.get('claude_code', '')}",
-            "  Claude Desktop via mcp-remote (claude_desktop_config.json):",
-            *("    " + line for line in desktop.splitlines()),
+            *guidance_lines(demo.get("client_config") or {}, indent="  "),
         ]
     lines.append("Press Ctrl-C to stop.")
     _say(out, "\n".join(lines))

@@ -274,11 +274,6 @@ async def created_server_page(
     record = await state.provisioner.server(account_id, server_id)
     secret = await state.sessions.take_secret(session, server_id)
     created = msgspec.json.decode(secret, type=_CreatedServer) if secret else None
-    desktop = (
-        msgspec.json.format(msgspec.json.encode(created.client_config["claude_desktop"])).decode()
-        if created
-        else ""
-    )
     account = account_view(await state.provisioner.account(account_id), 0)
     return page(
         session,
@@ -286,8 +281,26 @@ async def created_server_page(
         account=account,
         server=server_view(record, utcnow(), await state.provisioner.exposure(record.grant)),
         created=created,
-        desktop=desktop,
+        notes=(created.client_config.get("notes") or []) if created else [],
+        ways=_ways(created.client_config) if created else [],
     )
+
+
+def _ways(config: dict[str, Any]) -> list[dict[str, Any]]:
+    """The ways in to show, each code block with the element id its copy button names."""
+    ways = []
+    for way in config.get("guidance") or []:
+        blocks = []
+        codes = 0
+        for block in way.get("blocks") or []:
+            if "code" in block:
+                codes += 1
+                element = way["id"] if codes == 1 else f"{way['id']}-{codes}"
+                blocks.append({**block, "element": element})
+            else:
+                blocks.append(block)
+        ways.append({**way, "blocks": blocks})
+    return ways
 
 
 @get("/accounts/{account_id:str}/servers/{server_id:str}/edit")
