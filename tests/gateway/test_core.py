@@ -279,15 +279,25 @@ async def test_a_worker_failure_is_a_tool_error(era_client: EraClient) -> None:
     assert "not available" in message["result"]["content"][0]["text"]
 
 
-async def test_ping_and_discover_exist_in_their_eras_only(era_client: EraClient) -> None:
+async def test_ping_in_its_eras_only_and_discover_in_every_era(era_client: EraClient) -> None:
+    """``ping`` is gone in 2026-07-28; ``server/discover`` is answered in every era (a probe
+    before ``initialize`` must not stop a client), with the capabilities of the era it came in:
+    list changes are announced only where a stream delivers them."""
     _, _, ping = await era_client.send("ping")
     _, _, discover = await era_client.send("server/discover", request_id=2)
-    if era_client.era == "stateless":
+    stateless = era_client.era == "stateless"
+    if stateless:
         assert ping["error"]["code"] == -32601
-        assert MODERN in discover["result"]["supportedVersions"]
     else:
         assert ping["result"] == {}
-        assert discover["error"]["code"] == -32601
+    assert discover["result"]["supportedVersions"] == [
+        MODERN,
+        "2025-11-25",
+        "2025-06-18",
+        "2025-03-26",
+        "2024-11-05",
+    ]
+    assert discover["result"]["capabilities"] == {"tools": {"listChanged": not stateless}}
 
 
 # --------------------------------------------------------------------------- session eras

@@ -390,7 +390,7 @@ async def test_initialize_returns_a_session_id(stack: McpStack, client: httpx.As
     assert all(0x21 <= ord(c) <= 0x7E for c in session_id)
     assert result["protocolVersion"] == LATEST_HANDSHAKE
     assert result["serverInfo"]["name"] == "stackmcp"
-    assert result["capabilities"]["tools"] == {"listChanged": False}
+    assert result["capabilities"]["tools"] == {"listChanged": True}  # the GET stream says so
 
 
 async def test_request_without_session_id_is_400(

@@ -27,8 +27,10 @@ from stackmcp.gateway.confirm import Elicitations, Outbox
 from stackmcp.gateway.confirming import elicitation_declared
 from stackmcp.gateway.eras import (
     CAPABILITIES_META,
+    LATEST_HANDSHAKE,
     SSE_TRANSPORT_VERSION,
     Era,
+    allowed_http_methods,
     check_stateless_envelope,
     era_of,
     error_status,
@@ -44,6 +46,7 @@ from stackmcp.gateway.jsonrpc import (
 )
 from stackmcp.gateway.mcp import Answer, CallContext, McpMethods
 from stackmcp.gateway.sessions import Session, SessionStore
+from stackmcp.gateway.streams import Streams
 from stackmcp.runtime.errors import StackmcpError, Unavailable
 from stackmcp.runtime.telemetry import tracer
 
@@ -102,6 +105,12 @@ _NO_SESSION_HEADER = RpcError(
     INVALID_REQUEST, "Bad Request: Mcp-Session-Id header is required", status=400
 )
 _NO_SESSION = RpcError(INVALID_REQUEST, "Session not found", status=404)
+_GET_WITHOUT_SESSION = RpcError(
+    INVALID_REQUEST,
+    "Not Acceptable: GET opens an event stream: send Accept: text/event-stream (and, in a "
+    "session, its Mcp-Session-Id)",
+    status=406,
+)
 
 
 class McpCore:
@@ -123,6 +132,8 @@ class McpCore:
         self.methods = methods
         self.sessions = sessions
         self.elicitations = elicitations
+        self.streams = Streams(methods, sessions)
+        """This replica's open server-to-client streams."""
         self._in_flight: dict[tuple[str, str | int], asyncio.Task[Answer]] = {}
 
     async def post(self, inbound: Inbound) -> Reply:
@@ -173,6 +184,11 @@ class McpCore:
             )
             with _operation(message, created.id, version):
                 return Reply(200, encode_result(message.id, result), {"Mcp-Session-Id": created.id})
+        if message.method == "server/discover" and message.is_request:
+            # A probe before initialize (as Claude Code sends first): its answer lists the
+            # session versions too, so the client can carry on with initialize.
+            with _operation(message, None, LATEST_HANDSHAKE):
+                return Reply(200, encode_result(message.id, self.methods.discover(Era.SESSION)))
         session_id = inbound.headers.get("mcp-session-id")
         if not session_id:
             return error_reply(message.id, _NO_SESSION_HEADER)
@@ -256,7 +272,7 @@ class McpCore:
     async def delete(self, grant: Grant, token_hash: str, headers: Mapping[str, str]) -> Reply:
         """End the session named by ``Mcp-Session-Id`` (405 in the stateless era)."""
         if era_of(headers.get("mcp-protocol-version")).stateless:
-            return Reply(405, headers={"Allow": "POST"}, rpc=False)
+            return Reply(405, headers={"Allow": allowed_http_methods(Era.STATELESS)}, rpc=False)
         session_id = headers.get("mcp-session-id")
         if not session_id:
             return error_reply(None, _NO_SESSION_HEADER)
@@ -269,6 +285,24 @@ class McpCore:
             logger.warning("answered 503: %s", exc.message)
             return unavailable()
         return Reply(200, rpc=False)
+
+    async def stream_session(self, token_hash: str, headers: Mapping[str, str]) -> Session | Reply:
+        """The session a GET stream is opened for, or the reply refusing the stream: 405 in
+        the stateless era, 406 without ``Mcp-Session-Id``, 404 for an unknown session (or an
+        HTTP+SSE one), 503 when the session store is away."""
+        if era_of(headers.get("mcp-protocol-version")).stateless:
+            return Reply(405, headers={"Allow": allowed_http_methods(Era.STATELESS)}, rpc=False)
+        session_id = headers.get("mcp-session-id")
+        if not session_id:
+            return error_reply(None, _GET_WITHOUT_SESSION)
+        try:
+            session = await self.sessions.get(session_id, token_hash)
+        except Unavailable as exc:
+            logger.warning("answered 503: %s", exc.message)
+            return unavailable()
+        if session is None or session.transport != "streamable":
+            return error_reply(None, _NO_SESSION)
+        return session
 
     async def open_sse(self, grant: Grant, token_hash: str) -> Session:
         """Open a 2024-11-05 HTTP+SSE session.

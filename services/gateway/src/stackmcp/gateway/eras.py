@@ -100,8 +100,8 @@ def error_status(era: Era, error: RpcError) -> int:
 
 
 def allowed_http_methods(era: Era) -> str:
-    """The ``Allow`` header for a GET on the MCP endpoint (no server-initiated stream)."""
-    return "POST" if era.stateless else "POST, DELETE"
+    """The ``Allow`` header of a 405 on the MCP endpoint: the stateless era is POST only."""
+    return "POST" if era.stateless else "GET, POST, DELETE"
 
 
 def check_stateless_envelope(

@@ -1,7 +1,11 @@
 """MCP over HTTP: the thin adapter around :class:`~stackmcp.gateway.core.McpCore`.
 
-Routes: ``/mcp/{token}`` (Streamable HTTP, every era) and the 2024-11-05 HTTP+SSE transport at
-``/mcp/{token}/sse`` + ``/mcp/{token}/messages``. This module does only HTTP: the gate (Origin
+Routes: ``/mcp/{token}`` (Streamable HTTP, every era; ``/mcp/{token}/mcp`` is an alias) and the
+2024-11-05 HTTP+SSE transport at ``/mcp/{token}/sse`` + ``/mcp/{token}/messages``. A GET on the
+MCP URL opens a session's stream with ``Mcp-Session-Id``, and the HTTP+SSE stream without one
+(for a client reading ``text/event-stream``), so every client can be given the one URL. Streams
+are registered with :class:`~stackmcp.gateway.streams.Streams`, which tells them of list
+changes. This module does only HTTP: the gate (Origin
 allow-list → 403; the URL token resolved to a grant → 404, identical for unknown, revoked and
 expired tokens; the API-token second factor → 401; Redis away → 503), reading the body within
 ``body_timeout`` (408), and turning the core's :class:`~stackmcp.gateway.core.Reply` into a
@@ -41,7 +45,7 @@ from stackmcp.gateway.audit import (
 )
 from stackmcp.gateway.confirm import Outbox
 from stackmcp.gateway.core import Inbound, McpCore, Reply, error_reply, unavailable
-from stackmcp.gateway.eras import allowed_http_methods, era_of
+from stackmcp.gateway.eras import era_of
 from stackmcp.gateway.grants import EndedServer, GrantResolver, api_token_refusal
 from stackmcp.gateway.jsonrpc import INVALID_REQUEST, Message, RpcError, encode_error, parse_message
 from stackmcp.gateway.oauth.guard import SecondFactor, base_url, challenge, refusal_message
@@ -238,10 +242,15 @@ async def _session_of(
 
 def _route_of(request: Request[Any, Any, Any]) -> str:
     """``GET /mcp/{token}/sse``-like: the route template, never the path (it holds the token)."""
-    handler = request.scope.get("route_handler")
-    paths = getattr(handler, "paths", None)
-    route = _PARAM_TYPE.sub("}", next(iter(paths))) if paths else "?"
-    return f"{request.method} {route}"
+    return f"{request.method} {_template(request)}"
+
+
+def _template(request: Request[Any, Any, Any]) -> str:
+    """The template of the route that matched (``/mcp/{token}/mcp``), never the path."""
+    template = request.scope.get("path_template")
+    if template:
+        return _PARAM_TYPE.sub("}", template)
+    return "?"
 
 
 def _origin_allowed(origin: str, allowed: tuple[str, ...]) -> bool:
@@ -311,10 +320,15 @@ def _server_span(request: Request[Any, Any, Any], route: str) -> Iterator[_Serve
 # --------------------------------------------------------------------------- Streamable HTTP
 
 
-@post("/mcp/{token:str}", status_code=200, name="mcp-post")
+MCP_PATHS = ["/mcp/{token:str}", "/mcp/{token:str}/mcp"]
+"""The MCP URL and its alias ``<url>/mcp`` (for clients that append ``/mcp`` to what they are
+given); both answer every era the same way."""
+
+
+@post(MCP_PATHS, status_code=200, name="mcp-post")
 async def mcp_post(request: Request[Any, Any, Any], token: FromPath[str]) -> Response[Any]:
     """POST: one JSON-RPC message, either era."""
-    with _server_span(request, "/mcp/{token}") as served:
+    with _server_span(request, _template(request)) as served:
         try:
             grant = await _gate(request, token)
             message = await _message(request)
@@ -383,22 +397,44 @@ async def _post_streaming(
     return Stream(events(), media_type="text/event-stream", headers=headers)
 
 
-@get("/mcp/{token:str}", name="mcp-get")
+@get(MCP_PATHS, name="mcp-get")
 async def mcp_get(request: Request[Any, Any, Any], token: FromPath[str]) -> Response[Any]:
-    """GET: no server-initiated stream is offered (the gateway sends no unsolicited messages)."""
-    with _server_span(request, "/mcp/{token}") as served:
-        try:
-            await _gate(request, token)
-        except _Refused as refused:
-            return served.finish(refused.response)
-        allow = allowed_http_methods(era_of(request.headers.get("mcp-protocol-version")))
-        return served.finish(Response(content=b"", status_code=405, headers={"Allow": allow}))
+    """GET: with ``Mcp-Session-Id``, the session's stream of server-to-client messages; without
+    one, from a client that reads ``text/event-stream``, the 2024-11-05 HTTP+SSE stream (as
+    ``<url>/sse``), so SSE-only clients work with the plain URL. 405 in the stateless era."""
+    with _server_span(request, _template(request)) as served:
+        return served.finish(await _get(request, token))
 
 
-@delete("/mcp/{token:str}", status_code=200, name="mcp-delete")
+async def _get(request: Request[Any, Any, Any], token: str) -> Response[Any]:
+    try:
+        grant = await _gate(request, token)
+    except _Refused as refused:
+        return refused.response
+    headers = request.headers
+    if (
+        "mcp-session-id" not in headers
+        and not era_of(headers.get("mcp-protocol-version")).stateless
+        and "text/event-stream" in headers.get("accept", "")
+    ):
+        return await _sse_open(request, token, grant)
+    transport = _state(request)
+    session = await transport.core.stream_session(hash_token(token), headers)
+    if isinstance(session, Reply):
+        return _respond(request, session)
+    too_many = _over_stream_cap(transport, grant)
+    if too_many is not None:
+        return too_many
+    try:
+        return await _event_stream(transport, token, grant, session)
+    except Unavailable:
+        return _respond(request, unavailable())
+
+
+@delete(MCP_PATHS, status_code=200, name="mcp-delete")
 async def mcp_delete(request: Request[Any, Any, Any], token: FromPath[str]) -> Response[Any]:
     """DELETE: end the session named by ``Mcp-Session-Id``."""
-    with _server_span(request, "/mcp/{token}") as served:
+    with _server_span(request, _template(request)) as served:
         try:
             grant = await _gate(request, token)
         except _Refused as refused:
@@ -414,73 +450,96 @@ async def mcp_delete(request: Request[Any, Any, Any], token: FromPath[str]) -> R
 async def sse_open(request: Request[Any, Any, Any], token: FromPath[str]) -> Response[Any]:
     """Open an HTTP+SSE session: announce the messages URL, then relay replies from NATS."""
     with _server_span(request, "/mcp/{token}/sse") as served:
-        return served.finish(await _sse_open(request, token))
+        try:
+            grant = await _gate(request, token)
+        except _Refused as refused:
+            return served.finish(refused.response)
+        return served.finish(await _sse_open(request, token, grant))
 
 
-async def _sse_open(request: Request[Any, Any, Any], token: str) -> Response[Any]:
-    try:
-        grant = await _gate(request, token)
-    except _Refused as refused:
-        return refused.response
+async def _sse_open(request: Request[Any, Any, Any], token: str, grant: Grant) -> Response[Any]:
     transport = _state(request)
-    open_streams = transport.sse_streams.get(grant.server_id, 0)
-    if open_streams >= transport.max_sse_streams:
-        logger.info("refused an SSE stream: the server has %d open here", open_streams)
-        error = RpcError(
-            INVALID_REQUEST,
-            f"Too many open SSE streams for this MCP server (at most {transport.max_sse_streams})"
-            "; close one or use Streamable HTTP",
-            status=429,
-        )
-        return _json(encode_error(None, error), 429, {"Retry-After": "10"})
+    too_many = _over_stream_cap(transport, grant)
+    if too_many is not None:
+        return too_many
     try:
         session = await transport.core.open_sse(grant, hash_token(token))
+        messages = f"{transport.public_url.rstrip('/')}/mcp/{token}/messages"
+        endpoint = f"{messages}?session_id={session.id}"
+        return await _event_stream(transport, token, grant, session, endpoint=endpoint)
     except Unavailable:
         return _respond(request, unavailable())
-    return await _sse_stream(transport, token, grant, session)
 
 
-async def _sse_stream(
-    transport: McpTransport, token: str, grant: Grant, session: Session
+def _over_stream_cap(transport: McpTransport, grant: Grant) -> Response[Any] | None:
+    """429 when the server already holds its share of this replica's streams (both kinds)."""
+    open_streams = transport.sse_streams.get(grant.server_id, 0)
+    if open_streams < transport.max_sse_streams:
+        return None
+    logger.info("refused an SSE stream: the server has %d open here", open_streams)
+    error = RpcError(
+        INVALID_REQUEST,
+        f"Too many open SSE streams for this MCP server (at most {transport.max_sse_streams})"
+        "; close one or use Streamable HTTP without a GET stream",
+        status=429,
+    )
+    return _json(encode_error(None, error), 429, {"Retry-After": "10"})
+
+
+async def _event_stream(
+    transport: McpTransport, token: str, grant: Grant, session: Session, *, endpoint: str = ""
 ) -> Response[Any]:
-    session_id = session.id
-    queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=256)
+    """The session's server-to-client stream: what any replica publishes for the session on
+    NATS (HTTP+SSE replies) and what this replica tells it (list changes), with keep-alive
+    comments, until the client goes away or the session or server ends. An HTTP+SSE stream
+    (``endpoint``: its messages URL, announced first) ends its session when it closes.
+
+    Raises:
+        Unavailable: the tool catalogue is not available.
+    """
+    streams = transport.core.streams
+    listener = await streams.open(token, grant, session)
 
     async def relay(msg: Any) -> None:
-        if queue.full():
-            logger.warning("dropped an SSE reply: the client does not read its stream")
-            return
-        queue.put_nowait(msg.data)
+        listener.push(msg.data)
 
     subscription = await transport.nc.subscribe(
-        transport.subjects.gateway_session(session_id), cb=relay
+        transport.subjects.gateway_session(session.id), cb=relay
     )
     await transport.nc.flush()
-    endpoint = f"{transport.public_url.rstrip('/')}/mcp/{token}/messages?session_id={session_id}"
-    streams = transport.sse_streams
-    streams[grant.server_id] = streams.get(grant.server_id, 0) + 1
-    metrics.sse_stream(opened=True)
+    counts = transport.sse_streams
+    counts[grant.server_id] = counts.get(grant.server_id, 0) + 1
+    if endpoint:
+        metrics.sse_stream(opened=True)
 
     async def events() -> AsyncIterator[bytes]:
         try:
-            yield b"event: endpoint\ndata: " + endpoint.encode() + b"\n\n"
+            if endpoint:
+                yield b"event: endpoint\ndata: " + endpoint.encode() + b"\n\n"
             while True:
                 try:
-                    payload = await asyncio.wait_for(queue.get(), transport.keepalive)
+                    payload = await asyncio.wait_for(listener.next(), transport.keepalive)
                 except TimeoutError:
+                    if not await streams.alive(listener):
+                        return
                     yield b": keepalive\n\n"
                     continue
+                if payload is None:
+                    return
                 yield b"event: message\ndata: " + payload + b"\n\n"
         finally:
-            metrics.sse_stream(opened=False)
-            streams[grant.server_id] -= 1
-            if not streams[grant.server_id]:
-                del streams[grant.server_id]
+            streams.close(listener)
+            counts[grant.server_id] -= 1
+            if not counts[grant.server_id]:
+                del counts[grant.server_id]
             await subscription.unsubscribe()
-            with contextlib.suppress(StackmcpError):
-                await transport.core.sessions.end(session)
+            if endpoint:
+                metrics.sse_stream(opened=False)
+                with contextlib.suppress(StackmcpError):
+                    await transport.core.sessions.end(session)
 
-    return Stream(events(), media_type="text/event-stream", headers=SSE_HEADERS)
+    headers = SSE_HEADERS if endpoint else {**SSE_HEADERS, "Mcp-Session-Id": session.id}
+    return Stream(events(), media_type="text/event-stream", headers=headers)
 
 
 @post("/mcp/{token:str}/messages", status_code=202, name="mcp-sse-messages")

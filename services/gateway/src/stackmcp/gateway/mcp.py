@@ -180,7 +180,7 @@ class McpMethods:
         negotiated = negotiate((params or {}).get("protocolVersion"))
         result = {
             "protocolVersion": negotiated,
-            "capabilities": {"tools": {"listChanged": False}},
+            "capabilities": _capabilities(Era.SESSION),
             "serverInfo": self._info,
             "instructions": INSTRUCTIONS,
         }
@@ -206,17 +206,20 @@ class McpMethods:
                 server_meta=self._server_meta,
             )
             return Answer(page)
-        if ctx.era.stateless and method == "server/discover":
-            return Answer(self._discover())
+        if method == "server/discover":
+            return Answer(self.discover(ctx.era))
         if not ctx.era.stateless and method == "ping":
             return self._ping
         raise RpcError(METHOD_NOT_FOUND, f"Method not found: {method[:100]}")
 
-    def _discover(self) -> bytes:
+    def discover(self, era: Era) -> bytes:
+        """The ``server/discover`` result: every version this gateway speaks (so a client that
+        probes first can still fall back to ``initialize``) and the capabilities of ``era``,
+        the era the probe arrived in."""
         return msgspec.json.encode(
             {
                 "supportedVersions": [*MODERN_VERSIONS, *reversed(HANDSHAKE_VERSIONS)],
-                "capabilities": {"tools": {"listChanged": False}},
+                "capabilities": _capabilities(era),
                 "instructions": INSTRUCTIONS,
                 "resultType": "complete",
                 "ttlMs": 300_000,
@@ -224,6 +227,15 @@ class McpMethods:
                 "_meta": self._server_meta,
             }
         )
+
+    async def listed_tools(self, grant: Grant) -> Mapping[str, ToolDescriptor]:
+        """The tools ``tools/list`` shows ``grant``, by name (equal mappings: an equal list).
+
+        Raises:
+            Unavailable: no catalogue yet and no worker answered.
+        """
+        await self._catalog.ensure_loaded()
+        return self._catalog.view(grant).tools
 
     async def _call_tool(self, params: dict[str, Any], ctx: CallContext) -> Answer:
         grant = ctx.grant
@@ -397,6 +409,13 @@ class McpMethods:
             body["resultType"] = "complete"
             body["_meta"] = self._server_meta
         return msgspec.json.encode(body)
+
+
+def _capabilities(era: Era) -> dict[str, Any]:
+    """What the gateway offers in ``era``: tools, whose list changes are announced only where
+    a stream carries them (a session's GET stream, the HTTP+SSE stream; the stateless era has
+    no ``subscriptions/listen``)."""
+    return {"tools": {"listChanged": not era.stateless}}
 
 
 def _unknown_tool(name: str) -> RpcError:

@@ -126,6 +126,13 @@ class SessionStore:
             ttl=_TOUCH_EVERY, max_entries=max_local, clock=clock
         )
         self._tasks: set[asyncio.Task[None]] = set()
+        self._closed_listeners: list[Callable[[str], None]] = []
+
+    def on_closed(self, listener: Callable[[str], None]) -> None:
+        """Call ``listener(session_id)`` whenever this replica hears that a session was ended
+        or changed anywhere (its own changes included), after dropping its local copy; the
+        session may still exist (a change), so a listener reads it again to know."""
+        self._closed_listeners.append(listener)
 
     @property
     def local_count(self) -> int:
@@ -297,4 +304,7 @@ class SessionStore:
         task.add_done_callback(self._tasks.discard)
 
     async def _on_closed(self, msg: Msg) -> None:
-        self._local.forget(msg.data.decode(errors="replace"))
+        session_id = msg.data.decode(errors="replace")
+        self._local.forget(session_id)
+        for listener in self._closed_listeners:
+            listener(session_id)
