@@ -264,6 +264,16 @@ async def test_sdk_signs_in_with_cimd_and_dies_with_the_api_token(
             headers={"Accept": "application/json", "x-api-key": api_token},
         )
         assert direct.status_code == 401
+        assert storage.client_info is not None
+        refresh = await http.post(
+            f"{oauth_stack.gateways[0]}/oauth/token",
+            data={
+                "grant_type": "refresh_token",
+                "refresh_token": storage.tokens.refresh_token or "",
+                "client_id": storage.client_info.client_id,
+            },
+        )
+        assert refresh.json()["error"] == "invalid_grant"
 
 
 async def test_the_sdk_client_finds_everything_from_the_401(oauth_stack: OAuthStack) -> None:

@@ -153,6 +153,11 @@ async def test_every_401_names_the_resource_metadata(
         assert bad.status_code == 401
         assert f'resource_metadata="{prm}"' in bad.headers["www-authenticate"]
         assert 'error="invalid_token"' in bad.headers["www-authenticate"]
+    for path in ("/sse", "/messages?session_id=x"):
+        method = http.get if path == "/sse" else http.post
+        other = await method(oauth_stack.url(url_token) + path)
+        assert other.status_code == 401
+        assert other.headers["www-authenticate"] == f'Bearer resource_metadata="{prm}"'
     bad_key = await list_tools(http, oauth_stack.url(url_token), **{"x-api-key": "nope"})
     assert bad_key.status_code == 401
     assert 'error="invalid_token"' in bad_key.headers["www-authenticate"]

@@ -17,7 +17,8 @@ from stackmcp.gateway.oauth.flow import Consent
 
 __all__ = ["AUTHORIZE_FORM_PATH", "consent_page", "error_page", "page_headers"]
 
-AUTHORIZE_FORM_PATH = "/oauth/authorize"
+AUTHORIZE_FORM_PATH = "authorize"
+"""The form posts back to the URL it came from (relative, so a path prefix in front is kept)."""
 
 _CSS = """
 :root { --ink: #1d2433; --muted: #5b6475; --line: #d9dee7; --bg: #f6f7f9; --card: #fff;

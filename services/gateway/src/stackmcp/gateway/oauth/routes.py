@@ -23,6 +23,7 @@ from typing import Any
 from litestar import Request, Response, Router, get, post
 from litestar.params import FromPath
 
+from stackmcp.gateway.oauth.clients import MAX_REGISTRATION_BYTES
 from stackmcp.gateway.oauth.consent import consent_page, error_page, page_headers
 from stackmcp.gateway.oauth.errors import OAuthError
 from stackmcp.gateway.oauth.flow import AuthorizationServer, RedirectBack, Refused, WrongApiToken
@@ -147,7 +148,7 @@ async def register(request: Request[Any, Any, Any]) -> Response[Any]:
     except ValueError:
         length = 0
     try:
-        if length > 8192:
+        if length > MAX_REGISTRATION_BYTES:
             raise OAuthError("invalid_client_metadata", "the registration request is too large")
         body = await _state(request).server.clients.register(await request.body())
     except OAuthError as error:

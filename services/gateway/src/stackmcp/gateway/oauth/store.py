@@ -196,8 +196,8 @@ class OAuthStore:
     # ------------------------------------------------------------------ codes
 
     async def issue_code(self, grant: CodeGrant, ttl: int) -> str:
-        """A new authorization code for ``grant``; its record outlives it by ``ttl`` so reuse is
-        still recognised shortly after."""
+        """A new authorization code for ``grant``, valid ``ttl`` seconds; its record is kept
+        :data:`_REMEMBERED` seconds longer, so a late second presentation is still reuse."""
         code = new_token(CODE_PREFIX)
         try:
             await self._redis.set(
