@@ -151,6 +151,7 @@ async def run(stop: asyncio.Event) -> None:  # noqa: PLR0915 (all the wiring in 
             max_sse_streams=config.max_sse_streams_per_server,
             second_factor=second_factor,
         )
+        transport.core.streams.follow(grants)  # open streams hear of list changes
         oauth = OAuthRoutes(
             _authorization_server(config, oauth_store, grants, catalog), config.public_url
         )
