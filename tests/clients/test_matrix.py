@@ -259,16 +259,21 @@ def fastmcp_client(transport: str) -> Callable[[Run, str], Awaitable[None]]:
 
 
 def mcp_remote(*flags: str) -> Callable[[Run, str], Awaitable[None]]:
-    """``mcp-remote <url> [flags] [--header ...]``; the token comes from the environment the
-    way mcp-remote's README shows (``${VAR}`` in a header value)."""
+    """``mcp-remote <url> [flags] [--header ...]`` as a Claude Desktop entry runs it: the header
+    value comes from ``STACKMCP_API_TOKEN`` (``${VAR}`` is expanded by mcp-remote), with no
+    spaces in the arguments (some clients split arguments on spaces)."""
 
     async def run(ctx: Run, factor: str) -> None:
         args = [str(ctx.tools.mcp_remote), ctx.servers.url(factor), *flags]
+        token = ctx.servers.api_token
         if factor == BEARER:
-            args += ["--header", f"Authorization: Bearer ${{{API_TOKEN_ENV}}}"]
+            args += ["--header", f"Authorization:${{{API_TOKEN_ENV}}}"]
+            env = ctx.env(**{API_TOKEN_ENV: f"Bearer {token}"})
         elif factor == X_API_KEY:
-            args += ["--header", f"x-api-key: ${{{API_TOKEN_ENV}}}"]
-        env = ctx.env(**{API_TOKEN_ENV: ctx.servers.api_token})
+            args += ["--header", f"x-api-key:${{{API_TOKEN_ENV}}}"]
+            env = ctx.env(**{API_TOKEN_ENV: token})
+        else:
+            env = ctx.env()
         ctx.outcome.log.append(f"$ node {' '.join(args)}")
         errlog = ctx.home / "mcp-remote.stderr"
         params = StdioServerParameters(
