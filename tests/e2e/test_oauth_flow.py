@@ -1,7 +1,10 @@
 """The OAuth sign-in end to end with the official SDK's OAuth client (``OAuthClientProvider``):
 discovery from the 401, dynamic registration or a client metadata document, the consent page
 answered headlessly with the API token, tokens, ``tools/list`` and a call, a refresh, and then
-the server or the API token revoked — refused within a second on both gateway replicas."""
+the server or the API token revoked — refused within a second on both gateway replicas.
+
+Servers and API tokens are created and revoked through provisioning's admin API (the real
+process, on the same NATS and Valkey as the gateways)."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 import httpx2
@@ -25,9 +29,8 @@ from mcp.shared.auth import (
 )
 from pydantic import AnyUrl
 
-from stackmcp.contracts.grants import Grant
-from tests.support.grants import revoke_api_token, revoke_grant
 from tests.support.oauthstack import LOOPBACK_REDIRECT, OAuthStack, consent, oauth_stack
+from tests.support.provisioning import Provisioning
 from tests.support.tls import Document
 
 __all__ = ["oauth_stack"]
@@ -176,20 +179,33 @@ async def sign_in_and_use(
     return storage, person
 
 
-async def revoke_server(stack: OAuthStack, token: str, grant: Grant) -> None:
-    """Delete the grant and publish ``McpServerDeleted``, as provisioning's revoke does."""
-    redis, nc = stack.redis(), await stack.nats()
-    try:
-        await revoke_grant(redis, nc, stack.subjects, stack.keys, token, grant)
-    finally:
-        await nc.close()
-        await redis.aclose()
+def create_server(provisioning: Provisioning, name: str) -> tuple[str, str]:
+    """A server with the second factor, created through the admin API: ``(url token, id)``."""
+    body = {
+        "name": name,
+        "config": {"methods": ["read"], "tags": ["incidents"], "require_api_token_auth": True},
+    }
+    with provisioning.client() as admin:
+        answer = admin.post(f"/integrated-account/{provisioning.account_id}/mcp", json=body)
+    assert answer.status_code == 201, answer.text
+    created: dict[str, Any] = answer.json()
+    return str(created["url"]).rsplit("/", 1)[1], str(created["id"])
 
 
-async def test_sdk_signs_in_with_dcr_and_dies_with_the_server(oauth_stack: OAuthStack) -> None:
+def create_api_token(provisioning: Provisioning) -> tuple[str, str]:
+    """An API token created through the admin API: ``(token, id)``."""
+    with provisioning.client() as admin:
+        answer = admin.post("/api-token", json={"name": f"oauth-e2e-{time.monotonic_ns()}"})
+    assert answer.status_code == 201, answer.text
+    return str(answer.json()["token"]), str(answer.json()["id"])
+
+
+async def test_sdk_signs_in_with_dcr_and_dies_with_the_server(
+    oauth_stack: OAuthStack, provisioning: Provisioning
+) -> None:
     """DCR flow, refresh, then the server is revoked: refused within 1 s on both replicas."""
-    token, grant = await oauth_stack.mint(name="e2e dcr")
-    api_token = await oauth_stack.api_token()
+    token, server_id = create_server(provisioning, "e2e dcr")
+    api_token, _ = create_api_token(provisioning)
     storage, _ = await sign_in_and_use(oauth_stack, token, api_token)
     assert storage.client_info is not None
     assert storage.client_info.client_id.startswith("smcp_ocl_")
@@ -198,7 +214,9 @@ async def test_sdk_signs_in_with_dcr_and_dies_with_the_server(oauth_stack: OAuth
     async with httpx.AsyncClient(timeout=10) as http:
         for replica in (0, 1):
             assert await status_with(http, oauth_stack.url(token, replica), access) == 200
-        await revoke_server(oauth_stack, token, grant)
+        with provisioning.client() as admin:
+            path = f"/integrated-account/{provisioning.account_id}/mcp/{server_id}"
+            assert admin.delete(path).status_code == 204
 
         async def refused_everywhere() -> bool:
             statuses = [await status_with(http, oauth_stack.url(token, r), access) for r in (0, 1)]
@@ -217,7 +235,7 @@ async def test_sdk_signs_in_with_dcr_and_dies_with_the_server(oauth_stack: OAuth
 
 
 async def test_sdk_signs_in_with_cimd_and_dies_with_the_api_token(
-    oauth_stack: OAuthStack,
+    oauth_stack: OAuthStack, provisioning: Provisioning
 ) -> None:
     """CIMD flow (the client id is an https URL the gateway fetches), refresh, then the API
     token entered at consent is revoked: refused within 1 s on both replicas."""
@@ -235,8 +253,8 @@ async def test_sdk_signs_in_with_cimd_and_dies_with_the_api_token(
             }
         ),
     )
-    token, _ = await oauth_stack.mint(name="e2e cimd")
-    api_token = await oauth_stack.api_token()
+    token, _ = create_server(provisioning, "e2e cimd")
+    api_token, api_token_id = create_api_token(provisioning)
     storage, _ = await sign_in_and_use(oauth_stack, token, api_token, client_id)
     assert storage.client_info is not None
     assert storage.client_info.client_id == client_id
@@ -246,12 +264,8 @@ async def test_sdk_signs_in_with_cimd_and_dies_with_the_api_token(
     async with httpx.AsyncClient(timeout=10) as http:
         for replica in (0, 1):
             assert await status_with(http, oauth_stack.url(token, replica), access) == 200
-        redis, nc = oauth_stack.redis(), await oauth_stack.nats()
-        try:
-            await revoke_api_token(redis, nc, oauth_stack.subjects, oauth_stack.keys, api_token)
-        finally:
-            await nc.close()
-            await redis.aclose()
+        with provisioning.client() as admin:
+            assert admin.delete(f"/api-token/{api_token_id}").status_code == 204
 
         async def refused_everywhere() -> bool:
             statuses = [await status_with(http, oauth_stack.url(token, r), access) for r in (0, 1)]
