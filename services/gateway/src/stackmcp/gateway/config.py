@@ -40,7 +40,8 @@ class GatewayConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     """Live sessions one MCP server may hold; opening one more ends its least active session
     (whose client gets "Session not found" and initializes again)."""
     max_sse_streams_per_server: int = 20
-    """Open 2024-11-05 SSE streams one MCP server may hold on one gateway replica (429 above)."""
+    """Open SSE streams (2024-11-05 HTTP+SSE streams and session GET streams together) one MCP
+    server may hold on one gateway replica (429 above)."""
     body_timeout: float = 10.0
     """Seconds a client may take to send a request body (408 after that)."""
     worker_silence: float = 1.0
