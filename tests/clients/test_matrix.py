@@ -231,23 +231,21 @@ async def sdk_sse_client(ctx: Run, factor: str) -> None:
 
 
 def fastmcp_client(transport: str) -> Callable[[Run, str], Awaitable[None]]:
-    """``fastmcp.Client``: the URL, ``auth=<API token>`` for Bearer, a transport for headers."""
+    """``fastmcp.Client``: the URL (``auth=<API token>`` for Bearer), or a transport carrying
+    the ``x-api-key`` header; for ``sse``, ``SSETransport`` on the plain URL."""
 
     async def run(ctx: Run, factor: str) -> None:
         url, token = ctx.servers.url(factor), ctx.servers.api_token
+        auth = token if factor == BEARER else None
+        headers = ctx.servers.headers(factor) if factor == X_API_KEY else None
         target: Any
-        if transport == "http":
-            if factor == NONE:
-                target = url
-            elif factor == BEARER:
-                target = StreamableHttpTransport(url, auth=token)
-            else:
-                target = StreamableHttpTransport(url, headers=ctx.servers.headers(factor))
-        elif factor == BEARER:
-            target = SSETransport(url, auth=token)
+        if transport == "sse":
+            target = SSETransport(url, headers=headers)
+        elif headers:
+            target = StreamableHttpTransport(url, headers=headers)
         else:
-            target = SSETransport(url, headers=ctx.servers.headers(factor) or None)
-        async with FastMCPClient(target) as client:
+            target = url
+        async with FastMCPClient(target, auth=auth) as client:
             listed = await client.list_tools()
             result = await client.call_tool_mcp(TOOL, {})
             _record(ctx.outcome, listed, result)
