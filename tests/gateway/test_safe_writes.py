@@ -253,7 +253,7 @@ async def test_tools_list_applies_exclusions_and_pins_and_says_why(world: World)
     assert "destructive" in withheld[RESOLVE]
     assert "incident_id" in withheld["create_a_better_stack_incident"]
     incident_id = tools[ACK]["inputSchema"]["properties"]["incident_id"]
-    assert incident_id["enum"] == ["7"]
+    assert incident_id["enum"] == ["7", 7]  # an id is accepted as digits or an integer
     assert "incident_id" in tools[ACK]["inputSchema"]["required"]
     assert "list_all_better_stack_incidents" in tools  # a read of the pinned resource stays
 

@@ -71,7 +71,7 @@ def test_unknown_argument_lists_the_accepted_names_sorted() -> None:
     assert errors == {
         "status": [
             "unknown argument; this tool takes: acknowledged, from, heartbeat_id, limit, "
-            "metadata, monitor_id, next_cursor, resolved, team_name, to"
+            "metadata, monitor_id, next_cursor, resolved, to"
         ]
     }
     assert validator(LIST_INCIDENTS).names == tuple(sorted(SCHEMAS[LIST_INCIDENTS]["properties"]))
@@ -580,7 +580,9 @@ def example(schema: dict[str, Any], *, full: bool) -> Any:
     value: Any
     if "enum" in schema:
         value = next(e for e in schema["enum"] if e is not None)
-    elif kind in ("string", "id"):
+    elif kind == "id":
+        value = "7"
+    elif kind == "string":
         value = string_example(schema)
     elif kind in ("integer", "number"):
         value = schema.get("minimum", 1)
@@ -732,4 +734,20 @@ def test_every_pattern_and_format_in_the_catalogue_is_known_to_this_test() -> No
             seen_formats.update([sub["format"]] if "format" in sub else [])
     assert seen_patterns <= set(PATTERN_EXAMPLES)
     assert seen_formats <= set(FORMAT_EXAMPLES)
-    assert {DIGITS, DIGITS_OR_DEFAULT, HHMMSS} <= seen_patterns
+    assert HHMMSS in seen_patterns
+
+
+@pytest.mark.parametrize("tool", TOOL_NAMES)
+def test_the_validator_also_enforces_what_the_lean_schema_leaves_out(tool: str) -> None:
+    """Unknown arguments and ids that are not digits (or are negative) are refused, though
+    the schema, kept lean for the model's context, does not say so."""
+    schema = SCHEMAS[tool]
+    ours = validator(tool)
+    full = example(schema, full=True)
+    assert ours.validate({**full, "bogus_argument": 1}) == {
+        "bogus_argument": [ours.validate({"bogus_argument": 1})["bogus_argument"][0]]
+    }
+    for path, sub in locations(schema, full):
+        if path and kind_of(sub) == "id":
+            for bad in ("seven", -1, "7/../1"):
+                assert set(ours.validate(replaced(full, path, bad))) == {render(path)}

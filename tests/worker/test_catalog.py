@@ -79,18 +79,30 @@ def test_names_follow_the_pattern_for_their_method() -> None:
 
 
 @pytest.mark.parametrize("tool", TOOLS, ids=lambda t: t.name)
-def test_input_schema_is_a_closed_self_contained_object(tool: ToolDescriptor) -> None:
+def test_input_schema_is_a_lean_self_contained_object(tool: ToolDescriptor) -> None:
+    """No ``$ref``, no keyword that repeats a default or what the worker enforces anyway
+    (``additionalProperties``: unknown arguments are refused with the accepted names)."""
     schema = tool.input_schema
     assert schema["type"] == "object"
-    assert schema["additionalProperties"] is False
     assert isinstance(schema["properties"], dict)
     assert "$ref" not in msgspec.json.encode(schema).decode()
     for sub in _subschemas(schema):
         assert "$defs" not in sub
+        assert "additionalProperties" not in sub
+        assert sub.get("required", ["x"]), tool.name  # never an empty list
         if "required" in sub:
             assert set(sub["required"]) <= set(sub.get("properties", {})), tool.name
-    for name, prop in schema["properties"].items():
-        assert prop.get("description"), f"{tool.name}.{name} has no description"
+    assert "team_name" not in schema["properties"] or tool.name.endswith("escalate")
+
+
+def test_every_path_id_says_which_tool_lists_it() -> None:
+    """The look-up hint: a model can always find the id it needs."""
+    for tool in TOOLS:
+        op = default_catalog().operations[tool.name]
+        for param in op.params:
+            if param.location == "path":
+                text = tool.input_schema["properties"][param.name]["description"]
+                assert re.search(r"\b(list_all|better_stack)_[a-z_]+", text), (tool.name, text)
 
 
 def test_tools_list_no_output_schema() -> None:
@@ -99,7 +111,7 @@ def test_tools_list_no_output_schema() -> None:
     assert all(tool.output_schema is None for tool in TOOLS)
 
 
-ID_SCHEMA_KEYS = {"type", "description", "pattern", "minimum"}
+ID_SCHEMA_KEYS = {"type", "description"}
 
 
 def _id_properties(schema: dict[str, Any], path: str = "") -> Iterator[tuple[str, Any]]:
@@ -122,8 +134,6 @@ def test_every_id_takes_digits_or_an_integer_with_one_schema() -> None:
             seen += 1
             assert set(prop) <= ID_SCHEMA_KEYS, (tool.name, where)
             assert prop["type"] in (["string", "integer"], ["string", "integer", "null"])
-            assert prop["minimum"] == 0, (tool.name, where)
-            assert prop["pattern"] in (r"^[0-9]+$", r"^([0-9]+|default)$"), (tool.name, where)
     assert seen > 150
     escalate = BY_NAME["better_stack_incidents_escalate"].input_schema["properties"]
     for name in ("incident_id", "schedule_id", "policy_id", "user_id", "team_id"):
@@ -146,22 +156,37 @@ def test_every_list_tool_takes_limit_and_next_cursor() -> None:
 
 
 def test_path_ids_are_required_and_shape_checked() -> None:
+    """Required in the schema; their shape is checked by the worker (validator and again
+    when the path is built), not by a schema pattern."""
     for op in OPERATIONS:
         tool = BY_NAME[compile_catalog([op]).tools[0].name]
         for param in op.params:
             if param.location != "path":
                 continue
             assert param.name in tool.input_schema["required"]
-            pattern = tool.input_schema["properties"][param.name]["pattern"]
-            assert re.fullmatch(pattern, "123")
+            assert param.pattern is not None
+            assert re.fullmatch(param.pattern, "123")
             for hostile in ("1/../../monitors", "1?x=", "", "1 ", "../1", "%2e%2e"):
-                assert not re.fullmatch(pattern, hostile), (tool.name, hostile)
-            assert bool(re.fullmatch(pattern, "default")) == (param.id_kind == "digits_or_default")
+                assert not re.fullmatch(param.pattern, hostile), (tool.name, hostile)
+            assert bool(re.fullmatch(param.pattern, "default")) == (
+                param.id_kind == "digits_or_default"
+            )
 
 
 def test_on_call_schedule_ids_accept_default() -> None:
-    prop = BY_NAME["get_single_better_stack_on_call_schedule_by_id"].input_schema["properties"]
-    assert re.fullmatch(prop["schedule_id"]["pattern"], "default")
+    op = default_catalog().operations["get_single_better_stack_on_call_schedule_by_id"]
+    (schedule_id,) = [p for p in op.params if p.name == "schedule_id"]
+    assert schedule_id.pattern is not None
+    assert re.fullmatch(schedule_id.pattern, "default")
+
+
+def test_update_tools_point_at_the_create_tool_for_shared_fields() -> None:
+    update = BY_NAME["update_a_better_stack_monitor_by_id"]
+    create = BY_NAME["create_a_better_stack_monitor"]
+    assert "Fields as in create_a_better_stack_monitor" in update.description
+    assert "description" not in update.input_schema["properties"]["check_frequency"]
+    assert "description" in create.input_schema["properties"]["check_frequency"]
+    assert "description" in update.input_schema["properties"]["monitor_id"]
 
 
 def test_method_classes_and_annotations() -> None:
@@ -225,10 +250,7 @@ def test_json_schema_2020_12_validity() -> None:
     ack = validator_cls(BY_NAME["better_stack_incidents_acknowledge"].input_schema)
     assert ack.is_valid({"incident_id": "42", "acknowledged_by": "sre@example.com"})
     assert ack.is_valid({"incident_id": 42})
-    assert not ack.is_valid({"incident_id": -42})
     assert not ack.is_valid({"incident_id": True})
-    assert not ack.is_valid({"incident_id": "1/../../monitors"})
-    assert not ack.is_valid({"incident_id": "42", "surprise": 1})
     listing = validator_cls(BY_NAME["list_all_better_stack_incidents"].input_schema)
     assert listing.is_valid({"limit": 50, "next_cursor": "abc", "resolved": False})
     assert not listing.is_valid({"limit": 51})

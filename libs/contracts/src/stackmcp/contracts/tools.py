@@ -172,7 +172,8 @@ class ToolCallResult(Message, frozen=True, kw_only=True, tag="stackmcp.tool.v1.c
     """
 
     text: str = ""
-    """Text content for the model; empty on success, meaning "the JSON of ``structured``"."""
+    """Text content for the model. On success the worker sends ``structured`` as compact JSON
+    without the ``null`` members of ``result``; empty means "the JSON of ``structured``"."""
     structured: msgspec.Raw = NULL_JSON
     """``structuredContent`` as JSON, e.g. ``{"result": [...], "next_cursor": ...}``."""
     is_error: bool = False

@@ -209,46 +209,45 @@ def action(
 
 TEAM_FILTER = s(
     "team_name",
-    "Only this team's items; needed only with a global API token.",
+    "Only this team's (global API tokens only).",
     location="query",
     team_default=True,
 )
 TEAM_OWNER = s(
     "team_name",
-    "Owning team; needed only with a global API token. Cannot be changed later.",
+    "Owning team (global API tokens only); cannot change later.",
     team_default=True,
 )
 NOTIFY = (
-    b("call", "Alert by phone call."),
-    b("sms", "Alert by SMS."),
-    b("email", "Alert by e-mail."),
-    b("push", "Alert by mobile push notification."),
-    b("critical_alert", "Send push alerts as critical alerts (bypass do-not-disturb)."),
+    b("call", ""),
+    b("sms", ""),
+    b("email", ""),
+    b("push", ""),
+    b("critical_alert", "Push bypasses do-not-disturb."),
 )
 TEAM_WAIT = i(
     "team_wait",
-    "Seconds to wait before alerting the entire team if nobody acknowledges.",
+    "Seconds before alerting the whole team if nobody acknowledges.",
     minimum=0,
     nullable=True,
 )
 POLICY_ID = str_id(
     "policy_id",
-    "Escalation policy, from list_all_better_stack_escalation_policies; overrides the "
-    "call/sms/email/push flags. null clears it.",
+    "From list_all_better_stack_escalation_policies; overrides call/sms/email/push. null clears.",
     nullable=True,
 )
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 MAINTENANCE = (
     arr(
         "maintenance_days",
-        "Weekdays of the recurring maintenance window (no alerts then).",
+        "Weekdays of the daily no-alert window.",
         s("day", "Weekday.", enum=WEEKDAYS),
     ),
-    s("maintenance_from", "Daily maintenance window start, HH:MM:SS.", pattern=HHMMSS),
-    s("maintenance_to", "Daily maintenance window end, HH:MM:SS.", pattern=HHMMSS),
-    s("maintenance_timezone", "Time zone of the maintenance window, e.g. UTC or Amsterdam."),
+    s("maintenance_from", "No-alert window start.", pattern=HHMMSS),
+    s("maintenance_to", "No-alert window end.", pattern=HHMMSS),
+    s("maintenance_timezone", "No-alert window time zone, e.g. UTC."),
 )
 FROM_TO = (
-    s("from", "First day of the period, YYYY-MM-DD.", location="query", format="date"),
-    s("to", "Last day of the period, YYYY-MM-DD.", location="query", format="date"),
+    s("from", "First day.", location="query", format="date"),
+    s("to", "Last day.", location="query", format="date"),
 )

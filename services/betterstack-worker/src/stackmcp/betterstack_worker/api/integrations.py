@@ -39,12 +39,8 @@ SLACK = Resource(
     label="Slack integration",
 )
 
-OUTGOING_ID = path_id(
-    "outgoing_webhook_id", "Outgoing webhook id, from list_all_better_stack_outgoing_webhooks."
-)
-INCOMING_ID = path_id(
-    "incoming_webhook_id", "Incoming webhook id, from list_all_better_stack_incoming_webhooks."
-)
+OUTGOING_ID = path_id("outgoing_webhook_id", "From list_all_better_stack_outgoing_webhooks.")
+INCOMING_ID = path_id("incoming_webhook_id", "From list_all_better_stack_incoming_webhooks.")
 
 OUTGOING_BODY: tuple[Param, ...] = (
     s("name", "Webhook name."),
@@ -106,7 +102,7 @@ OPERATIONS: tuple[Operation, ...] = (
     updating(
         OUTGOING,
         "/api/v2/outgoing-webhooks/{outgoing_webhook_id}",
-        "Change an outgoing webhook; send only the fields to change.",
+        "Change an outgoing webhook.",
         OUTGOING_ID,
         *optional(without(OUTGOING_BODY, "trigger_type")),
     ),
@@ -137,7 +133,7 @@ OPERATIONS: tuple[Operation, ...] = (
     updating(
         INCOMING,
         "/api/v2/incoming-webhooks/{incoming_webhook_id}",
-        "Change an incoming webhook; send only the fields to change.",
+        "Change an incoming webhook.",
         INCOMING_ID,
         *INCOMING_BODY,
     ),

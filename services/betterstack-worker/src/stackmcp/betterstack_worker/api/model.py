@@ -82,8 +82,9 @@ class Param(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     guess: bool = False
     """Not confirmed by Better Stack's docs or Terraform provider."""
     team_default: bool = False
-    """When omitted, the account's configured team name is sent (``team_name`` params that
-    select the acting team for global API tokens)."""
+    """The acting team (``team_name`` for global API tokens): the account's configured team is
+    always sent, so the tool does not offer it (one parameter fewer on every list and create
+    tool; an account is one team)."""
 
 
 class Page(msgspec.Struct, frozen=True, kw_only=True):

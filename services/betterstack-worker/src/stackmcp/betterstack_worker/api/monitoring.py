@@ -46,14 +46,10 @@ HEARTBEAT_GROUP = Resource(
     label="heartbeat group",
 )
 
-MONITOR_ID = path_id("monitor_id", "Monitor id, from list_all_better_stack_monitors.")
-MONITOR_GROUP_ID = path_id(
-    "monitor_group_id", "Monitor group id, from list_all_better_stack_monitor_groups."
-)
-HEARTBEAT_ID = path_id("heartbeat_id", "Heartbeat id, from list_all_better_stack_heartbeats.")
-HEARTBEAT_GROUP_ID = path_id(
-    "heartbeat_group_id", "Heartbeat group id, from list_all_better_stack_heartbeat_groups."
-)
+MONITOR_ID = path_id("monitor_id", "From list_all_better_stack_monitors.")
+MONITOR_GROUP_ID = path_id("monitor_group_id", "From list_all_better_stack_monitor_groups.")
+HEARTBEAT_ID = path_id("heartbeat_id", "From list_all_better_stack_heartbeats.")
+HEARTBEAT_GROUP_ID = path_id("heartbeat_group_id", "From list_all_better_stack_heartbeat_groups.")
 EXPIRY_DAYS = (1, 2, 3, 7, 14, 30, 60)
 
 MONITOR_BODY = (
@@ -149,9 +145,9 @@ MONITOR_BODY = (
 )
 
 GROUP_BODY = (
-    s("name", "Group name.", required=True),
+    s("name", "", required=True),
     b("paused", "true pauses every member of the group."),
-    i("sort_index", "Position of the group in the UI.", nullable=True),
+    i("sort_index", "", nullable=True),
 )
 
 HEARTBEAT_BODY = (
@@ -168,7 +164,7 @@ HEARTBEAT_BODY = (
     int_id(
         "heartbeat_group_id", "Heartbeat group id; null removes it from its group.", nullable=True
     ),
-    i("sort_index", "Position in the UI.", nullable=True),
+    i("sort_index", "", nullable=True),
     b("paused", "true pauses the heartbeat, false resumes it."),
     *MAINTENANCE,
     POLICY_ID,
@@ -201,7 +197,7 @@ OPERATIONS: tuple[Operation, ...] = (
     updating(
         MONITOR,
         "/api/v2/monitors/{monitor_id}",
-        "Change a monitor; send only the fields to change. Pause or resume with paused.",
+        "Change a monitor. Pause or resume with paused.",
         MONITOR_ID,
         *MONITOR_BODY,
     ),
@@ -286,7 +282,7 @@ OPERATIONS: tuple[Operation, ...] = (
     updating(
         HEARTBEAT,
         "/api/v2/heartbeats/{heartbeat_id}",
-        "Change a heartbeat; send only the fields to change. Pause or resume with paused.",
+        "Change a heartbeat. Pause or resume with paused.",
         HEARTBEAT_ID,
         *optional(HEARTBEAT_BODY),
     ),

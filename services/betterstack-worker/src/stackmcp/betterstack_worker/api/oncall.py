@@ -34,35 +34,34 @@ EVENT = Resource(
 
 SCHEDULE_ID = path_id(
     "schedule_id",
-    "On-call schedule id from list_all_better_stack_on_call_schedules, or default for the "
-    "team's default schedule.",
+    "From list_all_better_stack_on_call_schedules, or default.",
     kind="digits_or_default",
 )
 USERS = arr(
     "users",
-    "E-mails of the people on call, in order.",
+    "E-mails of who is on call, in order.",
     s("email", "User e-mail.", format="email"),
     required=True,
     min_items=1,
 )
-ROTATION_NOTE = "rotation_length shifts of rotation_interval each, cycling through users."
+ROTATION_NOTE = "users take turns, each for rotation_length rotation_intervals."
 
 OPERATIONS: tuple[Operation, ...] = (
     listing(
         SCHEDULE,
         "/api/v2/on-calls",
-        "List on-call schedules with who is on call right now on each (names, e-mails, "
-        "phone numbers). The team's default schedule has default_calendar true.",
+        "List on-call schedules and who is on call now on each (name, e-mail, phone); "
+        "default_calendar marks the default.",
         TEAM_FILTER,
     ),
     getting(
         SCHEDULE,
         "/api/v2/on-calls/{schedule_id}",
-        "Get one on-call schedule and who is on call on it now (or at date).",
+        "Get an on-call schedule and who is on call now (or at date).",
         SCHEDULE_ID,
         s(
             "date",
-            "Ask who is on call at this instant instead of now (ISO 8601 date-time).",
+            "Instant to ask about instead of now.",
             location="query",
             format="date-time",
             guess=True,
@@ -71,30 +70,27 @@ OPERATIONS: tuple[Operation, ...] = (
     creating(
         SCHEDULE,
         "/api/v2/on-calls",
-        "Create an empty on-call schedule; add people with create_a_better_stack_on_call_event "
-        "or better_stack_on_call_schedules_create_rotation.",
+        "Create an empty on-call schedule (then add shifts or a rotation).",
         TEAM_OWNER,
-        s("name", "Schedule name.", required=True),
+        s("name", "", required=True),
     ),
     updating(
         SCHEDULE,
         "/api/v2/on-calls/{schedule_id}",
         "Rename an on-call schedule.",
         SCHEDULE_ID,
-        s("name", "New schedule name."),
+        s("name", "New name."),
     ),
     deleting(
         SCHEDULE,
         "/api/v2/on-calls/{schedule_id}",
-        "Delete an on-call schedule and all its shifts permanently; escalations that target "
-        "it will reach nobody.",
+        "Delete an on-call schedule and its shifts for good; escalations to it reach nobody.",
         SCHEDULE_ID,
     ),
     listing(
         EVENT,
         "/api/v2/on-calls/{schedule_id}/events",
-        "List the shifts (events) of one on-call schedule: users, starts_at, ends_at "
-        "(date-times, UTC) and whether it is an override.",
+        "List an on-call schedule's shifts: users, starts_at, ends_at (UTC), override.",
         SCHEDULE_ID,
         envelope="raw_list",
         list_key="events",
@@ -103,18 +99,13 @@ OPERATIONS: tuple[Operation, ...] = (
     creating(
         EVENT,
         "/api/v2/on-calls/{schedule_id}/events",
-        "Add a shift to an on-call schedule, e.g. an override while someone is away. The "
-        "people listed are paged for incidents routed to this schedule during the shift.",
+        "Add a shift to an on-call schedule, e.g. cover while someone is away; its users are "
+        "paged for the schedule's incidents meanwhile.",
         SCHEDULE_ID,
-        s(
-            "starts_at",
-            "Shift start (ISO 8601 date-time); today 00:00 UTC or later.",
-            required=True,
-            format="date-time",
-        ),
-        s("ends_at", "Shift end (ISO 8601 date-time).", required=True, format="date-time"),
+        s("starts_at", "Today 00:00 UTC or later.", required=True, format="date-time"),
+        s("ends_at", "", required=True, format="date-time"),
         USERS,
-        b("override", "true: replaces the regular rotation during this shift."),
+        b("override", "Replaces the rotation meanwhile."),
         envelope="raw_object",
         success=(200, 201),
     ),
@@ -123,7 +114,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "get_rotation",
         "GET",
         "/api/v2/on-calls/{schedule_id}/rotation",
-        f"Get the rotation of an on-call schedule: {ROTATION_NOTE} Not found if it has none.",
+        f"Get an on-call schedule's rotation: {ROTATION_NOTE} Not found if none.",
         SCHEDULE_ID,
         TEAM_FILTER,
         read=True,
@@ -135,36 +126,21 @@ OPERATIONS: tuple[Operation, ...] = (
         "create_rotation",
         "POST",
         "/api/v2/on-calls/{schedule_id}/rotation",
-        f"Set the rotation of an on-call schedule: {ROTATION_NOTE} Replaces every "
-        "non-override shift from today on.",
+        f"Set an on-call schedule's rotation: {ROTATION_NOTE} Replaces all non-override "
+        "shifts from today.",
         SCHEDULE_ID,
         TEAM_OWNER,
         USERS,
-        i(
-            "rotation_length",
-            "Number of rotation_interval units per shift.",
-            required=True,
-            minimum=1,
-        ),
+        i("rotation_length", "", required=True, minimum=1),
         s(
             "rotation_interval",
-            "Unit of rotation_length.",
+            "",
             required=True,
             enum=("hour", "day", "week"),
             upstream_names=("rotation_interval", "rotation_period"),
         ),
-        s(
-            "start_rotations_at",
-            "When the rotation starts (ISO 8601 date-time).",
-            required=True,
-            format="date-time",
-        ),
-        s(
-            "end_rotations_at",
-            "When the rotation ends (ISO 8601 date-time).",
-            required=True,
-            format="date-time",
-        ),
+        s("start_rotations_at", "", required=True, format="date-time"),
+        s("end_rotations_at", "", required=True, format="date-time"),
         envelope="raw_object",
         success=(200, 201),
         destructive=True,

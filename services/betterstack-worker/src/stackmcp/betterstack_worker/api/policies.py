@@ -47,17 +47,13 @@ SEVERITY_GROUP = Resource(
     label="severity group",
 )
 
-POLICY_ID = path_id(
-    "policy_id", "Escalation policy id, from list_all_better_stack_escalation_policies."
-)
+POLICY_ID = path_id("policy_id", "From list_all_better_stack_escalation_policies.")
 POLICY_GROUP_ID = path_id(
     "policy_group_id",
-    "Escalation policy group id, from list_all_better_stack_escalation_policy_groups.",
+    "From list_all_better_stack_escalation_policy_groups.",
 )
-SEVERITY_ID = path_id("severity_id", "Severity id, from list_all_better_stack_severities.")
-SEVERITY_GROUP_ID = path_id(
-    "severity_group_id", "Severity group id, from list_all_better_stack_severity_groups."
-)
+SEVERITY_ID = path_id("severity_id", "From list_all_better_stack_severities.")
+SEVERITY_GROUP_ID = path_id("severity_group_id", "From list_all_better_stack_severity_groups.")
 
 MEMBER_TYPES = (
     "current_on_call",
@@ -119,8 +115,8 @@ POLICY_BODY = (
     int_id("fallback_policy_id", "Policy used when this one matches nobody.", nullable=True),
 )
 NAMED_GROUP = (
-    s("name", "Group name.", required=True),
-    i("sort_index", "Position in the UI.", nullable=True),
+    s("name", "", required=True),
+    i("sort_index", "", nullable=True),
 )
 SEVERITY_BODY = (
     s("name", "Severity name, e.g. High.", required=True),

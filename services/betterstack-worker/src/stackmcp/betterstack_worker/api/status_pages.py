@@ -47,16 +47,12 @@ RESOURCE = Resource(
     label="status page resource",
 )
 
-STATUS_PAGE_ID = path_id(
-    "status_page_id", "Status page id, from list_all_better_stack_status_pages."
-)
-GROUP_ID = path_id(
-    "status_page_group_id", "Status page group id, from list_all_better_stack_status_page_groups."
-)
-SECTION_ID = path_id("section_id", "Section id, from list_all_better_stack_status_page_sections.")
+STATUS_PAGE_ID = path_id("status_page_id", "From list_all_better_stack_status_pages.")
+GROUP_ID = path_id("status_page_group_id", "From list_all_better_stack_status_page_groups.")
+SECTION_ID = path_id("section_id", "From list_all_better_stack_status_page_sections.")
 RESOURCE_ID = path_id(
     "status_page_resource_id",
-    "Status page resource id, from list_all_better_stack_status_page_resources.",
+    "From list_all_better_stack_status_page_resources.",
 )
 
 PAGE_BODY: tuple[Param, ...] = (
@@ -157,7 +153,7 @@ OPERATIONS: tuple[Operation, ...] = (
     updating(
         STATUS_PAGE,
         "/api/v2/status-pages/{status_page_id}",
-        "Change a status page's settings or announcement; send only the fields to change.",
+        "Change a status page's settings or announcement.",
         STATUS_PAGE_ID,
         *optional(PAGE_BODY),
     ),
@@ -191,16 +187,16 @@ OPERATIONS: tuple[Operation, ...] = (
         "/api/v2/status-page-groups",
         "Create a status page group.",
         TEAM_OWNER,
-        s("name", "Group name.", required=True),
-        i("sort_index", "Position in the UI.", nullable=True),
+        s("name", "", required=True),
+        i("sort_index", "", nullable=True),
     ),
     updating(
         GROUP,
         "/api/v2/status-page-groups/{status_page_group_id}",
         "Rename or reorder a status page group.",
         GROUP_ID,
-        s("name", "Group name."),
-        i("sort_index", "Position in the UI.", nullable=True),
+        s("name", ""),
+        i("sort_index", "", nullable=True),
     ),
     deleting(
         GROUP,
@@ -267,7 +263,7 @@ OPERATIONS: tuple[Operation, ...] = (
     updating(
         RESOURCE,
         "/api/v2/status-pages/{status_page_id}/resources/{status_page_resource_id}",
-        "Change how an item is shown on a status page; send only the fields to change.",
+        "Change how an item is shown on a status page.",
         STATUS_PAGE_ID,
         RESOURCE_ID,
         *optional(RESOURCE_BODY),

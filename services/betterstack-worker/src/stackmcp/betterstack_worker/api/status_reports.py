@@ -36,12 +36,8 @@ UPDATE = Resource(
     label="status page report update",
 )
 
-REPORT_ID = path_id(
-    "status_report_id", "Status report id, from list_all_better_stack_status_page_reports."
-)
-UPDATE_ID = path_id(
-    "status_update_id", "Status update id, from list_all_better_stack_status_page_report_updates."
-)
+REPORT_ID = path_id("status_report_id", "From list_all_better_stack_status_page_reports.")
+UPDATE_ID = path_id("status_update_id", "From list_all_better_stack_status_page_report_updates.")
 BASE = "/api/v2/status-pages/{status_page_id}/status-reports"
 
 AFFECTED = arr(
@@ -52,7 +48,7 @@ AFFECTED = arr(
         "One affected item.",
         str_id(
             "status_page_resource_id",
-            "Item id, from list_all_better_stack_status_page_resources.",
+            "From list_all_better_stack_status_page_resources.",
             required=True,
         ),
         s(

@@ -24,7 +24,7 @@ __all__ = ["Catalog", "CatalogError", "compile_catalog", "describe", "item_id", 
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 _METHOD_RE = re.compile(r"^[a-z][a-z_]*$")
 _LIST_ENVELOPES = frozenset({"jsonapi_list", "raw_list"})
-_GUESS_NOTE = " Unconfirmed endpoint: Better Stack may answer 404."
+_GUESS_NOTE = " Unconfirmed endpoint (may 404)."
 
 
 class CatalogError(ValueError):
@@ -53,11 +53,12 @@ def compile_catalog(operations: Iterable[Operation]) -> Catalog:
     """
     ops = tuple(operations)
     path_ids = frozenset(p.name for op in ops for p in op.params if p.location == "path")
+    creates = {op.resource.singular: op for op in ops if op.method == "create"}
     by_name: dict[str, Operation] = {}
     tools: list[ToolDescriptor] = []
     for op in ops:
         _check(op)
-        tool = describe(op, path_ids)
+        tool = describe(op, path_ids, creates.get(op.resource.singular))
         if tool.name in by_name:
             raise CatalogError(f"duplicate tool name {tool.name}")
         by_name[tool.name] = op
@@ -66,17 +67,25 @@ def compile_catalog(operations: Iterable[Operation]) -> Catalog:
     return Catalog(version=version_of(frozen), tools=frozen, operations=by_name)
 
 
-def describe(op: Operation, path_ids: Collection[str] = ()) -> ToolDescriptor:
+def describe(
+    op: Operation, path_ids: Collection[str] = (), create: Operation | None = None
+) -> ToolDescriptor:
     """The tool descriptor of one (already checked) operation.
 
     ``path_ids`` are the path parameter names of the whole catalogue; a list tool whose items
-    one of them addresses names it as its ``item_id``.
+    one of them addresses names it as its ``item_id``. ``create`` is the create operation of
+    the same resource: an update tool leaves the fields it shares with it undescribed and
+    says so (they are described once, on the create tool).
     """
+    shared = _shared_fields(op, create) if create is not None and op.method == "update" else ()
+    description = op.description
+    if shared and create is not None:
+        description += f" Fields as in {tool_name(create)}; only those given change."
     return ToolDescriptor(
         name=tool_name(op),
         title=tool_title(op),
-        description=op.description + (_GUESS_NOTE if op.guess else ""),
-        input_schema=input_schema(op),
+        description=description + (_GUESS_NOTE if op.guess else ""),
+        input_schema=input_schema(op, shared),
         annotations=_annotations(op),
         method=op.method,
         method_class=method_class(op),
@@ -93,6 +102,19 @@ def item_id(op: Operation, path_ids: Collection[str]) -> str | None:
     """
     name = f"{op.resource.singular}_id"
     return name if op.method == "list" and name in path_ids else None
+
+
+def _shared_fields(update: Operation, create: Operation) -> frozenset[str]:
+    """The update's body fields that the create operation has too, with the same meaning
+    (equal but for ``required`` and ``description``)."""
+    created = {p.name: _meaning(p) for p in create.params if p.location == "body"}
+    return frozenset(
+        p.name for p in update.params if p.location == "body" and created.get(p.name) == _meaning(p)
+    )
+
+
+def _meaning(param: Param) -> Param:
+    return msgspec.structs.replace(param, required=False, description="")
 
 
 def version_of(tools: tuple[ToolDescriptor, ...]) -> str:

@@ -165,13 +165,14 @@ class ArgumentValidator:
     __slots__ = ("_checks", "_ids", "_names", "_required", "_unknown")
 
     def __init__(self, op: Operation) -> None:
-        params = (*op.params, *_paging_params(op.page)) if op.page is not None else op.params
+        offered = tuple(p for p in op.params if not p.team_default)  # the account's team
+        params = (*offered, *_paging_params(op.page)) if op.page is not None else offered
         self._checks: dict[str, _Check] = {p.name: _compile(p) for p in params}
-        self._required: tuple[str, ...] = tuple(p.name for p in op.params if p.required)
+        self._required: tuple[str, ...] = tuple(p.name for p in offered if p.required)
         self._names: tuple[str, ...] = tuple(sorted(self._checks))
         self._unknown: str = _unknown_message("argument", "this tool", self._names)
         self._ids: dict[str, _Convert] = {
-            p.name: convert for p in op.params if (convert := _id_converter(p)) is not None
+            p.name: convert for p in offered if (convert := _id_converter(p)) is not None
         }
 
     @property

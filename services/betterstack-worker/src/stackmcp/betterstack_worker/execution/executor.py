@@ -61,7 +61,7 @@ from stackmcp.runtime.errors import InvalidArgument, StackmcpError, UpstreamErro
 from stackmcp.runtime.logging import serving_server
 from stackmcp.runtime.natsx import NoReply
 
-__all__ = ["Executor", "error_result"]
+__all__ = ["Executor", "error_result", "result_text"]
 
 logger = logging.getLogger(__name__)
 
@@ -376,11 +376,34 @@ def _result(
     if tool.redactor is not None and not call.reveal_secrets:
         structured["result"] = tool.redactor.result(structured["result"])
     return ToolCallResult(
+        text=result_text(structured),
         structured=msgspec.Raw(msgspec.json.encode(structured)),
         rate_limit=rate_limit,
         upstream_status=status,
         untrusted=tool.untrusted,
     )
+
+
+def result_text(structured: Mapping[str, Any]) -> str:
+    """The text content of a result: its compact JSON without the members that are ``null``
+    inside ``result`` (the model reads less; ``structuredContent`` keeps every member).
+
+    The envelope stays whole, so ``"next_cursor": null`` still says there is no more and a
+    delete still answers ``{"result":null}``.
+    """
+    lean = {
+        key: _without_nulls(value) if key == "result" else value
+        for key, value in structured.items()
+    }
+    return msgspec.json.encode(lean).decode()
+
+
+def _without_nulls(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_nulls(v) for v in value]
+    return value
 
 
 def _plan_result(plan: CallPlan) -> ToolCallResult:
