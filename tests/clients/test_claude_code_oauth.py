@@ -1,6 +1,6 @@
 """Claude Code signs in to a server with the second factor through the gateway's OAuth server.
 
-``claude mcp add --transport http`` with no header, then ``claude mcp get`` (needs
+``claude mcp add --transport http|sse`` with no header, then ``claude mcp get`` (needs
 authentication), then ``claude mcp login --no-browser`` in a pseudo-terminal: it prints the
 authorization URL, a headless person answers the consent page with the API token, and the
 browser's last step (the redirect to Claude Code's loopback ``/callback``) is a plain GET. After
@@ -186,14 +186,16 @@ class Terminal:
             os.close(self.master)
 
 
+@pytest.mark.parametrize("transport", ["http", "sse"])
 async def test_claude_code_signs_in_with_the_api_token_and_connects(
-    oauth_stack: OAuthStack, claude_home: ClaudeHome
+    oauth_stack: OAuthStack, claude_home: ClaudeHome, transport: str
 ) -> None:
-    """add → needs authentication → login (consent with the API token) → connected."""
+    """add → needs authentication → login (consent with the API token) → connected, on the
+    plain URL with either transport."""
     token, _ = await oauth_stack.mint()
     api_token = await oauth_stack.api_token()
     url = oauth_stack.url(token)
-    claude_home.run("mcp", "add", "--transport", "http", "stackmcp", url)
+    claude_home.run("mcp", "add", "--transport", transport, "stackmcp", url)
     assert claude_home.status("stackmcp").endswith("Needs authentication")
 
     terminal = Terminal(claude_home, "mcp", "login", "stackmcp", "--no-browser")
