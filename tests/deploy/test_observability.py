@@ -76,7 +76,7 @@ CATALOGUE: dict[str, tuple[str, frozenset[str], frozenset[str]]] = {
         frozenset({"gateway"}),
     ),
     "stackmcp_sessions_live": (GAUGE, frozenset({"stackmcp_transport"}), frozenset({"gateway"})),
-    "stackmcp_sse_streams": (GAUGE, frozenset(), frozenset({"gateway"})),
+    "stackmcp_sse_streams": (GAUGE, frozenset({"stackmcp_stream"}), frozenset({"gateway"})),
     "stackmcp_worker_request_duration_seconds": (
         HISTOGRAM,
         frozenset({"stackmcp_outcome"}),

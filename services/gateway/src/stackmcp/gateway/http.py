@@ -509,8 +509,7 @@ async def _event_stream(
     await transport.nc.flush()
     counts = transport.sse_streams
     counts[grant.server_id] = counts.get(grant.server_id, 0) + 1
-    if endpoint:
-        metrics.sse_stream(opened=True)
+    metrics.sse_stream(opened=True, legacy=bool(endpoint))
 
     async def events() -> AsyncIterator[bytes]:
         try:
@@ -533,8 +532,8 @@ async def _event_stream(
             if not counts[grant.server_id]:
                 del counts[grant.server_id]
             await subscription.unsubscribe()
+            metrics.sse_stream(opened=False, legacy=bool(endpoint))
             if endpoint:
-                metrics.sse_stream(opened=False)
                 with contextlib.suppress(StackmcpError):
                     await transport.core.sessions.end(session)
 

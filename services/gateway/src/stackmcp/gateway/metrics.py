@@ -67,12 +67,12 @@ _lookups: Tally[tuple[str, str]] = Tally(
     unit="{lookup}",
     description="Lookups in the in-process caches",
 )
-_sse_streams: Tally[None] = Tally(
+_sse_streams: Tally[str] = Tally(
     _meter,
     "stackmcp.sse.streams",
-    lambda _: {},
+    lambda kind: {"stackmcp.stream": kind},
     unit="{stream}",
-    description="Open 2024-11-05 SSE streams",
+    description="Open SSE streams: 2024-11-05 HTTP+SSE (legacy) and session GET streams (session)",
     up_down=True,
 )
 _reroutes: Tally[str] = Tally(
@@ -157,9 +157,10 @@ def looked_up(cache: str, *, hit: bool) -> None:
     _lookups.add((cache, "hit" if hit else "miss"))
 
 
-def sse_stream(opened: bool) -> None:
-    """An SSE stream opened (``True``) or closed."""
-    _sse_streams.add(None, 1 if opened else -1)
+def sse_stream(opened: bool, *, legacy: bool) -> None:
+    """An SSE stream opened (``True``) or closed: a 2024-11-05 HTTP+SSE stream (``legacy``) or
+    a session's GET stream."""
+    _sse_streams.add("legacy" if legacy else "session", 1 if opened else -1)
 
 
 def worker_attempt(outcome: str, seconds: float) -> None:
