@@ -54,6 +54,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "pin": {},
     "reveal_secrets": False,
     "provenance": True,
+    "tool_exposure": "all",
 }
 """The ``config`` of a server created without one."""
 

@@ -101,6 +101,7 @@ def test_every_key_round_trips_normalised(admin: httpx.Client, servers: str) -> 
     expected = {
         **SAFE,
         "require_api_token_auth": False,
+        "tool_exposure": "all",
         "budgets": {"write": "10/h", "resolve": "3/d", "list_all_better_stack_incidents": "5/30m"},
         "pin": {"incident_id": ["7", "8", "9"]},
     }

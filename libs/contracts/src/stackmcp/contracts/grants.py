@@ -10,11 +10,24 @@ import msgspec
 
 from stackmcp.contracts._base import Message
 
-__all__ = ["CONFIRM_MODES", "Budget", "ConfirmMode", "Grant", "Pin", "grant_key_ttl"]
+__all__ = [
+    "CONFIRM_MODES",
+    "TOOL_EXPOSURES",
+    "Budget",
+    "ConfirmMode",
+    "Grant",
+    "Pin",
+    "ToolExposure",
+    "grant_key_ttl",
+]
 
 ConfirmMode = Literal["none", "destructive", "writes"]
 """Which tool calls wait for a person's confirmation: none, destructive tools, or every write."""
 CONFIRM_MODES: tuple[str, ...] = ("none", "destructive", "writes")
+ToolExposure = Literal["all", "discovery"]
+"""How ``tools/list`` shows a server's tools: all of them, or three meta-tools
+(``search_tools``, ``get_tool_schema``, ``call_tool``) that reach the same tools."""
+TOOL_EXPOSURES: tuple[str, ...] = ("all", "discovery")
 
 
 class Budget(msgspec.Struct, frozen=True, kw_only=True):
@@ -63,6 +76,9 @@ class Grant(Message, frozen=True, kw_only=True, tag="stackmcp.grant.v1"):
     """When false, credential fields in results are ``"[redacted]"``."""
     provenance: bool = True
     """When true, writes leave a note on the Better Stack timeline naming server and client."""
+    tool_exposure: ToolExposure = "all"
+    """``all``: ``tools/list`` shows every exposed tool; ``discovery``: it shows three
+    meta-tools that search, describe and call them (every rule of a direct call applies)."""
 
     def is_expired(self, now: datetime) -> bool:
         """Whether the grant is past ``expires_at`` at ``now`` (timezone-aware)."""

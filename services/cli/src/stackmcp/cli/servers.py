@@ -23,7 +23,7 @@ from stackmcp.cli.admin import (
 from stackmcp.cli.admin_client import segment
 from stackmcp.cli.catalog import parse_terms
 from stackmcp.cli.output import cell, key_values, parse_time, relative, table, when
-from stackmcp.contracts.grants import CONFIRM_MODES
+from stackmcp.contracts.grants import CONFIRM_MODES, TOOL_EXPOSURES
 from stackmcp.provisioning.clientconfig import guidance_lines
 
 __all__ = ["add_parser"]
@@ -45,6 +45,10 @@ _PIN_HELP = (
 )
 _REVEAL_HELP = "show credential fields in results (default: they read [redacted])"
 _PROVENANCE_HELP = "writes leave a note on the Better Stack timeline naming server and client"
+_EXPOSURE_HELP = (
+    "all: tools/list shows every tool; discovery: it shows search_tools, get_tool_schema and "
+    "call_tool, which reach the same tools on the same terms (API default: all)"
+)
 
 
 def add_parser(commands: Any) -> None:
@@ -123,6 +127,7 @@ def _policy_options(parser: argparse.ArgumentParser, *, updating: bool) -> None:
     parser.add_argument("--exclude-tags", metavar="TAGS", help=_EXCLUDE_TAGS_HELP + none)
     parser.add_argument("--exclude-tools", metavar="TOOLS", help=_EXCLUDE_TOOLS_HELP + none)
     parser.add_argument("--confirm", choices=CONFIRM_MODES, help=_CONFIRM_HELP)
+    parser.add_argument("--tool-exposure", choices=TOOL_EXPOSURES, help=_EXPOSURE_HELP)
     replaced = "; replaces every budget" if updating else ""
     budgets = parser.add_mutually_exclusive_group() if updating else parser
     budgets.add_argument(
@@ -200,6 +205,7 @@ _FLAG_OPTIONS = (
     ("confirm", "confirm"),
     ("reveal_secrets", "reveal_secrets"),
     ("provenance", "provenance"),
+    ("tool_exposure", "tool_exposure"),
 )
 
 
@@ -315,6 +321,7 @@ def _details(server: dict[str, Any]) -> str:
             ("pinned", _pairs(config.get("pin"), ", ")),
             ("secrets in results", _secrets(config)),
             ("timeline note", cell(config.get("provenance"))),
+            ("tool exposure", cell(config.get("tool_exposure", "all"))),
             ("tools", cell(server.get("tool_count"))),
             ("expires", when(server.get("expires_at"))),
             *_ended(server),
@@ -383,8 +390,8 @@ def _update(ctx: Context) -> None:
         raise UsageError(
             "nothing to change: give --name, --methods, --tags, --[no-]require-api-token, "
             "--exclude-tags, --exclude-tools, --confirm, --budget, --no-budgets, --pin, "
-            "--no-pin, --[no-]reveal-secrets, --[no-]provenance, --expires-in, --expires-at or "
-            "--no-expiry"
+            "--no-pin, --[no-]reveal-secrets, --[no-]provenance, --tool-exposure, --expires-in, "
+            "--expires-at or --no-expiry"
         )
     ctx.show(ctx.client.patch(_path(args), body), lambda s: "Updated.\n" + _details(s))
 

@@ -95,6 +95,8 @@ class ServerConfigBody(_Body, frozen=True, kw_only=True):
     """Whether credential fields in results are shown (false: ``"[redacted]"``)."""
     provenance: bool | UnsetType = UNSET
     """Whether writes leave a note on the Better Stack timeline."""
+    tool_exposure: str | UnsetType = UNSET
+    """``all`` (every tool in ``tools/list``) or ``discovery`` (three meta-tools)."""
 
 
 class ServerCreate(_Body, frozen=True, kw_only=True):

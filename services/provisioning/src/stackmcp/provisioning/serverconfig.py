@@ -18,7 +18,15 @@ from msgspec import UNSET
 from msgspec.structs import replace
 
 from stackmcp.contracts.filters import check_filter, filter_tools, known_methods, known_tags
-from stackmcp.contracts.grants import CONFIRM_MODES, Budget, ConfirmMode, Grant, Pin
+from stackmcp.contracts.grants import (
+    CONFIRM_MODES,
+    TOOL_EXPOSURES,
+    Budget,
+    ConfirmMode,
+    Grant,
+    Pin,
+    ToolExposure,
+)
 from stackmcp.contracts.policy import budget_text, expose, parse_budget
 from stackmcp.contracts.tools import ToolDescriptor
 from stackmcp.provisioning.bodies import FieldErrors, ServerConfigBody
@@ -45,13 +53,14 @@ _BUDGET_CLASSES = ("read", "write")
 _API_NOTE = re.compile(r" \((?:exclude_tags|exclude_tools)\)$")
 _CONFIG_FIELDS = (
     "methods", "tags", "require_api_token_auth", "exclude_tags", "exclude_tools", "confirm",
-    "budgets", "pin", "reveal_secrets", "provenance",
+    "budgets", "pin", "reveal_secrets", "provenance", "tool_exposure",
 )  # fmt: skip
 
 
 def apply_config(errors: FieldErrors, config: ServerConfigBody, grant: Grant) -> Grant:
     """``grant`` with the fields ``config`` sets; problems that need no catalogue (the confirm
-    mode, budget texts, pinned values) go to ``errors`` and leave that field as it was."""
+    mode, the tool exposure, budget texts, pinned values) go to ``errors`` and leave that
+    field as it was."""
     values: dict[str, Any] = {}
     for name in ("methods", "tags", "exclude_tags", "exclude_tools"):
         terms = getattr(config, name)
@@ -66,6 +75,15 @@ def apply_config(errors: FieldErrors, config: ServerConfigBody, grant: Grant) ->
             values["confirm"] = cast(ConfirmMode, config.confirm)
         else:
             errors.add("config.confirm", f"must be one of {', '.join(CONFIRM_MODES)}")
+    if config.tool_exposure is not UNSET:
+        if config.tool_exposure in TOOL_EXPOSURES:
+            values["tool_exposure"] = cast(ToolExposure, config.tool_exposure)
+        else:
+            errors.add(
+                "config.tool_exposure",
+                f"must be one of {', '.join(TOOL_EXPOSURES)} (discovery: tools/list shows "
+                "search_tools, get_tool_schema and call_tool instead of every tool)",
+            )
     if config.budgets is not UNSET:
         values["budgets"] = _budgets(errors, config.budgets)
     if config.pin is not UNSET:

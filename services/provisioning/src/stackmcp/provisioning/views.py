@@ -84,6 +84,8 @@ class ServerConfigView(_View, frozen=True, kw_only=True):
     """An id parameter → the only values it may take."""
     reveal_secrets: bool
     provenance: bool
+    tool_exposure: str = "all"
+    """``all`` (every tool in ``tools/list``) or ``discovery`` (three meta-tools)."""
 
 
 class ServerView(_View, frozen=True, kw_only=True):
@@ -221,6 +223,7 @@ def config_view(grant: Grant) -> ServerConfigView:
         pin=pin_map(grant.pin),
         reveal_secrets=grant.reveal_secrets,
         provenance=grant.provenance,
+        tool_exposure=grant.tool_exposure,
     )
 
 

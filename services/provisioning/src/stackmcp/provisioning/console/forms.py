@@ -78,6 +78,7 @@ _FIELD_OF = {
     "config.confirm": "confirm",
     "config.reveal_secrets": "reveal_secrets",
     "config.provenance": "provenance",
+    "config.tool_exposure": "tool_exposure",
     "config.budgets": "budgets",
     "config.pin": "pin",
     "config": "methods",
@@ -208,6 +209,8 @@ class ServerForm:
     """One ``incident_id = 7, 8`` a line."""
     reveal_secrets: bool = False
     provenance: bool = True
+    tool_exposure: str = "all"
+    """``all`` or ``discovery`` (three meta-tools in ``tools/list``)."""
 
 
 def server_form(form: FormData, *, default_expiry: str = "never") -> ServerForm:
@@ -232,6 +235,7 @@ def server_form(form: FormData, *, default_expiry: str = "never") -> ServerForm:
         pin=form.get("pin") or "",
         reveal_secrets=form.get("reveal_secrets") == "on",
         provenance=form.get("provenance") == "on",
+        tool_exposure=_text(form, "tool_exposure"),
     )
 
 
@@ -251,6 +255,7 @@ def grant_form(grant: Grant, *, expiry: str = "keep") -> ServerForm:
         pin="\n".join(f"{p.param} = {', '.join(p.values)}" for p in grant.pin),
         reveal_secrets=grant.reveal_secrets,
         provenance=grant.provenance,
+        tool_exposure=grant.tool_exposure,
     )
 
 
@@ -279,6 +284,7 @@ def form_config(values: ServerForm) -> ServerConfigBody:
         pin={param: _pin_values(text) for param, text in pins.items()},
         reveal_secrets=values.reveal_secrets,
         provenance=values.provenance,
+        tool_exposure=values.tool_exposure or UNSET,
     )
 
 
