@@ -77,6 +77,11 @@ CATALOGUE: dict[str, tuple[str, frozenset[str], frozenset[str]]] = {
     ),
     "stackmcp_sessions_live": (GAUGE, frozenset({"stackmcp_transport"}), frozenset({"gateway"})),
     "stackmcp_sse_streams": (GAUGE, frozenset({"stackmcp_stream"}), frozenset({"gateway"})),
+    "stackmcp_oauth_requests_total": (
+        COUNTER,
+        frozenset({"stackmcp_oauth_step", "stackmcp_result"}),
+        frozenset({"gateway"}),
+    ),
     "stackmcp_worker_request_duration_seconds": (
         HISTOGRAM,
         frozenset({"stackmcp_outcome"}),
@@ -654,6 +659,13 @@ def _scenario(system: Distributed, sandbox: RunningSandbox) -> dict[str, list[di
     url = system.mcp_url(server, 0)
     asyncio.run(_calls(url))
     asyncio.run(_sse_call(system.mcp_url(server, 1)))
+    for gateway in system.gateways:  # an OAuth client registration (a public client)
+        registered = httpx.post(
+            f"{gateway.url}/oauth/register",
+            json={"redirect_uris": ["https://claude.ai/api/mcp/auth_callback"]},
+            timeout=10,
+        )
+        assert registered.status_code == 201, registered.text
     knobs(sandbox, rate_limit=0.01, rate_limit_burst=1)  # Better Stack answers 429
     for _ in range(3):
         asyncio.run(_one_call(url))

@@ -26,6 +26,7 @@ from tests.support.oauthstack import (
     register,
     request_id_of,
 )
+from tests.support.metrics import sample, samples
 from tests.support.tls import Document
 
 __all__ = ["oauth_stack"]
@@ -447,6 +448,7 @@ async def test_consent_page_and_a_wrong_api_token(
         code_challenge_method="S256",
         resource=f"{base}/mcp/{url_token}",
     )
+    before = await oauth_counts(http, base)
     page = await open_consent(http, url)
     assert page.status_code == 200
     text = page.text
@@ -492,6 +494,27 @@ async def test_consent_page_and_a_wrong_api_token(
     denied = await consent(http, url, "", decision="deny")
     assert denied.params["error"] == "access_denied"
     assert denied.params["state"] == "s2"
+
+    after = await oauth_counts(http, base)
+    grown = {key: after.get(key, 0) - before.get(key, 0) for key in after}
+    assert {key: n for key, n in grown.items() if n} == {
+        ("authorize", "ok"): 2,
+        ("consent", "refused"): 2,  # another origin; decided twice
+        ("consent", "wrong_api_token"): 1,
+        ("consent", "allowed"): 1,
+        ("consent", "denied"): 1,
+    }
+
+
+async def oauth_counts(http: httpx.AsyncClient, base: str) -> dict[tuple[str, str], float]:
+    """``stackmcp_oauth_requests_total`` of one replica, by (step, result)."""
+    text = (await http.get(f"{base}/metrics")).text
+    return {
+        (labels["stackmcp_oauth_step"], labels["stackmcp_result"]): sample(
+            text, "stackmcp_oauth_requests_total", labels
+        )
+        for labels in samples(text, "stackmcp_oauth_requests_total")
+    }
 
 
 async def test_registration_rules(oauth_stack: OAuthStack, http: httpx.AsyncClient) -> None:

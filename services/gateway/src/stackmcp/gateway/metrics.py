@@ -26,6 +26,7 @@ __all__ = [
     "deadline_exceeded",
     "http_request",
     "looked_up",
+    "oauth",
     "observe",
     "operation",
     "rerouted",
@@ -74,6 +75,13 @@ _sse_streams: Tally[str] = Tally(
     unit="{stream}",
     description="Open SSE streams: 2024-11-05 HTTP+SSE (legacy) and session GET streams (session)",
     up_down=True,
+)
+_oauth: Tally[tuple[str, str]] = Tally(
+    _meter,
+    "stackmcp.oauth.requests",
+    lambda key: {"stackmcp.oauth.step": key[0], "stackmcp.result": key[1]},
+    unit="{request}",
+    description="OAuth sign-in requests, by step and result",
 )
 _reroutes: Tally[str] = Tally(
     _meter,
@@ -161,6 +169,35 @@ def sse_stream(opened: bool, *, legacy: bool) -> None:
     """An SSE stream opened (``True``) or closed: a 2024-11-05 HTTP+SSE stream (``legacy``) or
     a session's GET stream."""
     _sse_streams.add("legacy" if legacy else "session", 1 if opened else -1)
+
+
+_OAUTH_RESULTS = frozenset(
+    {
+        "ok",
+        "allowed",
+        "denied",
+        "wrong_api_token",
+        "refused",
+        "unavailable",
+        "invalid_request",
+        "invalid_client",
+        "invalid_client_metadata",
+        "invalid_redirect_uri",
+        "invalid_grant",
+        "invalid_scope",
+        "invalid_target",
+        "unauthorized_client",
+        "unsupported_grant_type",
+        "unsupported_response_type",
+    }
+)
+
+
+def oauth(step: str, result: str) -> None:
+    """One OAuth request: ``step`` is ``register``, ``authorize``, ``consent`` or ``token``;
+    ``result`` ``ok``, ``allowed``/``denied`` (consent), ``wrong_api_token``, ``refused``,
+    ``unavailable`` or an RFC 6749 / 7591 error code (anything else counts as ``refused``)."""
+    _oauth.add((step, result if result in _OAUTH_RESULTS else "refused"))
 
 
 def worker_attempt(outcome: str, seconds: float) -> None:

@@ -23,6 +23,7 @@ from typing import Any
 from litestar import Request, Response, Router, get, post
 from litestar.params import FromPath
 
+from stackmcp.gateway import metrics
 from stackmcp.gateway.oauth.clients import MAX_REGISTRATION_BYTES
 from stackmcp.gateway.oauth.consent import consent_page, error_page, page_headers
 from stackmcp.gateway.oauth.errors import OAuthError
@@ -152,9 +153,12 @@ async def register(request: Request[Any, Any, Any]) -> Response[Any]:
             raise OAuthError("invalid_client_metadata", "the registration request is too large")
         body = await _state(request).server.clients.register(await request.body())
     except OAuthError as error:
+        metrics.oauth("register", error.error)
         return _json(error.body(), error.status)
     except Unavailable:
+        metrics.oauth("register", "unavailable")
         return _json({"error": "temporarily_unavailable"}, 503, {"Retry-After": "1"})
+    metrics.oauth("register", "ok")
     logger.info("registered an OAuth client")
     return _json(body, 201)
 
@@ -169,13 +173,18 @@ async def authorize(request: Request[Any, Any, Any]) -> Response[Any]:
     try:
         consent = await _state(request).server.authorize(base, _single(request.url.query or ""))
     except OAuthError as error:
+        metrics.oauth("authorize", error.error)
         return _page(error_page(f"The sign-in request is malformed: {error.description}."), 400)
     except Refused as refused:
+        metrics.oauth("authorize", "refused")
         return _page(error_page(refused.message), refused.status)
     except RedirectBack as back:
+        metrics.oauth("authorize", "refused")
         return Response(content=b"", status_code=303, headers={**NO_STORE, "Location": back.url})
     except Unavailable:
+        metrics.oauth("authorize", "unavailable")
         return _page(error_page("The sign-in service is briefly unavailable; try again."), 503)
+    metrics.oauth("authorize", "ok")
     return _page(consent_page(consent), 200, consent.pending.redirect_uri)
 
 
@@ -185,6 +194,7 @@ async def decide(request: Request[Any, Any, Any]) -> Response[Any]:
     base = _base(request)
     origin = request.headers.get("origin")
     if origin is not None and origin != _origin(base):
+        metrics.oauth("consent", "refused")
         logger.info("refused a consent form posted from another origin")
         return _page(error_page("This form was sent from another site; it is refused."), 403)
     server = _state(request).server
@@ -196,15 +206,20 @@ async def decide(request: Request[Any, Any, Any]) -> Response[Any]:
         allow = form.get("decision") == "allow"
         location = await server.decide(base, request_id, form.get("api_token", ""), allow)
     except OAuthError as error:
+        metrics.oauth("consent", error.error)
         return _page(error_page(f"The consent form is malformed: {error.description}."), 400)
     except Refused as refused:
+        metrics.oauth("consent", "refused")
         return _page(error_page(refused.message), refused.status)
     except WrongApiToken as wrong:
+        metrics.oauth("consent", "wrong_api_token")
         logger.info("consent refused: the API token was not accepted")
         page = consent_page(wrong.consent, wrong.message)
         return _page(page, 400, wrong.consent.pending.redirect_uri)
     except Unavailable:
+        metrics.oauth("consent", "unavailable")
         return _page(error_page("The sign-in service is briefly unavailable; try again."), 503)
+    metrics.oauth("consent", "allowed" if allow else "denied")
     logger.info("consent answered (%s)", "allowed" if allow else "denied")
     return Response(content=b"", status_code=303, headers={**NO_STORE, "Location": location})
 
@@ -224,10 +239,13 @@ async def token(request: Request[Any, Any, Any]) -> Response[Any]:
         form = await _form(request)
         body = await _state(request).server.token(_base(request), form)
     except OAuthError as error:
+        metrics.oauth("token", error.error)
         logger.info("token request refused: %s", error.error)
         return _json(error.body(), error.status)
     except Unavailable:
+        metrics.oauth("token", "unavailable")
         return _json({"error": "temporarily_unavailable"}, 503, {"Retry-After": "1"})
+    metrics.oauth("token", "ok")
     logger.info("issued OAuth tokens (%s)", form.get("grant_type"))
     return _json(body)
 
