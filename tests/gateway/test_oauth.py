@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from stackmcp.contracts import utcnow
+from tests.support.metrics import sample, samples
 from tests.support.oauthstack import (
     LOOPBACK_REDIRECT,
     OAuthStack,
@@ -26,7 +27,6 @@ from tests.support.oauthstack import (
     register,
     request_id_of,
 )
-from tests.support.metrics import sample, samples
 from tests.support.tls import Document
 
 __all__ = ["oauth_stack"]
