@@ -34,6 +34,7 @@ from stackmcp.gateway.budgets import BudgetRefusal, Budgets
 from stackmcp.gateway.catalog import ToolCatalog
 from stackmcp.gateway.confirm import CONFIRM_TOKEN_ARG, ConfirmTokens, Elicitations, Outbox
 from stackmcp.gateway.confirming import Confirmation, Stop
+from stackmcp.gateway.discovery import CALL_TOOL, META_TOOLS, Discovery, inner_call, not_available
 from stackmcp.gateway.eras import HANDSHAKE_VERSIONS, MODERN_VERSIONS, Era, negotiate
 from stackmcp.gateway.jsonrpc import INVALID_PARAMS, METHOD_NOT_FOUND, RpcError
 from stackmcp.runtime.errors import NotFound, StackmcpError
@@ -168,6 +169,7 @@ class McpMethods:
         self._budgets = budgets
         self._confirm = Confirmation(tools, tokens, elicitations, confirm_timeout)
         self._catalog = catalog
+        self._discovery = Discovery(catalog)
         self._tools = tools
         self._call_timeout = call_timeout
         self._limiter = limiter
@@ -199,6 +201,13 @@ class McpMethods:
             return await self._call_tool(params or {}, ctx)
         if method == "tools/list":
             await self._catalog.ensure_loaded()
+            if ctx.grant.tool_exposure == "discovery":
+                cursor = (params or {}).get("cursor")
+                modern = ctx.era.stateless
+                meta = self._server_meta
+                return Answer(
+                    self._discovery.list_page(ctx.grant, cursor, modern=modern, server_meta=meta)
+                )
             page = self._catalog.list_page(
                 ctx.grant,
                 (params or {}).get("cursor"),
@@ -235,21 +244,23 @@ class McpMethods:
             Unavailable: no catalogue yet and no worker answered.
         """
         await self._catalog.ensure_loaded()
+        if grant.tool_exposure == "discovery":
+            return {t.name: t for t in self._discovery.tools(grant)}
         return self._catalog.view(grant).tools
 
     async def _call_tool(self, params: dict[str, Any], ctx: CallContext) -> Answer:
         grant = ctx.grant
         name = params.get("name")
-        audit = self.audit.begin(
-            account_id=grant.account_id,
-            server_id=grant.server_id,
-            server_name=grant.name,
-            tool=name if isinstance(name, str) else None,
-            arguments=params.get("arguments"),
-            session_id=ctx.session_id,
-            client=ctx.client,
-            protocol_version=ctx.protocol_version,
-        )
+        if grant.tool_exposure == "discovery" and name in META_TOOLS:
+            if name != CALL_TOOL:
+                return await self._meta_tool(name, params, ctx)
+            try:
+                params = inner_call(params)  # then exactly a direct call of the inner tool
+            except RpcError:
+                self._begin(ctx, CALL_TOOL, params).protocol_error("invalid_params")
+                raise
+            name = params["name"]
+        audit = self._begin(ctx, name if isinstance(name, str) else None, params)
         try:
             answer = await self._run_tool(name, params, ctx, audit)
         except asyncio.CancelledError:
@@ -264,6 +275,32 @@ class McpMethods:
         if audit.outcome in ("tool_error", "refused"):
             return replace(answer, error_type=audit.outcome)
         return answer
+
+    def _begin(self, ctx: CallContext, tool: str | None, params: dict[str, Any]) -> CallAudit:
+        grant = ctx.grant
+        return self.audit.begin(
+            account_id=grant.account_id,
+            server_id=grant.server_id,
+            server_name=grant.name,
+            tool=tool,
+            arguments=params.get("arguments"),
+            session_id=ctx.session_id,
+            client=ctx.client,
+            protocol_version=ctx.protocol_version,
+        )
+
+    async def _meta_tool(self, name: str, params: dict[str, Any], ctx: CallContext) -> Answer:
+        """``search_tools`` or ``get_tool_schema`` of a discovery server (recorded as calls)."""
+        audit = self._begin(ctx, name, params)
+        try:
+            await self._catalog.ensure_loaded()
+        except StackmcpError as exc:
+            audit.protocol_error(str(exc.code))
+            raise
+        result = self._discovery.answer(name, params.get("arguments"), ctx.grant)
+        audit.result(result)
+        answer = self._encode(result, ctx)
+        return replace(answer, error_type="tool_error") if result.is_error else answer
 
     async def _run_tool(
         self, name: object, params: dict[str, Any], ctx: CallContext, audit: CallAudit
@@ -284,7 +321,7 @@ class McpMethods:
                 audit.refused("tool_hidden")
             else:
                 audit.protocol_error("unknown_tool")
-            raise _unknown_tool(name)
+            raise _unknown_tool(name, grant)
         arguments = arguments or {}
         confirming = needs_confirmation(tool, grant.confirm)
         checked = (
@@ -356,7 +393,7 @@ class McpMethods:
             result = await self._tools.run(call, write=tool.method_class == "write")
         except NotFound:
             audit.protocol_error("unknown_tool")
-            raise _unknown_tool(tool.name) from None
+            raise _unknown_tool(tool.name, ctx.grant) from None
         except StackmcpError as exc:
             audit.tool_error(str(exc.code))
             return Answer(self._failure(exc.message, ctx))
@@ -418,7 +455,9 @@ def _capabilities(era: Era) -> dict[str, Any]:
     return {"tools": {"listChanged": not era.stateless}}
 
 
-def _unknown_tool(name: str) -> RpcError:
+def _unknown_tool(name: str, grant: Grant) -> RpcError:
+    if grant.tool_exposure == "discovery":
+        return RpcError(INVALID_PARAMS, not_available(name))
     return RpcError(INVALID_PARAMS, f"Unknown tool: {name[:100]}")
 
 
