@@ -17,6 +17,7 @@ from stackmcp.embedded import free_port
 
 TOKEN = "test-sandbox-token"
 EXTRA_TOKEN = "second-test-token"
+READ_ONLY_TOKEN = "read-only-test-token"
 START_TIMEOUT = 15.0
 
 
@@ -64,10 +65,13 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 @pytest.fixture(scope="session")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    """``python -m stackmcp.sandbox`` on a free port, with two accepted tokens."""
+    """``python -m stackmcp.sandbox`` on a free port, with two accepted tokens and a
+    read-only one."""
     port = free_port()
     log = tmp_path_factory.mktemp("sandbox") / "sandbox.log"
-    env = sandbox_env(port=str(port), token=TOKEN, extra_tokens=EXTRA_TOKEN)
+    env = sandbox_env(
+        port=str(port), token=TOKEN, extra_tokens=EXTRA_TOKEN, read_only_tokens=READ_ONLY_TOKEN
+    )
     with log.open("wb") as sink:
         process = subprocess.Popen(
             [sys.executable, "-m", "stackmcp.sandbox"],

@@ -597,7 +597,7 @@ def example(schema: dict[str, Any], *, full: bool) -> Any:
         members = schema.get("properties", {})
         names = list(members) if full else schema.get("required", [])
         value = {name: example(members[name], full=full) for name in names}
-        if full and not members:
+        if full and "properties" not in schema:  # a free-form object (a tool's are closed)
             value = {"Key": "value"}
     return value
 
@@ -710,7 +710,7 @@ def test_validator_agrees_with_the_input_schema(tool: str) -> None:
             assert set(errors) == {key}, (what, errors)
             assert all(errors[key]), (what, errors)
             checked += 1
-    assert checked >= 1  # at least the unknown argument
+    assert checked >= 1 or not schema["properties"]  # a tool without arguments has no rule
 
 
 @pytest.mark.parametrize("tool", TOOL_NAMES)

@@ -124,7 +124,12 @@ async def test_integer_ids_work_end_to_end_and_results_keep_string_ids(
     )
     assert ok(escalated)["result"]["id"] == "4"
     paths = [r["path"] for r in requests_seen(sandbox_api)]
-    assert paths == ["/api/v3/incidents/7", "/api/v3/incidents/7", "/api/v3/incidents/4/escalate"]
+    assert paths[:3] == [
+        "/api/v3/incidents/7",
+        "/api/v3/incidents/7",
+        "/api/v3/incidents/4/escalate",
+    ]
+    assert paths[3:] == ["/api/v2/on-calls/2"]  # who the escalation notified
 
 
 @pytest.mark.integration

@@ -185,8 +185,14 @@ async def test_upstream_paged_list_walks_by_page(
     )
     assert len(second["result"]) == 1
     assert second["result"][0]["id"] != first["result"][0]["id"]
-    queries = [r["query"] for r in requests_seen(sandbox_api)]
+    seen = requests_seen(sandbox_api)
+    queries = [r["query"] for r in seen if r["path"] == "/api/v3/incidents"]
     assert queries == ["page=1&per_page=1", "page=2&per_page=1"]
+    # severities come from the policies and severities, read once a minute per account
+    assert sorted(r["path"] for r in seen if r["path"] != "/api/v3/incidents") == [
+        "/api/v2/urgencies",
+        "/api/v3/policies",
+    ]
 
 
 async def test_cursors_are_refused_when_tampered_foreign_or_expired(

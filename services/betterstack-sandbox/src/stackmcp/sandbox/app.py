@@ -21,6 +21,7 @@ from stackmcp.sandbox.errors import SEE_DOCS, ApiError
 from stackmcp.sandbox.gate import ApiGate
 from stackmcp.sandbox.incident_actions import incident_routes
 from stackmcp.sandbox.knobs import Knobs
+from stackmcp.sandbox.maintenance import maintenance_routes
 from stackmcp.sandbox.metadata import metadata_routes
 from stackmcp.sandbox.monitoring import heartbeat_availability, monitor_response_times, monitor_sla
 from stackmcp.sandbox.oncall import on_call_routes
@@ -51,6 +52,7 @@ def api_routes() -> list[HTTPRouteHandler]:
         + on_call_routes()
         + metadata_routes()
         + team_routes()
+        + maintenance_routes()
     )
 
 

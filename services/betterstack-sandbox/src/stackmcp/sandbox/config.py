@@ -26,6 +26,9 @@ class SandboxConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     """The accepted ``Authorization: Bearer`` token."""
     extra_tokens: tuple[str, ...] = ()
     """More accepted tokens (comma-separated in the environment); all see the same team."""
+    read_only_tokens: tuple[str, ...] = ()
+    """Accepted tokens that may only read: every other method is refused with 403 (comma-separated
+    in the environment)."""
     seed: bool = True
     """Load the demo data set at start-up and on ``POST /_sandbox/reset``."""
     rate_limit: float = 0.0

@@ -2,9 +2,10 @@
 
 Every request is first recorded in the request log (``GET /_sandbox/requests``). Order per
 request then: the configured latency is awaited first (so every API answer, errors
-included, is delayed), then the token is checked (401), then the token bucket (429), then the
-error injector (500/502/503). ``RateLimit-*`` headers are added to every authenticated answer
-when ``rate_limit_headers`` is on. Unknown routes never reach the gate (they are 404 without
+included, is delayed), then the token is checked (401; anything but a read with a read-only
+token is 403), then the token bucket (429), then the error injector (500/502/503).
+``RateLimit-*`` headers are added to every authenticated answer when ``rate_limit_headers``
+is on. Unknown routes never reach the gate (they are 404 without
 auth, as the real API does).
 """
 
@@ -25,6 +26,8 @@ from stackmcp.sandbox.state import RequestRecord, SandboxState
 __all__ = ["ApiGate", "bearer_token", "send_json"]
 
 RATE_LIMITED = "Rate limit exceeded. Please retry later."
+READ_ONLY = "This API token is read-only and cannot be used for write operations."
+READS = frozenset({"GET", "HEAD"})
 INJECTED = {
     500: "Internal server error (injected by the sandbox).",
     502: "Bad gateway (injected by the sandbox).",
@@ -97,8 +100,12 @@ class ApiGate:
         knobs = state.knobs
         if knobs.latency_ms > 0:
             await asyncio.sleep(knobs.latency_ms / 1000)
-        if bearer_token(scope) not in state.tokens:
+        token = bearer_token(scope)
+        if token not in state.tokens:
             await send_json(send, 401, {"errors": UNAUTHORIZED})
+            return
+        if token in state.config.read_only_tokens and scope.get("method") not in READS:
+            await send_json(send, 403, {"errors": READ_ONLY})
             return
         decision = state.bucket.take(knobs.rate_limit, knobs.rate_limit_burst)
         extra = _rate_headers(decision) if knobs.rate_limit_headers else []

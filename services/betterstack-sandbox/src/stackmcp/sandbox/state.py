@@ -44,7 +44,9 @@ class SandboxState:
     @property
     def tokens(self) -> frozenset[str]:
         """Every accepted bearer token."""
-        return frozenset((self.config.token, *self.config.extra_tokens))
+        return frozenset(
+            (self.config.token, *self.config.extra_tokens, *self.config.read_only_tokens)
+        )
 
     def now(self) -> dt.datetime:
         """The current time (one place to change if the sandbox ever gets a fake clock)."""

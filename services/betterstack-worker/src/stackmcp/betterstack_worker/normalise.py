@@ -52,6 +52,7 @@ RESULT_KINDS = frozenset(
         "outgoing-webhooks",
         "incoming-webhooks",
         "slack-integrations",
+        "team-maintenance",
     }
 )
 """Upstream path segments that name what an answer holds (collections and reports)."""

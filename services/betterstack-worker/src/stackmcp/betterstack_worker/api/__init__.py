@@ -6,6 +6,7 @@ The order of :data:`OPERATIONS` is the order of the tool catalogue.
 from stackmcp.betterstack_worker.api import (
     incidents,
     integrations,
+    maintenance,
     monitoring,
     oncall,
     policies,
@@ -47,6 +48,7 @@ OPERATIONS: tuple[Operation, ...] = (
     *oncall.OPERATIONS,
     *policies.OPERATIONS,
     *monitoring.OPERATIONS,
+    *maintenance.OPERATIONS,
     *status_pages.OPERATIONS,
     *status_reports.OPERATIONS,
     *team.OPERATIONS,

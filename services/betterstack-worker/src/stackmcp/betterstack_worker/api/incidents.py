@@ -13,6 +13,7 @@ from stackmcp.betterstack_worker.api._common import (
     TEAM_WAIT,
     WORKER_PAGES,
     action,
+    arr,
     b,
     creating,
     deleting,
@@ -44,6 +45,14 @@ COMMENT = Resource(
     label="incident comment",
 )
 
+TIMELINE_TYPES = (
+    "generic",
+    "generic_card",
+    "timeline_truncated",
+    "response_item",
+    "payload",
+    "comment",
+)
 INCIDENT_PAGES = Page(upstream=True, default_limit=10, max_limit=50, upstream_default=10)
 INCIDENT_ID = path_id("incident_id", "From list_all_better_stack_incidents.")
 COMMENT_ID = path_id("comment_id", "From list_all_better_stack_incident_comments.")
@@ -52,8 +61,8 @@ OPERATIONS: tuple[Operation, ...] = (
     listing(
         INCIDENT,
         "/api/v3/incidents",
-        "List incidents: status, cause, when started/acknowledged/resolved and by whom. "
-        "resolved=false lists the open ones.",
+        "List incidents: status, cause, severity (from its policy), when "
+        "started/acknowledged/resolved and by whom. resolved=false lists the open ones.",
         TEAM_FILTER,
         s("from", "Started on or after this day.", location="query", format="date"),
         s("to", "Started on or before this day.", location="query", format="date"),
@@ -69,6 +78,19 @@ OPERATIONS: tuple[Operation, ...] = (
             guess=True,
         ),
         page=INCIDENT_PAGES,
+        compose="incident_severity",
+    ),
+    action(
+        INCIDENT,
+        "brief",
+        "GET",
+        "/api/v3/incidents/{incident_id}",
+        "Handover brief in one call: status, severity, who acted, escalation progress (who "
+        "was paged, next step), comments, timeline with repeats merged.",
+        INCIDENT_ID,
+        read=True,
+        compose="incident_brief",
+        title="Incident brief",
     ),
     getting(
         INCIDENT,
@@ -117,14 +139,15 @@ OPERATIONS: tuple[Operation, ...] = (
         "escalate",
         "POST",
         "/api/v3/incidents/{incident_id}/escalate",
-        "Notify more people about an open incident now. escalation_type picks the target: "
-        "User (user_email or user_id), Team (team_name or team_id), Schedule (schedule_id: "
-        "who is on call), Policy (policy_id), Organization.",
+        "Notify more people about an open incident now; the result lists who was notified. "
+        "to=next_step pages the next step of its escalation policy; else escalation_type "
+        "picks the target: User (user_email or user_id), Team (team_name or team_id), "
+        "Schedule (schedule_id: who is on call), Policy (policy_id), Organization.",
         INCIDENT_ID,
+        s("to", "Instead of escalation_type.", location="worker", enum=("next_step",)),
         s(
             "escalation_type",
             "Target kind.",
-            required=True,
             enum=("User", "Team", "Schedule", "Policy", "Organization"),
         ),
         s("user_email", "User.", format="email"),
@@ -135,6 +158,7 @@ OPERATIONS: tuple[Operation, ...] = (
         int_id("policy_id", "From list_all_better_stack_escalation_policies."),
         *NOTIFY,
         method_tags=("notifies",),
+        compose="escalate",
     ),
     action(
         INCIDENT,
@@ -155,8 +179,22 @@ OPERATIONS: tuple[Operation, ...] = (
         TIMELINE,
         "/api/v3/incidents/{incident_id}/timeline",
         "List an incident's timeline (item_type, at, data): alerts, acknowledgements, "
-        "escalations, comments, responses.",
+        "escalations, comments, responses. Filtered in the worker.",
         INCIDENT_ID,
+        arr(
+            "types",
+            "Only these item types.",
+            s("type", "", enum=TIMELINE_TYPES),
+            location="worker",
+        ),
+        s("since", "At or after.", location="worker", format="date-time"),
+        s("until", "At or before.", location="worker", format="date-time"),
+        b("newest_first", "", location="worker"),
+        b(
+            "collapse",
+            "Merge identical events (count, first, last).",
+            location="worker",
+        ),
         page=WORKER_PAGES,
     ),
     listing(

@@ -27,11 +27,12 @@ __all__ = [
     "Resource",
 ]
 
-Location = Literal["path", "query", "body"]
+Location = Literal["path", "query", "body", "worker"]
+"""``worker``: an argument the worker applies itself (a filter, a shape); never sent upstream."""
 ParamType = Literal["string", "integer", "number", "boolean", "array", "object"]
 IdKind = Literal["digits", "digits_or_default"]
 HostKind = Literal["uptime", "betterstack"]
-HttpMethod = Literal["GET", "POST", "PATCH", "DELETE"]
+HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
 Envelope = Literal["jsonapi_single", "jsonapi_list", "raw_object", "raw_list", "empty"]
 """How the upstream answers.
 
@@ -145,6 +146,10 @@ class Operation(msgspec.Struct, frozen=True, kw_only=True):
     """The endpoint itself is not confirmed upstream."""
     title: str | None = None
     """Overrides the generated title."""
+    compose: str | None = None
+    """The worker-side composition that runs this tool (several upstream calls, see
+    :mod:`~stackmcp.betterstack_worker.execution.oncall`); ``None`` for one upstream call.
+    :attr:`path` is then the composition's main endpoint."""
 
 
 class Excluded(msgspec.Struct, frozen=True, kw_only=True):

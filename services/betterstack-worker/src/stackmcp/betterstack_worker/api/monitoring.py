@@ -51,6 +51,7 @@ MONITOR_GROUP_ID = path_id("monitor_group_id", "From list_all_better_stack_monit
 HEARTBEAT_ID = path_id("heartbeat_id", "From list_all_better_stack_heartbeats.")
 HEARTBEAT_GROUP_ID = path_id("heartbeat_group_id", "From list_all_better_stack_heartbeat_groups.")
 EXPIRY_DAYS = (1, 2, 3, 7, 14, 30, 60)
+MONITOR_STATUSES = ("up", "down", "paused", "pending", "maintenance", "validating")
 
 MONITOR_BODY = (
     s(
@@ -184,6 +185,13 @@ OPERATIONS: tuple[Operation, ...] = (
         "validating), URL, type and check settings.",
         q(s("url", "Only monitors checking exactly this URL.")),
         q(s("pronounceable_name", "Only monitors with this name.")),
+        s(
+            "status",
+            "Only this status (filtered per page in the worker).",
+            location="worker",
+            enum=MONITOR_STATUSES,
+        ),
+        b("compact", "Only id, name, url, type, status, check times.", location="worker"),
         TEAM_FILTER,
     ),
     getting(MONITOR, "/api/v2/monitors/{monitor_id}", "Get one monitor.", MONITOR_ID),

@@ -14,6 +14,8 @@ carry a footer and incident actions are followed by a timeline note (:mod:`.prov
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
 import logging
 import time
 from collections.abc import Mapping
@@ -26,6 +28,7 @@ from stackmcp.betterstack_worker import metrics
 from stackmcp.betterstack_worker.api import Operation, Page
 from stackmcp.betterstack_worker.catalog import Catalog
 from stackmcp.betterstack_worker.cursors import CursorSigner
+from stackmcp.betterstack_worker.execution import oncall
 from stackmcp.betterstack_worker.execution.accounts import Account, AccountStore
 from stackmcp.betterstack_worker.execution.arguments import ArgumentValidator
 from stackmcp.betterstack_worker.execution.claims import WriteClaims
@@ -40,7 +43,7 @@ from stackmcp.betterstack_worker.execution.policy import (
 )
 from stackmcp.betterstack_worker.execution.provenance import COMMENT_TOOL, note, with_footer
 from stackmcp.betterstack_worker.execution.requests import RequestPlan, UpstreamRequest
-from stackmcp.betterstack_worker.normalise import flatten_document
+from stackmcp.betterstack_worker.normalise import flatten_document, result_kind
 from stackmcp.betterstack_worker.secrets import redactor_for
 from stackmcp.betterstack_worker.untrusted import untrusted_fields
 from stackmcp.betterstack_worker.upstream import (
@@ -71,6 +74,19 @@ _LAST_START = 0.05
 """Upstream work is not started with less than this many seconds left before the deadline."""
 _NOTE_TIMEOUT = 3.0
 """Most seconds the provenance note after a write may take (the write's answer waits for it)."""
+_MANY = 250
+"""``per_page`` of the worker's own reads of whole lists (policies, severities)."""
+_REFERENCE_TTL = 60.0
+"""Seconds the worker reuses an account's escalation policies and severities (they change
+rarely; an incident list walked page by page would read them again on every page)."""
+
+GET_INCIDENT = "get_single_better_stack_incident_by_id"
+TIMELINE = "list_all_better_stack_incident_timeline"
+COMMENTS = "list_all_better_stack_incident_comments"
+POLICIES = "list_all_better_stack_escalation_policies"
+GET_POLICY = "get_single_better_stack_escalation_policy_by_id"
+SEVERITIES = "list_all_better_stack_severities"
+GET_SCHEDULE = "get_single_better_stack_on_call_schedule_by_id"
 
 
 class _Dropped(NoReply):
@@ -114,11 +130,12 @@ class _Call:
 class _Tool:
     """One tool with everything a call needs, prepared once."""
 
-    __slots__ = ("descriptor", "op", "plan", "redactor", "untrusted", "validator")
+    __slots__ = ("descriptor", "op", "plan", "redactor", "shapes", "untrusted", "validator")
 
     def __init__(self, descriptor: ToolDescriptor, op: Operation) -> None:
         self.descriptor = descriptor
         self.op = op
+        self.shapes = any(p.location == "worker" for p in op.params) and op.page is not None
         self.validator = ArgumentValidator(op)
         self.plan = RequestPlan(op)
         self.redactor = redactor_for(op)
@@ -153,6 +170,7 @@ class Executor:
         self._cursors = cursors
         self._claims = claims
         self._planner = Planner(catalog.operations)
+        self._reference: dict[tuple[str, str, str, bool], tuple[float, Any]] = {}
 
     async def catalog(self, request: CatalogRequest) -> CatalogResponse:
         """The catalogue, or just its version when the caller already holds it."""
@@ -204,6 +222,10 @@ class Executor:
         _check(tool, given, request)
         arguments = with_footer(tool.descriptor.name, given, request.provenance)
         account = await self._accounts.get(request.account_id)
+        if tool.op.compose == oncall.BRIEF:
+            return await self._brief(tool, arguments, account, request)
+        if tool.op.compose == oncall.ESCALATE_NEXT:
+            return await self._escalate(tool, arguments, account, request)
         if request.plan_only:
             upstream_request = tool.plan.build(arguments, team_name=account.team_name)
             return await self._plan(tool, arguments, upstream_request, account, request)
@@ -231,16 +253,226 @@ class Executor:
         if request.plan_only:
             return await self._plan(tool, window.arguments, upstream_request, account, request)
         call = _Call(request, write=False)
-        answer = await self._send(tool.op, account, upstream_request, call)
-        items = _items(tool.op, answer.body)
+        if tool.op.compose == oncall.INCIDENT_SEVERITY:
+            answer, items = await self._with_severity(tool, account, upstream_request, call)
+        else:
+            answer = await self._send(tool.op, account, upstream_request, call)
+            items = _items(tool.op, answer.body)
         pinned = pinned_ids(tool.descriptor, request.pin)
         if page.upstream:
             next_cursor = pager.close_upstream(window, items, answer.body)
-            items = keep_pinned(items, pinned)
+            items = self._shaped(tool, keep_pinned(items, pinned), window.arguments)
         else:
-            items, next_cursor = pager.slice(window, keep_pinned(items, pinned))
+            items = self._shaped(tool, keep_pinned(items, pinned), window.arguments)
+            items, next_cursor = pager.slice(window, items)
         structured = {"result": items, "next_cursor": next_cursor}
         return _result(tool, call, structured, answer.rate_limit, answer.status)
+
+    @staticmethod
+    def _shaped(tool: _Tool, items: list[Any], arguments: Mapping[str, Any]) -> list[Any]:
+        """The items after the tool's worker-side filters (timeline, monitor status...)."""
+        if not tool.shapes:
+            return items
+        return oncall.shape_items(result_kind(tool.op.path) or "", items, arguments)
+
+    async def _fetch(
+        self,
+        name: str,
+        arguments: Mapping[str, Any],
+        account: Account,
+        call: _Call,
+        *,
+        whole: bool = False,
+    ) -> tuple[Any, UpstreamResponse]:
+        """The redacted result of the worker's own read through tool ``name`` (a list tool's
+        items unsliced; ``whole`` asks an upstream-paged list for its first :data:`_MANY`)."""
+        tool = self._tools[name]
+        extra = [("page", "1"), ("per_page", str(_MANY))] if whole else []
+        upstream_request = tool.plan.build(
+            arguments, extra_query=extra, team_name=account.team_name
+        )
+        answer = await self._send(tool.op, account, upstream_request, call)
+        if tool.op.page is not None:
+            result: Any = _items(tool.op, answer.body)
+        else:
+            result = _single_result(tool.op, answer.body)
+        if tool.redactor is not None and not call.reveal_secrets:
+            result = tool.redactor.result(result)
+        return result, answer
+
+    async def _optional(self, read: Any) -> Any:
+        """The result of ``read`` (a :meth:`_fetch`), or ``None`` when it failed: the parts of
+        a composed answer that only add detail never fail the call."""
+        try:
+            result, _ = await read
+        except (UpstreamHttpError, StackmcpError, NoReply) as exc:
+            logger.info("an optional read of a composed answer failed: %r", exc)
+            return None
+        return result
+
+    async def _with_severity(
+        self, tool: _Tool, account: Account, upstream_request: UpstreamRequest, call: _Call
+    ) -> tuple[UpstreamResponse, list[Any]]:
+        """An incident list page with each incident's severity and escalation step, from its
+        policy and the severities (read concurrently with the page)."""
+        answer, policies, severities = await asyncio.gather(
+            self._send(tool.op, account, upstream_request, call),
+            self._reference_list(POLICIES, account, call),
+            self._reference_list(SEVERITIES, account, call),
+        )
+        items = _items(tool.op, answer.body)
+        if policies is None:
+            return answer, items
+        return answer, oncall.with_severity(items, policies, severities or [], _now())
+
+    async def _reference_list(self, name: str, account: Account, call: _Call) -> Any:
+        """An account's policies or severities (first :data:`_MANY`), reused for
+        :data:`_REFERENCE_TTL` seconds; ``None`` when the read failed."""
+        key = (account.id, account.uptime_origin, name, call.reveal_secrets)
+        now = time.monotonic()
+        cached = self._reference.get(key)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        result = await self._optional(self._fetch(name, {}, account, call, whole=True))
+        if result is not None:
+            if len(self._reference) > 10_000:
+                self._reference.clear()
+            self._reference[key] = (now + _REFERENCE_TTL, result)
+        return result
+
+    async def _brief(
+        self, tool: _Tool, arguments: Mapping[str, Any], account: Account, request: ToolCallRequest
+    ) -> ToolCallResult:
+        """The incident brief: the incident, timeline, comments, severities and who is on call
+        read concurrently, then the incident's policy."""
+        call = _Call(request, write=False)
+        ids = {"incident_id": arguments["incident_id"]}
+        (
+            (incident, answer),
+            (timeline, _),
+            (comments, _),
+            severities,
+            schedule,
+        ) = await asyncio.gather(
+            self._fetch(GET_INCIDENT, ids, account, call),
+            self._fetch(TIMELINE, ids, account, call),
+            self._fetch(COMMENTS, ids, account, call),
+            self._reference_list(SEVERITIES, account, call),
+            self._optional(self._fetch(GET_SCHEDULE, {"schedule_id": "default"}, account, call)),
+        )
+        policy = None
+        policy_id = incident.get("escalation_policy_id") if isinstance(incident, dict) else None
+        if policy_id is not None:
+            policy = await self._optional(
+                self._fetch(GET_POLICY, {"policy_id": str(policy_id)}, account, call)
+            )
+        result = oncall.brief(
+            incident if isinstance(incident, dict) else {},
+            timeline=timeline,
+            comments=comments,
+            policy=policy,
+            urgencies=severities or [],
+            on_call=oncall.on_call_emails(schedule) if schedule is not None else None,
+            now=_now(),
+        )
+        return _result(tool, call, {"result": result}, answer.rate_limit, answer.status)
+
+    async def _escalate(
+        self, tool: _Tool, arguments: Mapping[str, Any], account: Account, request: ToolCallRequest
+    ) -> ToolCallResult:
+        """Escalate, and say who was notified (Better Stack answers with the unchanged
+        incident, so the worker composes it from the target). ``to: next_step`` pages the
+        members of the next step of the incident's escalation policy, one request each."""
+        given = {k: v for k, v in arguments.items() if k != "to"}
+        next_step = arguments.get("to") == "next_step"
+        if next_step == ("escalation_type" in given):
+            raise InvalidArgument(
+                "give either to: next_step or escalation_type",
+                fields={"escalation_type": ["give this or to: next_step, not both"]},
+            )
+        read = _Call(request, write=False)
+        step: dict[str, Any] | None = None
+        if next_step:
+            step, targets, notified = await self._next_step(given, account, read)
+            requests = [{**given, **target} for target in targets]
+        else:
+            requests, notified = [given], []
+        if request.plan_only:
+            first = tool.plan.build(requests[0], team_name=account.team_name)
+            return await self._plan(tool, requests[0], first, account, request)
+        write = _Call(request, write=True)
+        result: ToolCallResult | None = None
+        for index, one in enumerate(requests):
+            result = await self._single(tool, one, account, write if index == 0 else read)
+            if result.is_error:
+                return result
+        assert result is not None
+        if not next_step:
+            notified = await self._notified(given, account, read)
+        await self._leave_note(tool, requests[0], account, request)
+        structured = result.structured_value()
+        structured["notified"] = notified
+        if step is not None:
+            structured["step"] = step
+        return _result(tool, read, structured, result.rate_limit, result.upstream_status or 200)
+
+    async def _next_step(
+        self, given: Mapping[str, Any], account: Account, call: _Call
+    ) -> tuple[dict[str, Any], list[dict[str, Any]], list[str]]:
+        """The next step of the incident's policy: the step, the escalate targets that page
+        its members, and who they are in words."""
+        ids = {"incident_id": given["incident_id"]}
+        (incident, _), severities, schedule = await asyncio.gather(
+            self._fetch(GET_INCIDENT, ids, account, call),
+            self._reference_list(SEVERITIES, account, call),
+            self._optional(self._fetch(GET_SCHEDULE, {"schedule_id": "default"}, account, call)),
+        )
+        policy_id = incident.get("escalation_policy_id") if isinstance(incident, dict) else None
+        if policy_id is None:
+            raise InvalidArgument(
+                "this incident has no escalation policy; escalate with escalation_type instead"
+            )
+        policy, _ = await self._fetch(GET_POLICY, {"policy_id": str(policy_id)}, account, call)
+        on_call = oncall.on_call_emails(schedule) if schedule is not None else None
+        view = oncall.progress(
+            incident, policy, oncall.severity_names(severities or []), _now(), on_call
+        )
+        upcoming = (view or {}).get("next_step")
+        if not upcoming:
+            raise InvalidArgument(
+                "the escalation policy has no further escalation step for this incident; "
+                "escalate with escalation_type instead"
+            )
+        steps = [s for s in policy.get("steps") or () if isinstance(s, dict)]
+        calendar = str(schedule["id"]) if isinstance(schedule, dict) and "id" in schedule else None
+        targets, skipped = oncall.escalation_targets(
+            steps[upcoming["step"] - 1], calendar, account.team_name
+        )
+        if not targets:
+            raise InvalidArgument(
+                f"step {upcoming['step']} pages only {', '.join(skipped) or 'nobody'}, "
+                "which the API cannot escalate to; escalate with escalation_type instead"
+            )
+        step = {"step": upcoming["step"], "of": view["steps"] if view else len(steps)}
+        if "severity" in upcoming:
+            step["severity"] = upcoming["severity"]
+        if skipped:
+            step["not_paged"] = skipped
+        return step, targets, list(upcoming["who"])
+
+    async def _notified(self, given: Mapping[str, Any], account: Account, call: _Call) -> list[str]:
+        """Who an escalate request paged, from its target (reads are best effort)."""
+        kind = given.get("escalation_type")
+        schedule = policy = None
+        if kind == "Schedule" and given.get("schedule_id") is not None:
+            schedule = await self._optional(
+                self._fetch(GET_SCHEDULE, {"schedule_id": str(given["schedule_id"])}, account, call)
+            )
+        if kind == "Policy" and given.get("policy_id") is not None:
+            policy = await self._optional(
+                self._fetch(GET_POLICY, {"policy_id": str(given["policy_id"])}, account, call)
+            )
+        return oncall.notified_by(given, schedule, policy)
 
     async def _plan(
         self,
@@ -334,6 +566,10 @@ class Executor:
             timeout=timeout,
             route=op.path,
         )
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
 
 
 def _check(tool: _Tool, arguments: Mapping[str, Any], request: ToolCallRequest) -> None:

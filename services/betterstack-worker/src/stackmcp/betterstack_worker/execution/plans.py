@@ -55,6 +55,11 @@ _EFFECTS: Final[Mapping[str, str]] = {
         "Adds a shift to {subject} for {users} from {starts_at} to {ends_at}."
     ),
     "create_a_better_stack_status_page_report": "Publishes the report {title} on {subject}.",
+    "better_stack_team_maintenance_start": (
+        "Starts team-wide maintenance: no monitor, heartbeat or integration of the team alerts "
+        "until it ends (or moves the end of the current one)."
+    ),
+    "better_stack_team_maintenance_end": "Ends team-wide maintenance now; alerting resumes.",
     "create_a_better_stack_status_page_report_update": "Posts an update to {subject}: {message}.",
 }
 """Per-tool effect phrasing; other tools get :func:`_generic_effect`. Fields are ``subject``,
@@ -384,11 +389,17 @@ async def _invitee(context: _Context) -> str:
     return f"{_shown('email', context.arguments.get('email'))} gets an invitation e-mail."
 
 
+async def _maintenance_told(context: _Context) -> str:
+    return "The team's Slack and Microsoft Teams integrations are told."
+
+
 _NOTIFIES: Final[Mapping[str, Callable[[_Context], Awaitable[str | None]]]] = {
     "create_a_better_stack_incident": _incident_alerts,
     "create_a_better_stack_status_page_report": _report_subscribers,
     "create_a_better_stack_status_page_report_update": _update_subscribers,
     "better_stack_team_members_invite": _invitee,
+    "better_stack_team_maintenance_start": _maintenance_told,
+    "better_stack_team_maintenance_end": _maintenance_told,
 }
 """Who is told, per tool; a tool tagged ``notifies`` without a rule quotes its description."""
 

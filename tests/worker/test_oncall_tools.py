@@ -1,0 +1,190 @@
+"""On-call tools that answer in one call: the incident brief, timeline filters, escalation to
+the next step, severity in incident lists, monitor status filter and compact form, team
+maintenance — through the worker's executor against the real sandbox."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import pytest
+
+from tests.support.sandbox import RunningSandbox
+from tests.support.worker import WorkerHarness
+
+pytestmark = pytest.mark.integration
+
+BRIEF = "better_stack_incidents_brief"
+TIMELINE = "list_all_better_stack_incident_timeline"
+ESCALATE = "better_stack_incidents_escalate"
+BRIEF_BUDGET = 1_500
+
+with warnings.catch_warnings():
+    # bpe-openai reads its tables with importlib.resources.open_binary (deprecated, harmless)
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import bpe_openai
+
+    ENCODING = bpe_openai.get_encoding("o200k_base")
+
+
+def ok(result: Any) -> Any:
+    assert not result.is_error, result.text
+    return result.structured_value()
+
+
+def tokens(text: str) -> int:
+    return len(ENCODING.encode(text))
+
+
+async def test_brief_of_the_noisy_incident_fits_its_budget(worker: WorkerHarness) -> None:
+    """Incident 3 (120+ timeline items): status, severity, who acknowledged, escalation
+    progress and the collapsed timeline in at most 1,500 o200k tokens."""
+    result = await worker.call(BRIEF, {"incident_id": 3})
+    brief = ok(result)["result"]
+    full = await worker.call(TIMELINE, {"incident_id": "3", "limit": 100})
+    size = tokens(result.content_text())
+    print(f"\nbrief of incident 3: {size} o200k tokens ({len(result.content_text())} bytes)")
+    print(f"timeline of incident 3, first 100 items: {tokens(full.content_text())} tokens")
+    print(result.content_text())
+    assert size <= BRIEF_BUDGET
+    assert brief["status"] == "Acknowledged"
+    assert brief["severity"] == "High"
+    assert brief["acknowledged"]["by"] == "carol@example.com"
+    assert brief["source"]["pronounceable_name"] == "Payments API"
+    assert brief["metadata"] == {"Service": "payments"}
+    escalation = brief["escalation"]
+    assert escalation["policy"]["name"] == "Default escalation"
+    assert escalation["current_step"] == 1
+    assert escalation["paged"][0]["who"] == ["on call: alice@example.com"]
+    assert escalation["next_step"]["who"] == ["bob@example.com"]
+    assert escalation["stopped"].startswith("acknowledged at ")
+    events = brief["timeline"]["events"]
+    assert brief["timeline"]["items"] > 120
+    counts = {e.get("title"): e.get("count", 1) for e in events}
+    assert counts["Payments API went down"] == 30
+    assert counts["Payments API recovered"] == 30
+    assert counts["Page response"] == 60
+    assert len(events) <= 6
+
+
+async def test_brief_of_checkout_carries_comments_and_who_was_paged(
+    worker: WorkerHarness,
+) -> None:
+    brief = ok(await worker.call(BRIEF, {"incident_id": "7"}))["result"]
+    assert brief["name"] == "Checkout API is down"
+    assert brief["status"] == "Started"
+    assert [c["by"] for c in brief["comments"]] == ["alice@example.com", "bob@example.com"]
+    assert "crash-looping" in brief["comments"][0]["text"]
+    paged = brief["escalation"]["paged"]
+    assert paged[0]["who"] == ["on call: alice@example.com"]
+    assert paged[1]["who"] == ["bob@example.com"]
+    assert "auth_password" not in str(brief)
+
+
+async def test_brief_runs_its_reads_concurrently_and_reports_upstream_errors(
+    worker: WorkerHarness, sandbox_api: RunningSandbox
+) -> None:
+    missing = await worker.call(BRIEF, {"incident_id": "999"})
+    assert missing.is_error
+    assert missing.upstream_status == 404
+
+
+async def test_timeline_filters_types_window_order_and_collapse(worker: WorkerHarness) -> None:
+    full = ok(await worker.call(TIMELINE, {"incident_id": 3, "limit": 100}))
+    generic = ok(
+        await worker.call(TIMELINE, {"incident_id": 3, "types": ["generic"], "limit": 100})
+    )["result"]
+    assert generic
+    assert {i["item_type"] for i in generic} == {"generic"}
+    newest = ok(await worker.call(TIMELINE, {"incident_id": 3, "newest_first": True, "limit": 5}))
+    ats = [i["at"] for i in newest["result"]]
+    assert ats == sorted(ats, reverse=True)
+    assert newest["next_cursor"]
+    latest = ok(await worker.call(TIMELINE, {"incident_id": 3, "newest_first": True}))["result"]
+    since, until = latest[9]["at"], latest[2]["at"]
+    window = ok(await worker.call(TIMELINE, {"incident_id": 3, "since": since, "until": until}))[
+        "result"
+    ]
+    assert [i["id"] for i in window] == [i["id"] for i in reversed(latest[2:10])]
+    collapsed = ok(await worker.call(TIMELINE, {"incident_id": 3, "collapse": True}))["result"]
+    assert len(collapsed) <= 6
+    down = next(e for e in collapsed if e.get("title") == "Payments API went down")
+    assert down["count"] == 30
+    assert down["first"] < down["last"]
+    before = tokens(full_text := str(full))
+    print(
+        f"\ntimeline of incident 3: first 100 items ~{before} tokens (repr), collapsed "
+        f"{tokens(str(collapsed))}; {len(full_text)} vs {len(str(collapsed))} chars"
+    )
+
+
+async def test_timeline_cursor_keeps_the_filters(worker: WorkerHarness) -> None:
+    first = ok(
+        await worker.call(TIMELINE, {"incident_id": 3, "types": ["response_item"], "limit": 40})
+    )
+    rest = ok(await worker.call(TIMELINE, {"next_cursor": first["next_cursor"], "limit": 40}))
+    assert len(first["result"]) + len(rest["result"]) == 60
+    assert {i["item_type"] for i in rest["result"]} == {"response_item"}
+
+
+async def test_escalate_to_the_next_step_pages_its_members_and_says_who(
+    worker: WorkerHarness, sandbox_api: RunningSandbox
+) -> None:
+    answer = ok(await worker.call(ESCALATE, {"incident_id": 3, "to": "next_step"}))
+    assert answer["notified"] == ["bob@example.com"]
+    assert answer["step"] == {"step": 2, "of": 5, "severity": "High"}
+    assert answer["result"]["id"] == "3"
+    timeline = ok(await worker.call(TIMELINE, {"incident_id": 3, "newest_first": True}))
+    assert timeline["result"][0]["data"]["title"] == "Incident escalated to bob@example.com"
+
+
+async def test_escalate_says_who_was_notified_for_a_schedule(worker: WorkerHarness) -> None:
+    answer = ok(
+        await worker.call(
+            ESCALATE, {"incident_id": 7, "escalation_type": "Schedule", "schedule_id": 3}
+        )
+    )
+    assert answer["notified"] == ["on call on schedule 3: carol@example.com, dave@example.com"]
+    team = ok(
+        await worker.call(
+            ESCALATE, {"incident_id": 7, "escalation_type": "Policy", "policy_id": "2"}
+        )
+    )
+    assert team["notified"] == ["policy 2, step 1: current on-call, carol@example.com"]
+
+
+async def test_escalate_needs_exactly_one_target(worker: WorkerHarness) -> None:
+    neither = await worker.call(ESCALATE, {"incident_id": 3})
+    assert neither.is_error
+    assert "next_step" in neither.text
+    both = await worker.call(
+        ESCALATE, {"incident_id": 3, "to": "next_step", "escalation_type": "Organization"}
+    )
+    assert both.is_error
+    no_policy = await worker.call(ESCALATE, {"incident_id": 4, "to": "next_step"})
+    assert no_policy.is_error
+    assert "no escalation policy" in no_policy.text
+
+
+async def test_incident_list_carries_severity(worker: WorkerHarness) -> None:
+    incidents = ok(await worker.call("list_all_better_stack_incidents", {"limit": 10}))["result"]
+    by_id = {i["id"]: i for i in incidents}
+    assert by_id["3"]["severity"] == "High"
+    assert by_id["3"]["escalation_step"] == "1/5"
+    assert "severity" not in by_id["4"]
+
+
+async def test_monitor_list_status_filter_and_compact_form(worker: WorkerHarness) -> None:
+    full = await worker.call("list_all_better_stack_monitors", {})
+    compact = await worker.call("list_all_better_stack_monitors", {"compact": True})
+    down = ok(await worker.call("list_all_better_stack_monitors", {"status": "down"}))["result"]
+    assert [m["pronounceable_name"] for m in down] == ["Checkout API"]
+    items = ok(compact)["result"]
+    assert len(items) == len(ok(full)["result"])
+    assert all("request_headers" not in m and "auth_password" not in m for m in items)
+    assert {"id", "pronounceable_name", "url", "status"} <= set(items[0])
+    print(
+        f"\nmonitor list: {len(full.content_text())} bytes, compact "
+        f"{len(compact.content_text())} bytes"
+    )
+    assert len(compact.content_text()) * 3 < len(full.content_text())
