@@ -23,6 +23,7 @@ import nats
 import pytest
 from mcp import Client
 from mcp.shared.exceptions import MCPError
+from mcp.types import ElicitRequestParams, ElicitResult
 
 from stackmcp.betterstack_worker.catalog import default_catalog
 from stackmcp.contracts.audit import AuditEntry, ToolCallCompleted
@@ -390,3 +391,32 @@ async def test_an_all_server_has_no_meta_tools(sandbox: McpStack) -> None:
         assert "search_tools" not in {t.name for t in (await client.list_tools()).tools}
         with pytest.raises(MCPError, match=r"Unknown tool|not available"):
             await client.call_tool("search_tools", {"query": "incident"})
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_confirmation_by_elicitation_through_call_tool(sandbox: McpStack, mode: str) -> None:
+    """A client that declared elicitation is asked (on its response stream, or by
+    ``input_required`` in 2026-07-28) before the inner tool runs, as for a direct call."""
+    token, grant = await mint(sandbox, tool_exposure="discovery", confirm="writes", **INCIDENTS_RW)
+    asked: list[str] = []
+
+    async def person(_context: Any, params: ElicitRequestParams) -> ElicitResult:
+        asked.append(params.message)
+        return ElicitResult(action="accept", content={"confirm": True})
+
+    content = f"elicited via call_tool in {mode}"
+    async with Client(
+        sandbox.url(token),
+        mode=mode,  # type: ignore[arg-type]
+        elicitation_callback=person,
+    ) as client:
+        result = await call(client, COMMENT, {"incident_id": "7", "content": content})
+    assert structured(result)["result"]["content"].startswith(content)
+    assert len(asked) == 1
+    assert "comment" in asked[0].lower()
+    # 2026-07-28 asks with an input_required result first (a record of its own), then runs.
+    expected = [(COMMENT, "ok", "accepted")]
+    if mode != "legacy":
+        expected.insert(0, (COMMENT, "refused", "asked"))
+    records = await audit_records(sandbox, grant.server_id, len(expected))
+    assert [(r.tool, r.outcome, r.decision) for r in records] == expected
