@@ -188,3 +188,29 @@ async def test_monitor_list_status_filter_and_compact_form(worker: WorkerHarness
         f"{len(compact.content_text())} bytes"
     )
     assert len(compact.content_text()) * 3 < len(full.content_text())
+
+
+async def test_team_maintenance_start_status_and_end(
+    worker: WorkerHarness, sandbox_api: RunningSandbox
+) -> None:
+    started = ok(await worker.call("better_stack_team_maintenance_start", {"duration": 600}))
+    assert started["result"]["maintenance"] is True
+    assert started["result"]["team_name"] == "Stackmcp Demo"
+    status = ok(await worker.call("better_stack_team_maintenance_status", {}))
+    assert status["result"]["maintenance_to"] == started["result"]["maintenance_to"]
+    both = await worker.call(
+        "better_stack_team_maintenance_start", {"duration": 60, "until": "2099-01-01T00:00:00Z"}
+    )
+    assert both.is_error
+    assert "exactly one" in both.text
+    assert ok(await worker.call("better_stack_team_maintenance_end", {})) == {"result": None}
+    assert not ok(await worker.call("better_stack_team_maintenance_status", {}))["result"].get(
+        "maintenance"
+    )
+    sent = [r for r in requests_seen(sandbox_api) if r["path"] == "/api/v2/team-maintenance"]
+    assert [r["method"] for r in sent] == ["PUT", "GET", "PUT", "DELETE", "GET"]
+
+
+def requests_seen(sandbox: RunningSandbox) -> list[dict[str, Any]]:
+    log: list[dict[str, Any]] = sandbox.admin("GET", "requests").json()["requests"]
+    return log
