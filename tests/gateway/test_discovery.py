@@ -34,6 +34,7 @@ from stackmcp.contracts.tools import ToolDescriptor
 from stackmcp.gateway.discovery import (
     CALL_TOOL,
     META_TOOLS,
+    Discovery,
     SearchIndex,
     inner_call,
     meta_tools,
@@ -181,6 +182,31 @@ def test_the_meta_tools_list_fits_in_1000_o200k_tokens(policy: dict[str, Any]) -
     tokens = len(ENCODING.encode(text))
     print(f"discovery tools/list ({', '.join(policy['methods'])}): {tokens} o200k tokens")
     assert tokens <= META_TOKEN_BUDGET
+
+
+def test_search_limits() -> None:
+    class Catalog:  # the part of ToolCatalog discovery reads
+        version = "v1"
+
+        def view(self, grant: Grant) -> Any:
+            return type("View", (), {"tools": {t.name: t for t in _exposed(grant)}})()
+
+    discovery = Discovery(Catalog())  # type: ignore[arg-type]
+    grant = _grant(methods=("read", "write", "custom"))
+
+    def found(**arguments: Any) -> Any:
+        result = discovery.answer("search_tools", arguments, grant)
+        return result.is_error, result.structured_value() if not result.is_error else result.text
+
+    assert len(found(query="incident")[1]["result"]) == 10
+    assert len(found(query="", limit=500)[1]["result"]) == 50
+    assert found(query="", limit=500)[1]["more"] == len(_exposed(grant)) - 50
+    assert len(found(query="incident", limit=3.0)[1]["result"]) == 3
+    for bad in ({"query": "x", "limit": 0}, {"query": "x", "limit": "5"}, {"limit": 5}):
+        assert found(**bad)[0] is True
+    nothing = found(query="xyzzy")[1]
+    assert nothing["result"] == []
+    assert "empty query" in nothing["hint"]
 
 
 def test_hidden_and_unknown_tools_get_one_answer() -> None:

@@ -394,15 +394,17 @@ class Discovery:
         return self.schema(grant, args.get("name"))
 
     def search(self, grant: Grant, query: object, limit: object = None) -> ToolCallResult:
-        """``search_tools``: up to ``limit`` tools for ``query``, best first."""
+        """``search_tools``: up to ``limit`` tools for ``query``, best first (a ``limit`` above
+        :data:`MAX_LIMIT` gives that many)."""
         if not isinstance(query, str):
             return _error('search_tools needs query, a few words such as "open incidents"')
         if limit is None:
             limit = DEFAULT_LIMIT
         if isinstance(limit, float) and limit.is_integer():
             limit = int(limit)
-        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
             return _error(f"limit must be an integer from 1 to {MAX_LIMIT}")
+        limit = min(limit, MAX_LIMIT)
         index = self._index(grant)
         ranked = index.rank(query)
         found = [{"name": t.name, "description": one_line(t.description)} for t, _ in ranked]
