@@ -91,6 +91,10 @@ def test_the_obvious_tool_ranks_first() -> None:
         "status pages": "list_all_better_stack_status_pages",
         "delete monitor": "delete_a_better_stack_monitor_by_id",
         "heartbeats": "list_all_better_stack_heartbeats",
+        "brief the next engineer": "better_stack_incidents_brief",
+        "incident summary": "better_stack_incidents_brief",  # a synonym, next to the word
+        "availability summary": "better_stack_monitors_availability",
+        "start maintenance": "better_stack_team_maintenance_start",
     }
     for query, tool in expected.items():
         assert index.rank(query)[0][0].name == tool, (query, index.rank(query)[:3])

@@ -178,8 +178,13 @@ _SYNONYMS = {
     "silence": "pause",
     "note": "comment",
     "statuspage": "status",
+    "summary": "brief",
+    "summarize": "brief",
+    "handover": "brief",
+    "handoff": "brief",
 }
-"""Everyday words for what the catalogue names otherwise (query side only)."""
+"""Everyday words for what the catalogue names otherwise: a query word also counts as its
+synonym (whichever scores more)."""
 _FIELDS = (("name", 3.0), ("tags", 2.0), ("title", 2.0), ("description", 1.0))
 """Where a word is found, and what finding it there is worth."""
 PREFIX_WEIGHT = 0.5
@@ -237,7 +242,7 @@ class SearchIndex:
     def rank(self, query: str) -> list[tuple[ToolDescriptor, float]]:
         """Tools matching ``query``, best first (ties in catalogue order); an empty query
         (no word left once common words are dropped) matches every tool, in catalogue order."""
-        terms = list(dict.fromkeys(_SYNONYMS.get(w, w) for w in words(query)))
+        terms = list(dict.fromkeys(words(query)))
         if not terms:
             return [(entry.tool, 0.0) for entry in self._entries]
         scored: list[tuple[float, int, ToolDescriptor]] = []
@@ -245,6 +250,8 @@ class SearchIndex:
             score, matched = 0.0, 0
             for term in terms:
                 best = self._term_score(term, entry)
+                if term in _SYNONYMS:
+                    best = max(best, self._term_score(_SYNONYMS[term], entry))
                 if best > 0:
                     score += best
                     matched += 1
