@@ -7,6 +7,13 @@ rule of :mod:`stackmcp.contracts.policy` (methods, tags, exclusions, pins) and, 
 need confirmation, adds the optional ``confirm_token`` argument. The catalogue is re-checked
 every ``refresh`` seconds with the version the gateway holds, so the worker only sends tools
 when they changed.
+
+Each view's text is rendered for the tools it lists (:func:`render`), once per view: a
+description never names a tool the server does not list ("From list_all_better_stack_monitors."
+becomes "A monitor id." where the monitor list is hidden; a sentence naming another unlisted tool
+is dropped), and an update tool whose description says "Fields as in <create tool>" lists the
+fields it shares with that create tool without repeating their schemas, only where the create
+tool is listed too.
 """
 
 from __future__ import annotations
@@ -16,7 +23,8 @@ import base64
 import binascii
 import contextlib
 import logging
-from collections.abc import Hashable
+import re
+from collections.abc import Collection, Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,7 +41,16 @@ from stackmcp.gateway.jsonrpc import INVALID_PARAMS, RpcError
 from stackmcp.runtime.errors import StackmcpError, Unavailable
 from stackmcp.runtime.natsx import request
 
-__all__ = ["WITHHELD_META", "GrantView", "ToolCatalog", "policy_key"]
+__all__ = [
+    "CONFIRM_TOKEN_DESCRIPTION",
+    "TOOL_NAME",
+    "WITHHELD_META",
+    "GrantView",
+    "ToolCatalog",
+    "policy_key",
+    "render",
+    "rewrite",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +78,115 @@ class GrantView:
     withheld: dict[str, str]
 
 
+CONFIRM_TOKEN_DESCRIPTION = "From the plan a first call returned, once the user approved it."
+"""The ``confirm_token`` argument's description (the instructions say the rest, once)."""
+
+TOOL_NAME = re.compile(r"\b[a-z0-9_]*better_stack_[a-z0-9_]*[a-z0-9]")
+"""A catalogue tool's name inside a text (every one has ``better_stack_`` in it)."""
+_FIELDS_AS_IN = re.compile(r"Fields as in ([a-z0-9_]+); only those given change\.")
+_FROM_LIST = re.compile(r"\b([Ff])rom list_all_better_stack_([a-z0-9_]+)")
+_SENTENCE_END = re.compile(r"(?<=[.;!?])\s+")
+
+
+def _item(plural: str) -> str:
+    """``escalation_policies`` → ``escalation policy`` (the item a list tool lists)."""
+    words = plural.split("_")
+    last = words[-1]
+    if last.endswith("ies"):
+        last = last[:-3] + "y"
+    elif last.endswith("s") and not last.endswith("ss"):
+        last = last[:-1]
+    return " ".join([*words[:-1], last])
+
+
+def rewrite(text: str, listed: Collection[str]) -> str:
+    """``text`` naming only tools in ``listed``.
+
+    A look-up hint naming an unlisted list tool keeps its meaning without the name ("From
+    list_all_better_stack_escalation_policies" → "An escalation policy id"); "Fields as in
+    <unlisted create tool>; only those given change." becomes "Only the fields given change.";
+    any other sentence naming an unlisted tool is dropped.
+    """
+    if not TOOL_NAME.search(text):
+        return text
+
+    def fields(match: re.Match[str]) -> str:
+        return match.group(0) if match.group(1) in listed else "Only the fields given change."
+
+    def hint(match: re.Match[str]) -> str:
+        if f"list_all_better_stack_{match.group(2)}" in listed:
+            return match.group(0)
+        item = _item(match.group(2))
+        article = "an" if item[0] in "aeiou" else "a"
+        if match.group(1) == "F":
+            article = article.capitalize()
+        return f"{article} {item} id"
+
+    text = _FIELDS_AS_IN.sub(fields, text)
+    text = _FROM_LIST.sub(hint, text)
+    kept = [
+        sentence
+        for sentence in _SENTENCE_END.split(text)
+        if all(name in listed for name in TOOL_NAME.findall(sentence))
+    ]
+    return " ".join(kept)
+
+
+def _undescribed(schema: Any) -> Any:
+    if isinstance(schema, dict):
+        return {k: _undescribed(v) for k, v in schema.items() if k != "description"}
+    if isinstance(schema, list):
+        return [_undescribed(v) for v in schema]
+    return schema
+
+
+def _rewrite_schema(schema: Any, listed: Collection[str]) -> Any:
+    if isinstance(schema, dict):
+        out: dict[str, Any] = {}
+        for key, value in schema.items():
+            if key == "description" and isinstance(value, str):
+                value = rewrite(value, listed)
+                if not value:
+                    continue
+            elif key == "properties" and isinstance(value, dict):
+                value = {k: _rewrite_schema(v, listed) for k, v in value.items()}
+            elif isinstance(value, dict | list):
+                value = _rewrite_schema(value, listed)
+            out[key] = value
+        return out
+    if isinstance(schema, list):
+        return [_rewrite_schema(v, listed) for v in schema]
+    return schema
+
+
+def render(tool: ToolDescriptor, listed: Mapping[str, ToolDescriptor]) -> ToolDescriptor:
+    """``tool`` as a server listing ``listed`` shows it: text naming only listed tools, and
+    the fields an update tool shares with its listed create tool as ``{}`` (their schemas and
+    descriptions are on the create tool its description names)."""
+    schema = tool.input_schema
+    match = _FIELDS_AS_IN.search(tool.description)
+    create = listed.get(match.group(1)) if match else None
+    if create is not None:
+        shared = create.input_schema.get("properties", {})
+        required = set(schema.get("required", ()))
+        schema = {
+            **schema,
+            "properties": {
+                name: {}
+                if name not in required
+                and name in shared
+                and _undescribed(prop) == _undescribed(shared[name])
+                else prop
+                for name, prop in schema.get("properties", {}).items()
+            },
+        }
+    description = rewrite(tool.description, listed)
+    schema = _rewrite_schema(schema, listed)
+    if description == tool.description and schema == tool.input_schema:
+        return tool
+    return msgspec.structs.replace(tool, description=description, input_schema=schema)
+
+
 def _with_confirmation(tool: ToolDescriptor) -> ToolDescriptor:
     """``tool`` with the optional ``confirm_token`` argument and, in its output schema, the
     ``confirmation`` a first call answers with."""
@@ -69,10 +195,7 @@ def _with_confirmation(tool: ToolDescriptor) -> ToolDescriptor:
         **schema.get("properties", {}),
         CONFIRM_TOKEN_ARG: {
             "type": "string",
-            "description": (
-                "Only after the user approved the plan a first call returned: the "
-                "confirm_token from that plan, with the same arguments. Never invent one."
-            ),
+            "description": CONFIRM_TOKEN_DESCRIPTION,
         },
     }
     output = tool.output_schema
@@ -174,10 +297,13 @@ class ToolCatalog:
         view = self._views.get(key)
         if view is None:
             exposure = expose(self._tools, grant)
-            tools = {
-                t.name: _with_confirmation(t) if needs_confirmation(t, grant.confirm) else t
-                for t in exposure.tools
-            }
+            listed = {t.name: t for t in exposure.tools}
+            tools = {}
+            for tool in exposure.tools:
+                shown = render(tool, listed)
+                if needs_confirmation(tool, grant.confirm):
+                    shown = _with_confirmation(shown)
+                tools[tool.name] = shown
             view = GrantView(tools=tools, withheld=exposure.withheld)
             self._views[key] = view
         return view
