@@ -43,6 +43,14 @@ from stackmcp.gateway.discovery import (
     rank,
 )
 from stackmcp.gateway.jsonrpc import RpcError
+from tests.gateway.test_safe_writes import (
+    SessionClient,
+    World,
+    grant_of,
+    result_of,
+    stateless,
+)
+from tests.gateway.test_safe_writes import world as safe_world  # noqa: F401 - a fixture
 from tests.support.grants import mint_grant
 from tests.support.sandbox import RunningSandbox
 from tests.support.stack import McpStack
@@ -215,6 +223,51 @@ def test_search_limits() -> None:
 
 def test_hidden_and_unknown_tools_get_one_answer() -> None:
     assert not_available("x") == "x is not available on this server — search_tools shows what is"
+
+
+# --------------------------------------------------------------------------- in process
+
+
+@pytest.fixture
+def world(safe_world: World) -> World:  # noqa: F811 - the fixture imported above
+    """In-process gateway cores on real NATS and Valkey with a scripted worker (see
+    ``test_safe_writes``)."""
+    return safe_world
+
+
+async def test_the_worker_gets_the_inner_tool_with_the_whole_policy(world: World) -> None:
+    """What travels to the worker is the inner tool's call, with every rule of the grant for
+    the worker's own re-check; the meta-tools never reach a worker."""
+    gateway = world.make()
+    pin = (Pin(param="incident_id", values=("7",)),)
+    token, grant = await grant_of(world, tool_exposure="discovery", pin=pin)
+    client = await SessionClient.open(gateway, grant, token)
+    found = result_of(await client.call(gateway, "search_tools", {"query": "acknowledge"}))
+    assert found["structuredContent"]["result"][0]["name"] == ACK
+    done = result_of(
+        await client.call(gateway, CALL_TOOL, {"name": ACK, "arguments": {"incident_id": "7"}})
+    )
+    assert done["isError"] is False
+    (sent,) = gateway.runner.calls
+    assert (sent.tool, sent.arguments) == (ACK, {"incident_id": "7"})
+    assert (sent.methods, sent.tags, sent.pin) == (grant.methods, grant.tags, grant.pin)
+    assert sent.provenance is not None  # a write: the timeline note names the server
+    assert [r.tool for r in gateway.records] == ["search_tools", ACK]
+
+
+async def test_stateless_list_and_listed_tools_follow_the_exposure(world: World) -> None:
+    """The 2026-07-28 list carries its cache hints; the tools a stream compares for
+    list_changed are the meta-tools, so switching the exposure is a list change."""
+    gateway = world.make()
+    _, discovery = await grant_of(world, tool_exposure="discovery")
+    listed = await stateless(gateway, discovery, "tools/list", {})
+    assert [t["name"] for t in listed["tools"]] == list(META_TOOLS)
+    assert (listed["resultType"], listed["cacheScope"]) == ("complete", "private")
+    assert "nextCursor" not in listed
+    methods = gateway.core.methods
+    assert list(await methods.listed_tools(discovery)) == list(META_TOOLS)
+    plain = msgspec.structs.replace(discovery, tool_exposure="all")
+    assert ACK in await methods.listed_tools(plain)
 
 
 # --------------------------------------------------------------------------- end to end
