@@ -4,6 +4,7 @@ maintenance — through the worker's executor against the real sandbox."""
 
 from __future__ import annotations
 
+import datetime as dt
 import warnings
 from typing import Any
 
@@ -214,3 +215,17 @@ async def test_team_maintenance_start_status_and_end(
 def requests_seen(sandbox: RunningSandbox) -> list[dict[str, Any]]:
     log: list[dict[str, Any]] = sandbox.admin("GET", "requests").json()["requests"]
     return log
+
+
+async def test_missed_heartbeats_say_when_pings_stopped(worker: WorkerHarness) -> None:
+    """Better Stack reports no ping times; a heartbeat with an open incident carries
+    last_ping_before (the incident's start minus period and grace)."""
+    beats = ok(await worker.call("list_all_better_stack_heartbeats", {}))["result"]
+    by_name = {b["name"]: b for b in beats}
+    billing = by_name["Billing cron"]
+    incident = ok(await worker.call("get_single_better_stack_incident_by_id", {"incident_id": 4}))
+    started = dt.datetime.fromisoformat(incident["result"]["started_at"].replace("Z", "+00:00"))
+    expected = started - dt.timedelta(seconds=billing["period"] + billing["grace"])
+    assert billing["last_ping_before"] == expected.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert billing["open_incident_id"] == "4"
+    assert "last_ping_before" not in by_name["Nightly backup"]

@@ -276,8 +276,9 @@ OPERATIONS: tuple[Operation, ...] = (
         HEARTBEAT,
         "/api/v2/heartbeats",
         "List heartbeats (cron/job check-ins) with status (up, down, paused, pending), "
-        "period and grace in seconds, and the ping URL.",
+        "period and grace in seconds, and the ping URL. Missed ones carry last_ping_before.",
         TEAM_FILTER,
+        compose="heartbeat_pings",
     ),
     getting(HEARTBEAT, "/api/v2/heartbeats/{heartbeat_id}", "Get one heartbeat.", HEARTBEAT_ID),
     creating(

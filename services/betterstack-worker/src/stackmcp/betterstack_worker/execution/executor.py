@@ -81,6 +81,7 @@ _REFERENCE_TTL = 60.0
 rarely; an incident list walked page by page would read them again on every page)."""
 
 GET_INCIDENT = "get_single_better_stack_incident_by_id"
+LIST_INCIDENTS = "list_all_better_stack_incidents"
 TIMELINE = "list_all_better_stack_incident_timeline"
 COMMENTS = "list_all_better_stack_incident_comments"
 POLICIES = "list_all_better_stack_escalation_policies"
@@ -255,6 +256,16 @@ class Executor:
         call = _Call(request, write=False)
         if tool.op.compose == oncall.INCIDENT_SEVERITY:
             answer, items = await self._with_severity(tool, account, upstream_request, call)
+        elif tool.op.compose == oncall.HEARTBEAT_PINGS:
+            answer, incidents = await asyncio.gather(
+                self._send(tool.op, account, upstream_request, call),
+                self._optional(
+                    self._fetch(
+                        LIST_INCIDENTS, {"resolved": False}, account, call, whole=True, per_page=50
+                    )
+                ),
+            )
+            items = oncall.with_missed_pings(_items(tool.op, answer.body), incidents or [])
         else:
             answer = await self._send(tool.op, account, upstream_request, call)
             items = _items(tool.op, answer.body)
@@ -283,11 +294,12 @@ class Executor:
         call: _Call,
         *,
         whole: bool = False,
+        per_page: int = _MANY,
     ) -> tuple[Any, UpstreamResponse]:
         """The redacted result of the worker's own read through tool ``name`` (a list tool's
-        items unsliced; ``whole`` asks an upstream-paged list for its first :data:`_MANY`)."""
+        items unsliced; ``whole`` asks an upstream-paged list for its first ``per_page``)."""
         tool = self._tools[name]
-        extra = [("page", "1"), ("per_page", str(_MANY))] if whole else []
+        extra = [("page", "1"), ("per_page", str(per_page))] if whole else []
         upstream_request = tool.plan.build(
             arguments, extra_query=extra, team_name=account.team_name
         )

@@ -13,6 +13,9 @@ Pure functions over flattened Better Stack results (see :mod:`~stackmcp.betterst
   steps are evaluated in their time zone; a matching branch hands over to another policy, which
   is named but not followed. ``wait_until_time`` waits are not modelled (taken as no wait).
 * **Monitor lists**: a ``status`` filter and a compact form (no headers, bodies, credentials).
+* **Heartbeat pings**: Better Stack reports no ping times. A heartbeat's incident starts once
+  ``period + grace`` seconds pass without a ping, so a heartbeat with an open incident carries
+  ``last_ping_before``: the incident's start minus ``period + grace`` (no ping since then).
 * **The incident brief**: all of the above in one object.
 """
 
@@ -42,7 +45,8 @@ __all__ = [
 BRIEF: Final = "incident_brief"
 INCIDENT_SEVERITY: Final = "incident_severity"
 ESCALATE_NEXT: Final = "escalate"
-COMPOSITIONS: Final = frozenset({BRIEF, INCIDENT_SEVERITY, ESCALATE_NEXT})
+HEARTBEAT_PINGS: Final = "heartbeat_pings"
+COMPOSITIONS: Final = frozenset({BRIEF, INCIDENT_SEVERITY, ESCALATE_NEXT, HEARTBEAT_PINGS})
 
 COMPACT_MONITOR: Final = (
     "id",
@@ -419,6 +423,32 @@ def on_call_emails(schedule: Any) -> list[str]:
         return []
     users = schedule.get("on_call_users") or []
     return [str(u["email"]) for u in users if isinstance(u, dict) and u.get("email")]
+
+
+# --- heartbeats -------------------------------------------------------------------------------
+
+
+def with_missed_pings(heartbeats: Sequence[Any], open_incidents: Iterable[Any]) -> list[Any]:
+    """Heartbeats with ``last_ping_before`` (and ``open_incident_id``) when an open incident
+    says their pings stopped: no ping arrived after ``last_ping_before``."""
+    started: dict[str, tuple[dt.datetime, str]] = {}
+    for incident in open_incidents:
+        source = incident.get("heartbeat") if isinstance(incident, dict) else None
+        at = parse_time(incident.get("started_at")) if isinstance(source, dict) else None
+        if at is not None and isinstance(source, dict):
+            key = str(source.get("id"))
+            if key not in started or at < started[key][0]:
+                started[key] = (at, str(incident.get("id")))
+    shaped: list[Any] = []
+    for beat in heartbeats:
+        found = started.get(str(beat.get("id"))) if isinstance(beat, dict) else None
+        if found is None or not isinstance(beat, dict):
+            shaped.append(beat)
+            continue
+        silent = int(beat.get("period") or 0) + int(beat.get("grace") or 0)
+        before = found[0] - dt.timedelta(seconds=silent)
+        shaped.append({**beat, "last_ping_before": iso(before), "open_incident_id": found[1]})
+    return shaped
 
 
 # --- monitors ---------------------------------------------------------------------------------
