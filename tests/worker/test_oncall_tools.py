@@ -5,6 +5,7 @@ maintenance — through the worker's executor against the real sandbox."""
 from __future__ import annotations
 
 import datetime as dt
+import time
 import warnings
 from typing import Any
 
@@ -229,3 +230,30 @@ async def test_missed_heartbeats_say_when_pings_stopped(worker: WorkerHarness) -
     assert billing["last_ping_before"] == expected.strftime("%Y-%m-%dT%H:%M:%SZ")
     assert billing["open_incident_id"] == "4"
     assert "last_ping_before" not in by_name["Nightly backup"]
+
+
+async def test_brief_hands_back_a_rate_limit_with_its_timing(
+    worker: WorkerHarness, sandbox_api: RunningSandbox
+) -> None:
+    """The brief's reads meet the worker's rate-limit handling: a 429 on a read it needs is
+    the call's error, with the upstream's timing, at once (nothing retries)."""
+    knobs = {"rate_limit": 0.01, "rate_limit_burst": 2, "rate_limit_headers": True}
+    assert sandbox_api.admin("PATCH", "knobs", knobs).status_code == 200
+    limited = await worker.call(BRIEF, {"incident_id": 3})
+    assert limited.is_error
+    assert limited.upstream_status == 429
+    assert limited.rate_limit is not None
+    assert limited.rate_limit.retry_after is not None
+
+
+async def test_brief_reads_run_concurrently(
+    worker: WorkerHarness, sandbox_api: RunningSandbox
+) -> None:
+    """With 300 ms added to every upstream answer, the brief's six reads take two rounds
+    (five at once, then the policy), not six."""
+    assert sandbox_api.admin("PATCH", "knobs", {"latency_ms": 300}).status_code == 200
+    started = time.monotonic()
+    ok(await worker.call(BRIEF, {"incident_id": 3}))
+    elapsed = time.monotonic() - started
+    assert len([r for r in requests_seen(sandbox_api) if r["path"].startswith("/api/")]) == 6
+    assert elapsed < 1.5, elapsed
