@@ -264,6 +264,9 @@ async def test_stateless_list_and_listed_tools_follow_the_exposure(world: World)
     assert [t["name"] for t in listed["tools"]] == list(META_TOOLS)
     assert (listed["resultType"], listed["cacheScope"]) == ("complete", "private")
     assert "nextCursor" not in listed
+    served = len(ENCODING.encode(msgspec.json.encode({"tools": listed["tools"]}).decode()))
+    print(f"discovery tools/list as served (read, write; incidents): {served} o200k tokens")
+    assert served <= META_TOKEN_BUDGET
     methods = gateway.core.methods
     assert list(await methods.listed_tools(discovery)) == list(META_TOOLS)
     plain = msgspec.structs.replace(discovery, tool_exposure="all")
