@@ -400,8 +400,14 @@ async def test_hidden_and_unknown_tools_are_told_apart(harness: Harness) -> None
     sid = await session(harness)
     hidden = await call(harness, sid, HIDDEN, {"incident_id": "1"})
     unknown = await call(harness, sid, "no_such_tool")
-    assert hidden["error"]["message"] == f"Unknown tool: {HIDDEN}"  # the answer is unchanged
-    assert unknown["error"]["message"] == "Unknown tool: no_such_tool"
+    assert (
+        hidden["error"]["message"]
+        == f"{HIDDEN} is not available on this server — tools/list shows what is"
+    )  # the answer is unchanged
+    assert (
+        unknown["error"]["message"]
+        == "no_such_tool is not available on this server — tools/list shows what is"
+    )
     first, second = await harness.records()
     assert (first.outcome, first.error_code, first.tool) == ("refused", "tool_hidden", HIDDEN)
     assert first.arguments == {"incident_id": "1"}

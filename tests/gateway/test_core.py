@@ -247,7 +247,10 @@ async def test_hidden_tool_is_unknown(era_client: EraClient) -> None:
         "tools/call", {"name": "better_stack_incidents_resolve", "arguments": {"id": "1"}}
     )
     assert message["error"]["code"] == -32602
-    assert message["error"]["message"] == "Unknown tool: better_stack_incidents_resolve"
+    assert (
+        message["error"]["message"]
+        == "better_stack_incidents_resolve is not available on this server — tools/list shows what is"
+    )
     assert status == (400 if era_client.era == "stateless" else 200)
     assert era_client.h.runner.calls == []
 
@@ -297,7 +300,10 @@ async def test_ping_in_its_eras_only_and_discover_in_every_era(era_client: EraCl
         "2025-03-26",
         "2024-11-05",
     ]
-    assert discover["result"]["capabilities"] == {"tools": {"listChanged": not stateless}}
+    assert discover["result"]["capabilities"] == {
+        "tools": {"listChanged": not stateless},
+        "prompts": {"listChanged": False},
+    }
 
 
 # --------------------------------------------------------------------------- session eras

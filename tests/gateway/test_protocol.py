@@ -356,7 +356,10 @@ async def test_server_discover(stack: McpStack, client: httpx.AsyncClient) -> No
     assert answer.headers["content-type"].startswith("application/json")
     assert MODERN in result["supportedVersions"]
     assert LATEST_HANDSHAKE in result["supportedVersions"]
-    assert result["capabilities"] == {"tools": {"listChanged": False}}
+    assert result["capabilities"] == {
+        "tools": {"listChanged": False},
+        "prompts": {"listChanged": False},
+    }
     assert result["resultType"] == "complete"
     assert isinstance(result["ttlMs"], int)
     assert result["ttlMs"] >= 0
@@ -850,7 +853,7 @@ async def test_hidden_tool_is_refused_like_an_unknown_tool(
         == (
             400,
             -32602,
-            "Unknown tool: <tool>",
+            "<tool> is not available on this server — tools/list shows what is",
         )
     )
 
@@ -863,7 +866,11 @@ async def test_hidden_tool_is_refused_like_an_unknown_tool(
             headers=session_headers(session_id),
         )
         legacy.append(shape(answer, name))
-    assert legacy[0] == legacy[1] == (200, -32602, "Unknown tool: <tool>")
+    assert (
+        legacy[0]
+        == legacy[1]
+        == (200, -32602, "<tool> is not available on this server — tools/list shows what is")
+    )
     assert await upstream_requests(sandbox_api) == []
 
 

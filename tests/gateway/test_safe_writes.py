@@ -278,7 +278,10 @@ async def test_excluded_tools_are_as_unreachable_as_unknown_ones(world: World) -
     token, grant = await grant_of(world, exclude_tools=(ACK,))
     client = await SessionClient.open(gateway, grant, token)
     reply = await client.call(gateway, ACK, {"incident_id": "7"})
-    assert msgspec.json.decode(reply.body)["error"]["message"] == f"Unknown tool: {ACK}"
+    assert (
+        msgspec.json.decode(reply.body)["error"]["message"]
+        == f"{ACK} is not available on this server — tools/list shows what is"
+    )
     assert gateway.runner.calls == []
     assert gateway.records[0].error_code == "tool_hidden"
 

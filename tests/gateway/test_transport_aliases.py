@@ -176,7 +176,10 @@ async def test_claude_codes_probe_is_answered_with_every_version(
     assert answer.status_code == 200, answer.text
     result = answer.json()["result"]
     assert result["supportedVersions"] == ["2026-07-28", *SESSION_VERSIONS]
-    assert result["capabilities"] == {"tools": {"listChanged": False}}
+    assert result["capabilities"] == {
+        "tools": {"listChanged": False},
+        "prompts": {"listChanged": False},
+    }
 
 
 async def test_discover_in_the_session_era_lets_the_client_initialize(
@@ -191,7 +194,10 @@ async def test_discover_in_the_session_era_lets_the_client_initialize(
     body = answer.json()
     assert body["id"] == "server-discover-probe-1"
     assert body["result"]["supportedVersions"][1:] == SESSION_VERSIONS
-    assert body["result"]["capabilities"] == {"tools": {"listChanged": True}}
+    assert body["result"]["capabilities"] == {
+        "tools": {"listChanged": True},
+        "prompts": {"listChanged": False},
+    }
     init = {
         "protocolVersion": "2025-11-25",
         "capabilities": {},

@@ -78,7 +78,7 @@ class GrantView:
     withheld: dict[str, str]
 
 
-CONFIRM_TOKEN_DESCRIPTION = "From the plan a first call returned, once the user approved it."
+CONFIRM_TOKEN_DESCRIPTION = "From the plan a first call returned, once the user approved it."  # noqa: S105
 """The ``confirm_token`` argument's description (the instructions say the rest, once)."""
 
 TOOL_NAME = re.compile(r"\b[a-z0-9_]*better_stack_[a-z0-9_]*[a-z0-9]")
@@ -145,14 +145,13 @@ def _rewrite_schema(schema: Any, listed: Collection[str]) -> Any:
         out: dict[str, Any] = {}
         for key, value in schema.items():
             if key == "description" and isinstance(value, str):
-                value = rewrite(value, listed)
-                if not value:
-                    continue
+                text = rewrite(value, listed)
+                if text:
+                    out[key] = text
             elif key == "properties" and isinstance(value, dict):
-                value = {k: _rewrite_schema(v, listed) for k, v in value.items()}
-            elif isinstance(value, dict | list):
-                value = _rewrite_schema(value, listed)
-            out[key] = value
+                out[key] = {k: _rewrite_schema(v, listed) for k, v in value.items()}
+            else:
+                out[key] = _rewrite_schema(value, listed)
         return out
     if isinstance(schema, list):
         return [_rewrite_schema(v, listed) for v in schema]

@@ -170,7 +170,7 @@ class McpCore:
     async def _session(self, inbound: Inbound) -> Reply:
         message = inbound.message
         if message.method == "initialize" and message.is_request:
-            version, result = self.methods.initialize(message.params)
+            version, result = self.methods.initialize(message.params, inbound.grant)
             params = message.params or {}
             client = client_info(params.get("clientInfo"))
             created = await self.sessions.create(
@@ -188,7 +188,8 @@ class McpCore:
             # A probe before initialize (as Claude Code sends first): its answer lists the
             # session versions too, so the client can carry on with initialize.
             with _operation(message, None, LATEST_HANDSHAKE):
-                return Reply(200, encode_result(message.id, self.methods.discover(Era.SESSION)))
+                discovered = self.methods.discover(Era.SESSION, inbound.grant)
+                return Reply(200, encode_result(message.id, discovered))
         session_id = inbound.headers.get("mcp-session-id")
         if not session_id:
             return error_reply(message.id, _NO_SESSION_HEADER)
@@ -215,7 +216,7 @@ class McpCore:
                 )
             return Reply(202, rpc=False)
         if message.method == "initialize":
-            _, result = self.methods.initialize(message.params)
+            _, result = self.methods.initialize(message.params, grant)
             client = client_info((message.params or {}).get("clientInfo"))
             await self.sessions.name_client(session, client.name, client.version)
             return Reply(200, encode_result(message.id, result))
