@@ -47,6 +47,7 @@ __all__ = [
     "not_available",
     "one_line",
     "rank",
+    "words",
 ]
 
 SEARCH_TOOLS = "search_tools"
