@@ -13,6 +13,7 @@ import pytest
 
 from tests.support.sandbox import RunningSandbox
 from tests.support.worker import WorkerHarness
+from tests.worker.grant_calls import call, requests_seen, writes_seen
 
 pytestmark = pytest.mark.integration
 
@@ -92,7 +93,6 @@ async def test_brief_runs_its_reads_concurrently_and_reports_upstream_errors(
 
 
 async def test_timeline_filters_types_window_order_and_collapse(worker: WorkerHarness) -> None:
-    full = ok(await worker.call(TIMELINE, {"incident_id": 3, "limit": 100}))
     generic = ok(
         await worker.call(TIMELINE, {"incident_id": 3, "types": ["generic"], "limit": 100})
     )["result"]
@@ -113,10 +113,14 @@ async def test_timeline_filters_types_window_order_and_collapse(worker: WorkerHa
     down = next(e for e in collapsed if e.get("title") == "Payments API went down")
     assert down["count"] == 30
     assert down["first"] < down["last"]
-    before = tokens(full_text := str(full))
+    collapsed_text = (
+        await worker.call(TIMELINE, {"incident_id": 3, "collapse": True})
+    ).content_text()
+    full_text = (await worker.call(TIMELINE, {"incident_id": 3, "limit": 100})).content_text()
     print(
-        f"\ntimeline of incident 3: first 100 items ~{before} tokens (repr), collapsed "
-        f"{tokens(str(collapsed))}; {len(full_text)} vs {len(str(collapsed))} chars"
+        f"\ntimeline of incident 3: first 100 items {tokens(full_text)} o200k tokens "
+        f"({len(full_text)} bytes); collapse=true, all items: {tokens(collapsed_text)} tokens "
+        f"({len(collapsed_text)} bytes)"
     )
 
 
@@ -213,11 +217,6 @@ async def test_team_maintenance_start_status_and_end(
     assert [r["method"] for r in sent] == ["PUT", "GET", "PUT", "DELETE", "GET"]
 
 
-def requests_seen(sandbox: RunningSandbox) -> list[dict[str, Any]]:
-    log: list[dict[str, Any]] = sandbox.admin("GET", "requests").json()["requests"]
-    return log
-
-
 async def test_missed_heartbeats_say_when_pings_stopped(worker: WorkerHarness) -> None:
     """Better Stack reports no ping times; a heartbeat with an open incident carries
     last_ping_before (the incident's start minus period and grace)."""
@@ -257,3 +256,15 @@ async def test_brief_reads_run_concurrently(
     elapsed = time.monotonic() - started
     assert len([r for r in requests_seen(sandbox_api) if r["path"].startswith("/api/")]) == 6
     assert elapsed < 1.5, elapsed
+
+
+async def test_next_step_plan_shows_the_resolved_request_and_sends_no_write(
+    worker: WorkerHarness, sandbox_api: RunningSandbox
+) -> None:
+    result = await call(worker, ESCALATE, {"incident_id": "3", "to": "next_step"}, plan_only=True)
+    planned = result.plan
+    assert planned is not None, result.text
+    assert (planned.method, planned.path) == ("POST", "/api/v3/incidents/3/escalate")
+    assert planned.body == {"escalation_type": "User", "user_email": "bob@example.com"}
+    assert "bob@example.com" in planned.effect
+    assert writes_seen(sandbox_api) == []
