@@ -96,7 +96,7 @@ def _item(plural: str) -> str:
         last = last[:-3] + "y"
     elif last.endswith("s") and not last.endswith("ss"):
         last = last[:-1]
-    return " ".join([*words[:-1], last])
+    return " ".join([*words[:-1], last]).replace("on call", "on-call")
 
 
 def rewrite(text: str, listed: Collection[str]) -> str:
