@@ -19,6 +19,7 @@ VERSION = re.compile(r"^/api/v\d+")
 EXTRA_READS = (
     ("get_single_better_stack_incident_by_id", {"incident_id": "7"}),  # monitor, response body
     ("get_single_better_stack_incident_by_id", {"incident_id": "4"}),  # heartbeat
+    ("list_all_better_stack_incident_timeline", {"incident_id": "3", "collapse": True}),
 )
 NOT_IN_SEED = {("status-pages", "announcement")}
 """Listed fields the sandbox's demo data leaves unset (so its answers leave them out)."""
@@ -120,3 +121,12 @@ async def test_writes_and_errors(worker: WorkerHarness) -> None:
     assert (deleted.is_error, deleted.untrusted) == (False, ())
     missing = await worker.call("get_single_better_stack_incident_by_id", {"incident_id": "999"})
     assert (missing.is_error, missing.untrusted) == (True, ())
+
+
+@pytest.mark.integration
+async def test_the_brief_names_its_free_text(worker: WorkerHarness) -> None:
+    """The brief's result names the people-written fields it carries, and they occur in it."""
+    brief = await _result(worker, "better_stack_incidents_brief", {"incident_id": "7"})
+    fields = untrusted_fields(OPS["better_stack_incidents_brief"])
+    assert "comments[].text" in fields
+    assert [f for f in fields if not _present(brief, f)] == ["source.name"]  # a monitor's

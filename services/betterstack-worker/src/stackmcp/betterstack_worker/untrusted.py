@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from stackmcp.betterstack_worker.api import Operation
 from stackmcp.betterstack_worker.normalise import result_kind
 
-__all__ = ["UNTRUSTED_FIELDS", "untrusted_fields"]
+__all__ = ["BRIEF_FIELDS", "UNTRUSTED_FIELDS", "untrusted_fields"]
 
 NAME = ("name",)
 
@@ -31,7 +31,7 @@ UNTRUSTED_FIELDS: Mapping[str, tuple[str, ...]] = {
         "heartbeat.name",
     ),
     "comments": ("content",),
-    "timeline": ("data",),
+    "timeline": ("data", "title"),
     "monitors": ("pronounceable_name",),
     "monitor-groups": NAME,
     "heartbeats": NAME,
@@ -55,14 +55,31 @@ UNTRUSTED_FIELDS: Mapping[str, tuple[str, ...]] = {
 }
 """Result kind → free-text fields of each result item.
 
-``timeline``: an item's ``data`` holds its title and text (comments, page responses).
+``timeline``: an item's ``data`` holds its title and text (comments, page responses); a
+collapsed entry (``collapse``) shows its ``title``.
 Kinds absent here (SLA and response-time reports, on-call events and rotations, roles) carry
 only numbers, times, e-mail addresses and names Better Stack defines.
 """
+
+
+BRIEF_FIELDS = (
+    "name",
+    "cause",
+    "source.pronounceable_name",
+    "source.name",
+    "metadata",
+    "escalation.policy.name",
+    "comments[].text",
+    "timeline.events[].title",
+)
+"""The free text of an incident brief (``better_stack_incidents_brief``): the incident's, its
+monitor's or heartbeat's name, metadata, the policy's name, comments and timeline titles."""
 
 
 def untrusted_fields(op: Operation) -> tuple[str, ...]:
     """The free-text fields of ``op``'s results (empty for answers without a body)."""
     if op.envelope == "empty":
         return ()
+    if op.compose == "incident_brief":
+        return BRIEF_FIELDS
     return UNTRUSTED_FIELDS.get(result_kind(op.path) or "", ())
