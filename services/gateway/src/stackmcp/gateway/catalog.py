@@ -11,9 +11,9 @@ when they changed.
 Each view's text is rendered for the tools it lists (:func:`render`), once per view: a
 description never names a tool the server does not list ("From list_all_better_stack_monitors."
 becomes "A monitor id." where the monitor list is hidden; a sentence naming another unlisted tool
-is dropped), and an update tool whose description says "Fields as in <create tool>" lists the
-fields it shares with that create tool without repeating their schemas, only where the create
-tool is listed too.
+is dropped), and an update tool whose description says "Fields as in <create tool>" leaves
+out the optional fields it shares with that create tool, only where the create tool is listed
+too (a model reads them there; the worker validates update arguments against its own list).
 """
 
 from __future__ import annotations
@@ -42,7 +42,6 @@ from stackmcp.runtime.errors import StackmcpError, Unavailable
 from stackmcp.runtime.natsx import request
 
 __all__ = [
-    "CONFIRM_TOKEN_DESCRIPTION",
     "TOOL_NAME",
     "WITHHELD_META",
     "GrantView",
@@ -77,9 +76,6 @@ class GrantView:
     tools: dict[str, ToolDescriptor]
     withheld: dict[str, str]
 
-
-CONFIRM_TOKEN_DESCRIPTION = "From the plan a first call returned, once the user approved it."  # noqa: S105
-"""The ``confirm_token`` argument's description (the instructions say the rest, once)."""
 
 TOOL_NAME = re.compile(r"\b[a-z0-9_]*better_stack_[a-z0-9_]*[a-z0-9]")
 """A catalogue tool's name inside a text (every one has ``better_stack_`` in it)."""
@@ -150,6 +146,14 @@ def _rewrite_schema(schema: Any, listed: Collection[str]) -> Any:
                     out[key] = text
             elif key == "properties" and isinstance(value, dict):
                 out[key] = {k: _rewrite_schema(v, listed) for k, v in value.items()}
+                if (
+                    isinstance(out[key].get("limit"), dict)
+                    and out[key]["limit"].get("minimum") == 1
+                ):
+                    # a page of at least one item goes without saying (the worker checks it)
+                    out[key]["limit"] = {
+                        k: v for k, v in out[key]["limit"].items() if k != "minimum"
+                    }
             else:
                 out[key] = _rewrite_schema(value, listed)
         return out
@@ -159,9 +163,11 @@ def _rewrite_schema(schema: Any, listed: Collection[str]) -> Any:
 
 
 def render(tool: ToolDescriptor, listed: Mapping[str, ToolDescriptor]) -> ToolDescriptor:
-    """``tool`` as a server listing ``listed`` shows it: text naming only listed tools, and
-    the fields an update tool shares with its listed create tool as ``{}`` (their schemas and
-    descriptions are on the create tool its description names)."""
+    """``tool`` as a server listing ``listed`` shows it: text naming only listed tools, and an
+    update tool without the optional fields it shares with its listed create tool (their
+    schemas and descriptions are on the create tool its description names: "Fields as in
+    create_a_better_stack_monitor; only those given change."; a field the grant shapes
+    differently, e.g. pinned, stays)."""
     schema = tool.input_schema
     match = _FIELDS_AS_IN.search(tool.description)
     create = listed.get(match.group(1)) if match else None
@@ -171,12 +177,11 @@ def render(tool: ToolDescriptor, listed: Mapping[str, ToolDescriptor]) -> ToolDe
         schema = {
             **schema,
             "properties": {
-                name: {}
-                if name not in required
-                and name in shared
-                and _undescribed(prop) == _undescribed(shared[name])
-                else prop
+                name: prop
                 for name, prop in schema.get("properties", {}).items()
+                if name in required
+                or name not in shared
+                or _undescribed(prop) != _undescribed(shared[name])
             },
         }
     description = rewrite(tool.description, listed)
@@ -192,10 +197,9 @@ def _with_confirmation(tool: ToolDescriptor) -> ToolDescriptor:
     schema = dict(tool.input_schema)
     schema["properties"] = {
         **schema.get("properties", {}),
-        CONFIRM_TOKEN_ARG: {
-            "type": "string",
-            "description": CONFIRM_TOKEN_DESCRIPTION,
-        },
+        # No description: the server instructions and the plan a first call returns say how
+        # it is used, once, instead of in every tool that needs confirmation.
+        CONFIRM_TOKEN_ARG: {"type": "string"},
     }
     output = tool.output_schema
     if output is not None:
