@@ -268,3 +268,43 @@ async def test_next_step_plan_shows_the_resolved_request_and_sends_no_write(
     assert planned.body == {"escalation_type": "User", "user_email": "bob@example.com"}
     assert "bob@example.com" in planned.effect
     assert writes_seen(sandbox_api) == []
+
+
+async def test_next_step_with_several_members_pages_each_once(
+    worker: WorkerHarness, sandbox_api: RunningSandbox
+) -> None:
+    """A step paging the current on-call and a user is two escalate requests, made once each
+    (the write is claimed once for the whole call); the plan lists both."""
+    steps = [
+        {"type": "escalation", "wait_before": 0, "urgency_id": 2,
+         "step_members": [{"type": "user", "email": "alice@example.com"}]},
+        {"type": "escalation", "wait_before": 600, "urgency_id": 3,
+         "step_members": [{"type": "current_on_call"}, {"type": "user", "email": "carol@example.com"},
+                          {"type": "slack_integration"}]},
+    ]  # fmt: skip
+    policy = ok(
+        await worker.call(
+            "create_a_better_stack_escalation_policy", {"name": "Two tiers", "steps": steps}
+        )
+    )["result"]
+    incident = ok(
+        await worker.call(
+            "create_a_better_stack_incident", {"summary": "Queue stuck", "policy_id": policy["id"]}
+        )
+    )["result"]
+    arguments = {"incident_id": incident["id"], "to": "next_step"}
+    planned = (await call(worker, ESCALATE, arguments, plan_only=True)).plan
+    assert planned is not None
+    assert planned.body == {"escalation_type": "Schedule", "schedule_id": 1}
+    assert planned.effect.endswith("Then 1 more: User carol@example.com.")
+    answer = ok(await worker.call(ESCALATE, arguments))
+    assert answer["notified"] == [
+        "on call: alice@example.com",
+        "carol@example.com",
+        "slack_integration",
+    ]
+    assert answer["step"] == {
+        "step": 2, "of": 2, "severity": "Critical", "not_paged": ["slack_integration"]
+    }  # fmt: skip
+    sent = [r["path"] for r in requests_seen(sandbox_api) if r["path"].endswith("/escalate")]
+    assert len(sent) == 2

@@ -411,7 +411,12 @@ class Executor:
             requests, notified = [given], []
         if request.plan_only:
             first = tool.plan.build(requests[0], team_name=account.team_name)
-            return await self._plan(tool, requests[0], first, account, request)
+            planned = await self._plan(tool, requests[0], first, account, request)
+            if len(requests) > 1 and planned.plan is not None:
+                rest = "; ".join(f"{r['escalation_type']} {_target_of(r)}" for r in requests[1:])
+                effect = f"{planned.plan.effect} Then {len(requests) - 1} more: {rest}."
+                return _plan_result(msgspec.structs.replace(planned.plan, effect=effect))
+            return planned
         write = _Call(request, write=True)
         result: ToolCallResult | None = None
         for index, one in enumerate(requests):
@@ -578,6 +583,20 @@ class Executor:
             timeout=timeout,
             route=op.path,
         )
+
+
+def _target_of(escalation: Mapping[str, Any]) -> str:
+    """The target of one escalate request, e.g. ``bob@example.com`` or ``schedule 1``."""
+    for key, label in (
+        ("user_email", ""),
+        ("user_id", "user "),
+        ("team_name", "team "),
+        ("schedule_id", "schedule "),
+        ("policy_id", "policy "),
+    ):
+        if escalation.get(key) is not None:
+            return f"{label}{escalation[key]}"
+    return ""
 
 
 def _now() -> dt.datetime:
