@@ -186,9 +186,24 @@ def render(tool: ToolDescriptor, listed: Mapping[str, ToolDescriptor]) -> ToolDe
         }
     description = rewrite(tool.description, listed)
     schema = _rewrite_schema(schema, listed)
-    if description == tool.description and schema == tool.input_schema:
+    properties = schema.get("properties", {})
+    if properties.get("next_cursor") == {"type": ["string", "null"]}:
+        # null is what a result says at the end; a call passes a cursor or nothing
+        schema = {**schema, "properties": {**properties, "next_cursor": {"type": "string"}}}
+    annotations = tool.annotations
+    if annotations.idempotentHint is not None:
+        # Clients act on readOnlyHint and destructiveHint (claude.ai's directory requires
+        # them); idempotentHint, in every update and delete tool, guides no client we know.
+        annotations = msgspec.structs.replace(annotations, idempotentHint=None)
+    if (description, schema, annotations) == (
+        tool.description,
+        tool.input_schema,
+        tool.annotations,
+    ):
         return tool
-    return msgspec.structs.replace(tool, description=description, input_schema=schema)
+    return msgspec.structs.replace(
+        tool, description=description, input_schema=schema, annotations=annotations
+    )
 
 
 def _with_confirmation(tool: ToolDescriptor) -> ToolDescriptor:

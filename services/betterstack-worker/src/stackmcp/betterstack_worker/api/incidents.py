@@ -61,15 +61,15 @@ OPERATIONS: tuple[Operation, ...] = (
     listing(
         INCIDENT,
         "/api/v3/incidents",
-        "List incidents: status, cause, severity (from its policy), when "
-        "started/acknowledged/resolved and by whom. resolved=false lists the open ones.",
+        "List incidents: status, cause, severity, who started, acknowledged and resolved "
+        "them when. resolved=false: the open ones.",
         TEAM_FILTER,
         s("from", "Started on or after this day.", location="query", format="date"),
         s("to", "Started on or before this day.", location="query", format="date"),
         q(int_id("monitor_id", "From list_all_better_stack_monitors.")),
         q(int_id("heartbeat_id", "From list_all_better_stack_heartbeats.")),
-        q(b("resolved", "Omit for both.")),
-        q(b("acknowledged", "Omit for both.")),
+        q(b("resolved", "")),
+        q(b("acknowledged", "")),
         obj(
             "metadata",
             'Metadata values to match, e.g. {"Service": "api"}.',
@@ -95,20 +95,19 @@ OPERATIONS: tuple[Operation, ...] = (
     getting(
         INCIDENT,
         "/api/v3/incidents/{incident_id}",
-        "Get one incident: cause, status, times and who acted, escalation policy, metadata, "
-        "triggering monitor.",
+        "Get one incident: cause, status, who acted when, escalation policy, metadata, monitor.",
         INCIDENT_ID,
     ),
     creating(
         INCIDENT,
         "/api/v3/incidents",
-        "Start an incident by hand; alerts people at once, through policy_id's escalation "
-        "policy or else the call/sms/email/push flags.",
+        "Start an incident; alerts at once through policy_id's escalation policy, else the "
+        "call/sms/email/push flags.",
         TEAM_OWNER,
-        s("requester_email", "Reporter's e-mail.", format="email"),
-        s("name", "Short name."),
+        s("requester_email", "", format="email"),
+        s("name", ""),
         s("summary", "One line, shown in alerts."),
-        s("description", "Full text."),
+        s("description", ""),
         *NOTIFY,
         TEAM_WAIT,
         str_id("policy_id", "From list_all_better_stack_escalation_policies."),
@@ -120,9 +119,9 @@ OPERATIONS: tuple[Operation, ...] = (
         "acknowledge",
         "POST",
         "/api/v3/incidents/{incident_id}/acknowledge",
-        "Acknowledge an open incident: stops its escalation (nobody further is paged).",
+        "Acknowledge an open incident: stops its escalation.",
         INCIDENT_ID,
-        s("acknowledged_by", "E-mail or name to record (default: the API token)."),
+        s("acknowledged_by", "Who to record (default: the API token)."),
     ),
     action(
         INCIDENT,
@@ -131,7 +130,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "/api/v3/incidents/{incident_id}/resolve",
         "Resolve an incident and stop all its alerting; can be reopened within 24 h.",
         INCIDENT_ID,
-        s("resolved_by", "E-mail or name to record (default: the API token)."),
+        s("resolved_by", "Who to record (default: the API token)."),
         destructive=True,
     ),
     action(
@@ -147,13 +146,13 @@ OPERATIONS: tuple[Operation, ...] = (
         s("to", "Instead of escalation_type.", location="worker", enum=("next_step",)),
         s(
             "escalation_type",
-            "Target kind.",
+            "",
             enum=("User", "Team", "Schedule", "Policy", "Organization"),
         ),
-        s("user_email", "User.", format="email"),
-        int_id("user_id", "User."),
-        s("team_name", "Team."),
-        int_id("team_id", "Team."),
+        s("user_email", "", format="email"),
+        int_id("user_id", ""),
+        s("team_name", ""),
+        int_id("team_id", ""),
         int_id("schedule_id", "From list_all_better_stack_on_call_schedules."),
         int_id("policy_id", "From list_all_better_stack_escalation_policies."),
         *NOTIFY,
@@ -167,7 +166,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "/api/v3/incidents/{incident_id}/reopen",
         "Reopen an incident resolved less than 24 h ago.",
         INCIDENT_ID,
-        s("reopened_by", "E-mail or name to record (default: the API token)."),
+        s("reopened_by", "Who to record (default: the API token)."),
     ),
     deleting(
         INCIDENT,
@@ -179,7 +178,7 @@ OPERATIONS: tuple[Operation, ...] = (
         TIMELINE,
         "/api/v3/incidents/{incident_id}/timeline",
         "List an incident's timeline (item_type, at, data): alerts, acknowledgements, "
-        "escalations, comments, responses. Filtered in the worker.",
+        "escalations, comments, responses.",
         INCIDENT_ID,
         arr(
             "types",

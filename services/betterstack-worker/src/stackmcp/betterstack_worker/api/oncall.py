@@ -61,7 +61,7 @@ OPERATIONS: tuple[Operation, ...] = (
         SCHEDULE_ID,
         s(
             "date",
-            "Instant to ask about instead of now.",
+            "Instead of now.",
             location="query",
             format="date-time",
             guess=True,
@@ -99,8 +99,8 @@ OPERATIONS: tuple[Operation, ...] = (
     creating(
         EVENT,
         "/api/v2/on-calls/{schedule_id}/events",
-        "Add a shift to an on-call schedule, e.g. cover while someone is away; its users are "
-        "paged for the schedule's incidents meanwhile.",
+        "Add a shift to an on-call schedule (e.g. cover for someone away); its users get the "
+        "schedule's pages meanwhile.",
         SCHEDULE_ID,
         s("starts_at", "Today 00:00 UTC or later.", required=True, format="date-time"),
         s("ends_at", "", required=True, format="date-time"),
