@@ -43,7 +43,7 @@ OUTGOING_ID = path_id("outgoing_webhook_id", "From list_all_better_stack_outgoin
 INCOMING_ID = path_id("incoming_webhook_id", "From list_all_better_stack_incoming_webhooks.")
 
 OUTGOING_BODY: tuple[Param, ...] = (
-    s("name", "Webhook name."),
+    s("name", ""),
     s("url", "URL that receives the POST requests.", required=True, format="uri"),
     s(
         "trigger_type",
@@ -51,28 +51,28 @@ OUTGOING_BODY: tuple[Param, ...] = (
         required=True,
         enum=("incident_change", "on_call_change", "monitor_change"),
     ),
-    b("on_incident_started", "Send when an incident starts."),
-    b("on_incident_acknowledged", "Send when an incident is acknowledged."),
-    b("on_incident_resolved", "Send when an incident is resolved."),
-    b("on_incident_reopened", "Send when an incident is reopened."),
-    b("on_incident_comment", "Send when an incident gets a comment."),
+    b("on_incident_started", ""),
+    b("on_incident_acknowledged", ""),
+    b("on_incident_resolved", ""),
+    b("on_incident_reopened", ""),
+    b("on_incident_comment", ""),
     b("notify_alongside_primary_responder", "Send together with the first person paged."),
     obj(
         "custom_webhook_template_attributes",
         "Custom request template.",
-        s("http_method", "HTTP method.", enum=("get", "post", "put", "patch")),
-        s("auth_username", "Basic auth user."),
-        s("auth_password", "Basic auth password."),
+        s("http_method", "", enum=("get", "post", "put", "patch")),
+        s("auth_username", ""),
+        s("auth_password", ""),
         arr(
             "headers_template",
             "Headers.",
             obj("header", "One header.", s("name", "Name."), s("value", "Value.")),
         ),
-        s("body_template", "Body template."),
+        s("body_template", ""),
     ),
 )
 INCOMING_BODY: tuple[Param, ...] = (
-    s("name", "Webhook name."),
+    s("name", ""),
     POLICY_ID,
     *NOTIFY,
     TEAM_WAIT,

@@ -107,7 +107,7 @@ STEP = obj(
     open_object=True,
 )
 POLICY_BODY = (
-    s("name", "Policy name.", required=True),
+    s("name", "", required=True),
     i("repeat_count", "How many times to repeat all steps if nobody acknowledges.", minimum=0),
     i("repeat_delay", "Seconds between repeats.", minimum=0),
     arr("steps", "Ordered steps; an empty list makes a silent policy.", STEP),
@@ -119,7 +119,7 @@ NAMED_GROUP = (
     i("sort_index", "", nullable=True),
 )
 SEVERITY_BODY = (
-    s("name", "Severity name, e.g. High.", required=True),
+    s("name", "E.g. High.", required=True),
     *NOTIFY,
     int_id(
         "severity_group_id",

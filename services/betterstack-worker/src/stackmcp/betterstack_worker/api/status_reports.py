@@ -63,20 +63,20 @@ REPORT_TYPE = s(
     "report_type", "manual (an incident) or maintenance.", enum=("manual", "maintenance")
 )
 REPORT_BODY: tuple[Param, ...] = (
-    s("title", "Headline shown on the status page.", required=True),
+    s("title", "", required=True),
     s("message", "Text of the first update.", required=True),
     REPORT_TYPE,
     b("notify_subscribers", "E-mail the page's subscribers (default true)."),
     AFFECTED,
-    s("published_at", "Publication time, ISO 8601 (default now).", format="date-time"),
-    s("starts_at", "Start, ISO 8601 (default now).", format="date-time"),
-    s("ends_at", "End, ISO 8601; required for maintenance.", format="date-time"),
+    s("published_at", "Default now.", format="date-time"),
+    s("starts_at", "Default now.", format="date-time"),
+    s("ends_at", "Required for maintenance.", format="date-time"),
 )
 UPDATE_BODY: tuple[Param, ...] = (
-    s("message", "Text of the update.", required=True),
+    s("message", "", required=True),
     b("notify_subscribers", "E-mail the page's subscribers (default false)."),
     AFFECTED,
-    s("published_at", "Publication time, ISO 8601 (default now).", format="date-time"),
+    s("published_at", "Default now.", format="date-time"),
 )
 
 UPDATE_BODY_CREATE = tuple(
@@ -113,11 +113,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "Change a status report's title, type, period or affected items.",
         STATUS_PAGE_ID,
         REPORT_ID,
-        s("title", "Headline shown on the status page."),
+        s("title", ""),
         REPORT_TYPE,
         AFFECTED,
-        s("starts_at", "Start, ISO 8601.", format="date-time"),
-        s("ends_at", "End, ISO 8601.", format="date-time"),
+        s("starts_at", "", format="date-time"),
+        s("ends_at", "", format="date-time"),
         guess=True,
     ),
     deleting(

@@ -74,7 +74,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "Invite someone to the team by e-mail; Better Stack e-mails them an invitation. The "
         "answer's message says whether an invitation was sent or they already belong.",
         TEAM_FILTER,
-        s("email", "E-mail to invite.", required=True, format="email"),
+        s("email", "", required=True, format="email"),
         s(
             "role",
             "Role to give (admin cannot be given here).",
@@ -127,7 +127,7 @@ OPERATIONS: tuple[Operation, ...] = (
         str_id(
             "owner_id", "Only metadata of this resource id (give owner_type too).", location="query"
         ),
-        s("owner_type", "Kind of owner resource.", location="query", enum=OWNER_TYPES),
+        s("owner_type", "", location="query", enum=OWNER_TYPES),
     ),
     action(
         METADATA,
@@ -137,8 +137,8 @@ OPERATIONS: tuple[Operation, ...] = (
         "Set the values of one metadata key on a resource, creating or replacing it. An empty "
         "values list removes the key (the result is then null).",
         str_id("owner_id", "Id of the resource the metadata belongs to.", required=True),
-        s("owner_type", "Kind of owner resource.", required=True, enum=OWNER_TYPES),
-        s("key", "Metadata key, e.g. Service.", required=True),
+        s("owner_type", "", required=True, enum=OWNER_TYPES),
+        s("key", "E.g. Service.", required=True),
         arr(
             "values",
             "Values: String uses value; reference types use item_id, email or name.",
