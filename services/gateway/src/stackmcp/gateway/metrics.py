@@ -98,7 +98,17 @@ _deadlines: Tally[str] = Tally(
     description="Tool calls out of time",
 )
 
-_METHODS = frozenset({"initialize", "ping", "server/discover", "tools/call", "tools/list"})
+_METHODS = frozenset(
+    {
+        "initialize",
+        "ping",
+        "prompts/get",
+        "prompts/list",
+        "server/discover",
+        "tools/call",
+        "tools/list",
+    }
+)
 _RESULTS = frozenset({None, "tool_error", "refused"})
 """``error.type`` values of requests that got a result (the tool exists)."""
 
