@@ -144,9 +144,22 @@ def test_the_scan_would_catch_a_stray_name(served: ToolCatalog) -> None:
             "Change a monitor. Only the fields given change.",
         ),
         ("Get one. Then call better_stack_secret_tool for more. Done.", "Get one. Done."),
+        (
+            "Severity id (list_all_better_stack_severities) for escalation steps.",
+            "Severity id for escalation steps.",
+        ),
         (f"From {POLICIES}.", f"From {POLICIES}."),
     ],
-    ids=["hint", "hint-clause", "lowercase", "default", "fields-as-in", "dropped", "listed"],
+    ids=[
+        "hint",
+        "hint-clause",
+        "lowercase",
+        "default",
+        "fields-as-in",
+        "dropped",
+        "aside",
+        "listed",
+    ],
 )
 def test_rewrite(text: str, expected: str) -> None:
     listed = {POLICIES} if expected == text else set()

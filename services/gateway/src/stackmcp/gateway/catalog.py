@@ -81,6 +81,7 @@ TOOL_NAME = re.compile(r"\b[a-z0-9_]*better_stack_[a-z0-9_]*[a-z0-9]")
 """A catalogue tool's name inside a text (every one has ``better_stack_`` in it)."""
 _FIELDS_AS_IN = re.compile(r"Fields as in ([a-z0-9_]+); only those given change\.")
 _FROM_LIST = re.compile(r"\b([Ff])rom list_all_better_stack_([a-z0-9_]+)")
+_NAMED_ASIDE = re.compile(r"\s*\(([a-z0-9_]*better_stack_[a-z0-9_]*[a-z0-9])\)")
 _SENTENCE_END = re.compile(r"(?<=[.;!?])\s+")
 
 
@@ -101,7 +102,8 @@ def rewrite(text: str, listed: Collection[str]) -> str:
     A look-up hint naming an unlisted list tool keeps its meaning without the name ("From
     list_all_better_stack_escalation_policies" → "An escalation policy id"); "Fields as in
     <unlisted create tool>; only those given change." becomes "Only the fields given change.";
-    any other sentence naming an unlisted tool is dropped.
+    a parenthesis holding just an unlisted tool's name goes; any other sentence naming an
+    unlisted tool is dropped.
     """
     if not TOOL_NAME.search(text):
         return text
@@ -118,8 +120,12 @@ def rewrite(text: str, listed: Collection[str]) -> str:
             article = article.capitalize()
         return f"{article} {item} id"
 
+    def aside(match: re.Match[str]) -> str:
+        return match.group(0) if match.group(1) in listed else ""
+
     text = _FIELDS_AS_IN.sub(fields, text)
     text = _FROM_LIST.sub(hint, text)
+    text = _NAMED_ASIDE.sub(aside, text)
     kept = [
         sentence
         for sentence in _SENTENCE_END.split(text)
