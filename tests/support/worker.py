@@ -27,6 +27,7 @@ from stackmcp.betterstack_worker.execution.accounts import (
 )
 from stackmcp.betterstack_worker.execution.claims import WriteClaims
 from stackmcp.betterstack_worker.execution.executor import Executor
+from stackmcp.betterstack_worker.execution.resume import ResumeScheduler
 from stackmcp.betterstack_worker.upstream import UpstreamClient, UpstreamConfig
 from stackmcp.contracts.accounts import AccountRecord, credential_context
 from stackmcp.contracts.keys import RedisKeys
@@ -128,21 +129,25 @@ async def running_worker(
     token: str,
     upstream_config: UpstreamConfig | None = None,
     cursor_ttl: float = 3600.0,
+    prefix: str | None = None,
 ) -> AsyncIterator[WorkerHarness]:
-    """Serve ``catalog.get``/``tool.call`` with the real executor until the block ends."""
+    """Serve ``catalog.get``/``tool.call`` with the real executor until the block ends (under
+    ``prefix`` for subjects and keys when given, as a replica configured with it would)."""
     box = SecretBox(CryptoConfig(key=new_key()))
-    subjects = Subjects(f"t{secrets.token_hex(4)}")
+    subjects = Subjects(prefix or f"t{secrets.token_hex(4)}")
+    keys = RedisKeys(prefix) if prefix else RedisKeys()
     redis = aioredis.Redis.from_url(redis_url)
     nc = await connect(NatsConfig(url=nats_url), "test-worker")
     upstream = UpstreamClient(upstream_config or UpstreamConfig(timeout=5, connect_timeout=1))
     try:
-        account = await store_account(redis, box, base_url=base_url, token=token)
-        accounts = AccountStore(redis, RedisKeys(), box, ttl=60.0)
+        account = await store_account(redis, box, base_url=base_url, token=token, keys=keys)
+        accounts = AccountStore(redis, keys, box, ttl=60.0)
         await forget_on_account_events(nc, subjects.account_events, accounts)
         signer = CursorSigner(secrets.token_bytes(32), ttl=cursor_ttl)
         worker_id = secrets.token_hex(4)
-        claims = WriteClaims(redis, RedisKeys(), worker_id)
-        executor = Executor(default_catalog(), accounts, upstream, signer, claims)
+        claims = WriteClaims(redis, keys, worker_id)
+        resumes = ResumeScheduler(redis, keys)
+        executor = Executor(default_catalog(), accounts, upstream, signer, claims, resumes=resumes)
         queue = subjects.worker_queue_group
         direct = subjects.worker_tool_call(worker_id)
         endpoints = [

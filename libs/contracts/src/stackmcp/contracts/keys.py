@@ -61,6 +61,27 @@ class RedisKeys:
         return f"{self.prefix}:expiry:outbox_claim:{server_id}"
 
     @property
+    def scheduled_actions(self) -> str:
+        """Sorted set: scheduled action id scored by its due time (Unix seconds)."""
+        return f"{self.prefix}:scheduled:due"
+
+    def scheduled_action(self, action_id: str) -> str:
+        """A :class:`~stackmcp.contracts.actions.ScheduledAction` waiting to run."""
+        return f"{self.prefix}:scheduled:action:{action_id}"
+
+    def scheduled_target(self, account_id: str, target: str) -> str:
+        """The id of the action pending for one target of one account (one at a time)."""
+        return f"{self.prefix}:scheduled:target:{account_id}:{target}"
+
+    def scheduled_claim(self, action_id: str) -> str:
+        """Set (``NX PX``) by the expiry replica running a scheduled action (its lease)."""
+        return f"{self.prefix}:scheduled:claim:{action_id}"
+
+    def scheduled_outcome(self, action_id: str) -> str:
+        """The :class:`~stackmcp.contracts.actions.ActionOutcome` of a finished action."""
+        return f"{self.prefix}:scheduled:outcome:{action_id}"
+
+    @property
     def admin_token(self) -> str:
         """Hash of the provisioning admin token (the token itself is never stored)."""
         return f"{self.prefix}:admin:token_hash"

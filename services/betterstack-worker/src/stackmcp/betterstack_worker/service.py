@@ -28,6 +28,7 @@ from stackmcp.betterstack_worker.execution.accounts import (
 )
 from stackmcp.betterstack_worker.execution.claims import WriteClaims
 from stackmcp.betterstack_worker.execution.executor import Executor
+from stackmcp.betterstack_worker.execution.resume import ResumeScheduler
 from stackmcp.betterstack_worker.execution.verify import AccountVerifier
 from stackmcp.betterstack_worker.upstream import UpstreamClient, UpstreamConfig
 from stackmcp.contracts.accounts import AccountVerifyRequest
@@ -79,7 +80,8 @@ async def run(stop: asyncio.Event) -> None:
         keys = RedisKeys(redis_config.key_prefix)
         worker_id = secrets.token_hex(8)
         claims = WriteClaims(redis, keys, worker_id)
-        executor = Executor(catalog, accounts, upstream, signer, claims)
+        resumes = ResumeScheduler(redis, keys)
+        executor = Executor(catalog, accounts, upstream, signer, claims, resumes=resumes)
         verifier = AccountVerifier(box, upstream)
         subjects = Subjects(nats_config.subject_prefix)
         await forget_on_account_events(nc, subjects.account_events, accounts)

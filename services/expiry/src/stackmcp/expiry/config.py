@@ -1,4 +1,5 @@
-"""Settings of the expiry service (section ``EXPIRY``: ``STACKMCP_EXPIRY_<FIELD>``)."""
+"""Settings of the expiry service (section ``EXPIRY``: ``STACKMCP_EXPIRY_<FIELD>``), including
+those of its scheduled actions (``action_*``: the resume of a pause with a resume time)."""
 
 from __future__ import annotations
 
@@ -34,3 +35,21 @@ class ExpiryConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     reconcile_interval: Annotated[float, msgspec.Meta(ge=0)] = 600.0
     """Seconds between full re-reads of every server's ``expires_at`` into the schedule, the
     repair for events lost beyond ``max_deliver`` or stream retention; 0 = only at start."""
+    action_poll: _Positive = 1.0
+    """Longest pause, in seconds, between two looks at the scheduled actions (a paused monitor
+    resumes at most this late; actions scheduled by workers are noticed within this bound)."""
+    action_timeout: _Positive = 30.0
+    """Seconds a replica waits for the worker to answer a scheduled action's tool call."""
+    action_lease: _Positive = 90.0
+    """Seconds a replica holds a scheduled action it runs; after that another replica may take
+    it over (the one that held it crashed or stalled). Must exceed ``action_timeout``."""
+    action_attempts: Annotated[int, msgspec.Meta(ge=1)] = 5
+    """Attempts of a scheduled action that Better Stack refuses (or no worker answers) before
+    it is given up and recorded as ``refused``."""
+    action_backoff: _Positive = 30.0
+    """Seconds before the second attempt of a failed scheduled action; doubled for each further
+    attempt."""
+
+    def __post_init__(self) -> None:
+        if self.action_lease <= self.action_timeout:
+            raise ValueError("action_lease must exceed action_timeout")

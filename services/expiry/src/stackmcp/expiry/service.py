@@ -4,8 +4,10 @@
 consumer exist, rebuilds the schedule from every server hash once, then runs two loops until
 stopped: :class:`~stackmcp.expiry.consumer.EventConsumer` (lifecycle events → schedule) and
 :class:`~stackmcp.expiry.purger.Purger` (schedule → purge → ``expired`` events, each followed by
-its :class:`~stackmcp.contracts.audit.AdminChange` naming the operator ``expiry``). On stop both
-loops finish what they hold, the subscription goes, NATS is drained and Redis closed.
+its :class:`~stackmcp.contracts.audit.AdminChange` naming the operator ``expiry``). A third loop,
+:class:`~stackmcp.expiry.actions.ActionRunner`, runs the scheduled actions workers record (the
+resume of a pause with a resume time) as tool calls to the worker. On stop the loops finish
+what they hold, the subscription goes, NATS is drained and Redis closed.
 """
 
 from __future__ import annotations
@@ -20,10 +22,12 @@ import nats.errors
 from nats.js import JetStreamContext
 from redis.exceptions import RedisError
 
-from stackmcp.contracts.audit import OPERATOR_EXPIRY, AdminChange
+from stackmcp.contracts.audit import OPERATOR_EXPIRY, AdminChange, ToolCallCompleted
 from stackmcp.contracts.events import McpServerExpired
 from stackmcp.contracts.keys import RedisKeys
 from stackmcp.contracts.subjects import Subjects
+from stackmcp.contracts.tools import ToolCallRequest, ToolCallResult
+from stackmcp.expiry.actions import ActionRunner, ActionStore, Audit, Send
 from stackmcp.expiry.config import ExpiryConfig
 from stackmcp.expiry.consumer import EventConsumer, ensure_consumer
 from stackmcp.expiry.metrics import ExpiryMetrics
@@ -34,11 +38,11 @@ from stackmcp.runtime.config import AuditConfig, NatsConfig, RedisConfig, load_s
 from stackmcp.runtime.errors import Unavailable
 from stackmcp.runtime.events import ensure_audit_stream, ensure_events_stream, publish_event
 from stackmcp.runtime.health import HealthConfig, HealthServer, NatsReadiness
-from stackmcp.runtime.natsx import connect, drain
+from stackmcp.runtime.natsx import connect, drain, request
 from stackmcp.runtime.redisx import connect_redis
 from stackmcp.runtime.status import serve_status
 
-__all__ = ["expired_change", "expiry_publisher", "run"]
+__all__ = ["action_auditor", "expired_change", "expiry_publisher", "run", "tool_sender"]
 
 logger = logging.getLogger(__name__)
 NAME = "stackmcp-expiry"
@@ -88,7 +92,20 @@ async def run(stop: asyncio.Event) -> None:
         logger.info("%s scheduled the expiry of %d servers", NAME, checked)
         readiness.serving(nc)
         publish = expiry_publisher(js, subjects)
-        await _serve(stop, config, subscription, schedule, publish, metrics=metrics)
+        actions = ActionRunner(
+            ActionStore(redis, keys),
+            tool_sender(nc, subjects),
+            audit=action_auditor(js, subjects),
+            batch=config.batch,
+            poll=config.action_poll,
+            timeout=config.action_timeout,
+            lease=config.action_lease,
+            attempts=config.action_attempts,
+            backoff=config.action_backoff,
+        )
+        await _serve(
+            stop, config, subscription, schedule, publish, metrics=metrics, actions=actions
+        )
         with contextlib.suppress(nats.errors.Error, ValueError):
             await subscription.unsubscribe()
     logger.info("%s stopped", NAME)
@@ -102,6 +119,7 @@ async def _serve(
     publish: Publish,
     *,
     metrics: ExpiryMetrics,
+    actions: ActionRunner | None = None,
 ) -> None:
     purger = Purger(
         schedule,
@@ -120,6 +138,8 @@ async def _serve(
         fetch_timeout=config.fetch_timeout,
     )
     loops = [asyncio.create_task(consumer.run(stop)), asyncio.create_task(purger.run(stop))]
+    if actions is not None:
+        loops.append(asyncio.create_task(actions.run(stop)))
     logger.info("%s ready", NAME)
     stopped = asyncio.create_task(stop.wait())
     await asyncio.wait([stopped, *loops], return_when=asyncio.FIRST_COMPLETED)
@@ -170,6 +190,26 @@ def expired_change(event: McpServerExpired) -> AdminChange:
         server_id=event.server_id,
         name=event.name or None,
     )
+
+
+def tool_sender(nc: Any, subjects: Subjects) -> Send:
+    """Send a scheduled action's tool call to the workers (their queue group), as a gateway."""
+
+    async def send(call: ToolCallRequest, timeout: float) -> ToolCallResult:
+        return await request(nc, subjects.tool_call, call, ToolCallResult, timeout=timeout)
+
+    return send
+
+
+def action_auditor(js: JetStreamContext, subjects: Subjects) -> Audit:
+    """Audit a scheduled action's call as a tool call of the server that scheduled it
+    (de-duplicated by id: one record per attempt however often it is published)."""
+
+    async def audit(record: ToolCallCompleted) -> None:
+        await publish_event(js, subjects.audit_call(record.account_id, record.server_id), record)
+        emit_audit_log(record)
+
+    return audit
 
 
 def expiry_publisher(js: JetStreamContext, subjects: Subjects) -> Publish:

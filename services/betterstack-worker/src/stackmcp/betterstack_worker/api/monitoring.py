@@ -172,6 +172,24 @@ HEARTBEAT_BODY = (
     s("server_timezone", "Time zone of the pinging server, e.g. UTC."),
 )
 
+RESUME = (
+    s(
+        "resume_at",
+        "With paused: true, resume then (at most 30 days ahead).",
+        location="worker",
+        format="date-time",
+    ),
+    i(
+        "for_minutes",
+        "With paused: true, resume after this many minutes.",
+        location="worker",
+        minimum=1,
+        maximum=43200,
+    ),
+)
+"""Worker arguments of the pause tools: the resume is scheduled once the pause succeeded
+(:mod:`~stackmcp.betterstack_worker.execution.resume`)."""
+
 AVAILABILITY_NOTE = (
     "Returns availability (percent) and total_downtime, longest_incident, average_incident "
     "(seconds) and number_of_incidents. Without from/to it covers the whole lifetime."
@@ -208,6 +226,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "Change a monitor. Pause or resume with paused.",
         MONITOR_ID,
         *MONITOR_BODY,
+        *RESUME,
     ),
     deleting(
         MONITOR,
@@ -294,6 +313,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "Change a heartbeat. Pause or resume with paused.",
         HEARTBEAT_ID,
         *optional(HEARTBEAT_BODY),
+        *RESUME,
     ),
     deleting(
         HEARTBEAT,

@@ -43,6 +43,7 @@ from stackmcp.betterstack_worker.execution.policy import (
 )
 from stackmcp.betterstack_worker.execution.provenance import COMMENT_TOOL, note, with_footer
 from stackmcp.betterstack_worker.execution.requests import RequestPlan, UpstreamRequest
+from stackmcp.betterstack_worker.execution.resume import RESUMABLE, ResumeScheduler, iso, resume_due
 from stackmcp.betterstack_worker.normalise import flatten_document, result_kind
 from stackmcp.betterstack_worker.secrets import redactor_for
 from stackmcp.betterstack_worker.untrusted import untrusted_fields
@@ -152,6 +153,8 @@ class Executor:
         upstream: pooled HTTP client.
         cursors: pagination cursor signer shared by all replicas.
         claims: write claims (writes run at most once); ``None`` runs writes unclaimed.
+        resumes: records the scheduled resume of a pause (``resume_at``/``for_minutes``);
+            ``None`` refuses those arguments.
     """
 
     def __init__(
@@ -161,6 +164,8 @@ class Executor:
         upstream: UpstreamClient,
         cursors: CursorSigner,
         claims: WriteClaims | None = None,
+        *,
+        resumes: ResumeScheduler | None = None,
     ) -> None:
         self._catalog = catalog
         self._full = catalog.response()
@@ -170,6 +175,7 @@ class Executor:
         self._upstream = upstream
         self._cursors = cursors
         self._claims = claims
+        self._resumes = resumes
         self._planner = Planner(catalog.operations)
         self._reference: dict[tuple[str, str, str, bool], tuple[float, Any]] = {}
 
@@ -222,6 +228,7 @@ class Executor:
             return await self._list(tool, tool.op.page, given, request)
         _check(tool, given, request)
         arguments = with_footer(tool.descriptor.name, given, request.provenance)
+        due = self._resume_due(tool, arguments)
         account = await self._accounts.get(request.account_id)
         if tool.op.compose == oncall.BRIEF:
             return await self._brief(tool, arguments, account, request)
@@ -233,7 +240,23 @@ class Executor:
         call = _Call(request, tool.descriptor.method_class == "write")
         result = await self._single(tool, arguments, account, call)
         await self._leave_note(tool, arguments, account, request)
+        if self._resumes is not None and "paused" in arguments and request.tool in RESUMABLE:
+            action = await self._resumes.after_pause_change(request, arguments, due)
+            if action is not None:
+                structured = result.structured_value()
+                structured["resumes_at"] = iso(action.due_at)
+                return _result(
+                    tool, call, structured, result.rate_limit, result.upstream_status or 200
+                )
         return result
+
+    def _resume_due(self, tool: _Tool, arguments: Mapping[str, Any]) -> float | None:
+        """When a pause given ``resume_at``/``for_minutes`` ends (checked before anything is
+        sent upstream); ``None`` without them."""
+        due = resume_due(tool.descriptor.name, arguments, time.time())
+        if due is not None and self._resumes is None:
+            raise InvalidArgument("this worker cannot schedule a resume; pause without one")
+        return due
 
     async def _list(
         self, tool: _Tool, page: Page, given: Mapping[str, Any], request: ToolCallRequest
