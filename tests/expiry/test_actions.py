@@ -18,6 +18,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import msgspec
 import pytest
 import redis.asyncio as aioredis
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 from stackmcp.betterstack_worker.execution.resume import ResumeScheduler
 from stackmcp.contracts.actions import ActionOutcome, action_target
@@ -26,6 +28,7 @@ from stackmcp.contracts.keys import RedisKeys
 from stackmcp.contracts.tools import ToolCallRequest, ToolCallResult
 from stackmcp.expiry.actions import ActionRunner, ActionStore, Send
 from stackmcp.expiry.config import ExpiryConfig
+from stackmcp.expiry.metrics import ExpiryMetrics
 from stackmcp.expiry.service import tool_sender
 from tests.expiry.support import eventually
 from tests.support.sandbox import RunningSandbox
@@ -70,7 +73,11 @@ async def loops() -> AsyncIterator[Loops]:
 
 
 def _runner(
-    redis: aioredis.Redis, keys: RedisKeys, send: Send, **settings: float
+    redis: aioredis.Redis,
+    keys: RedisKeys,
+    send: Send,
+    metrics: ExpiryMetrics | None = None,
+    **settings: float,
 ) -> tuple[ActionRunner, list[ToolCallCompleted]]:
     audited: list[ToolCallCompleted] = []
 
@@ -88,6 +95,7 @@ def _runner(
         lease=options["lease"],
         backoff=options["backoff"],
         attempts=int(options.get("attempts", 5)),
+        metrics=metrics,
     )
     return runner, audited
 
@@ -132,11 +140,14 @@ async def test_two_replicas_resume_a_paused_monitor_exactly_once(
     keys: RedisKeys,
     loops: Loops,
 ) -> None:
-    """Both loops see the due action; one runs it, right after its due time, and audits it."""
+    """Both loops see the due action; one runs it, right after its due time, and audits it;
+    the metrics say one action ended ``done`` and none is left."""
     action_id, due = await _pause(worker, keys, 1.5)
     send = tool_sender(worker.nc, worker.subjects)
-    first, first_audit = _runner(redis, keys, send)
-    second, second_audit = _runner(redis, keys, send)
+    reader = InMemoryMetricReader()
+    metrics = ExpiryMetrics(MeterProvider(metric_readers=[reader]).get_meter("test"))
+    first, first_audit = _runner(redis, keys, send, metrics)
+    second, second_audit = _runner(redis, keys, send, metrics)
     loops.start(first)
     loops.start(second)
 
@@ -152,6 +163,22 @@ async def test_two_replicas_resume_a_paused_monitor_exactly_once(
         (MONITOR_TOOL, {"monitor_id": "3", "paused": False}, "ok", "stackmcp-expiry")
     ]
     assert audited[0].server_id == worker.server_id
+
+    async def counted() -> bool:
+        return metrics.actions == 0
+
+    await eventually(counted, 5)
+    data = reader.get_metrics_data()
+    assert data is not None
+    points = {
+        metric.name: metric.data.data_points
+        for resource in data.resource_metrics
+        for scope in resource.scope_metrics
+        for metric in scope.metrics
+    }
+    ended = points["stackmcp.expiry.actions.ended"]
+    assert [(p.attributes, p.value) for p in ended] == [({"stackmcp.outcome": "done"}, 1)]
+    assert [p.value for p in points["stackmcp.expiry.actions.scheduled"]] == [0]
 
 
 @pytest.mark.parametrize("stall", ["before_send", "after_send"])

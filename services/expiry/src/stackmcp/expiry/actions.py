@@ -41,6 +41,7 @@ from stackmcp.contracts.actions import (
 from stackmcp.contracts.audit import ToolCallCompleted
 from stackmcp.contracts.keys import RedisKeys
 from stackmcp.contracts.tools import ToolCallRequest, ToolCallResult
+from stackmcp.expiry.metrics import ExpiryMetrics
 from stackmcp.runtime.errors import DeadlineExceeded, StackmcpError, Unavailable
 
 __all__ = [
@@ -213,6 +214,7 @@ class ActionRunner:
         attempts: attempts before a failing action is given up.
         backoff: seconds before the second attempt, doubled for each further one.
         clock: Unix seconds now.
+        metrics: where the schedule's size and ended actions are reported (none by default).
     """
 
     def __init__(
@@ -228,6 +230,7 @@ class ActionRunner:
         attempts: int = 5,
         backoff: float = 30.0,
         clock: Callable[[], float] = time.time,
+        metrics: ExpiryMetrics | None = None,
     ) -> None:
         self._store = store
         self._send = send
@@ -239,6 +242,7 @@ class ActionRunner:
         self._attempts = attempts
         self._backoff = backoff
         self._clock = clock
+        self._metrics = metrics
         self.scheduled: int | None = None
         """Actions in the schedule when this loop last looked (``None``: not yet)."""
 
@@ -249,6 +253,8 @@ class ActionRunner:
             try:
                 await self.sweep()
                 first, self.scheduled = await self._store.head()
+                if self._metrics is not None:
+                    self._metrics.actions_read(self.scheduled)
                 if first is not None:
                     delay = min(self._poll, max(0.0, first - self._clock()))
             except (RedisError, OSError) as exc:
@@ -325,6 +331,8 @@ class ActionRunner:
         )
         if not await self._store.finish(action, token, outcome):
             logger.info("scheduled action %s was taken over by another replica", action.id)
+        elif self._metrics is not None:
+            self._metrics.action_ended(kind)
 
     async def _audited(
         self,

@@ -102,6 +102,7 @@ async def run(stop: asyncio.Event) -> None:
             lease=config.action_lease,
             attempts=config.action_attempts,
             backoff=config.action_backoff,
+            metrics=metrics,
         )
         await _serve(
             stop, config, subscription, schedule, publish, metrics=metrics, actions=actions
@@ -155,10 +156,12 @@ async def _serve(
 
 
 def _details(metrics: ExpiryMetrics) -> Callable[[], dict[str, int]]:
-    """What a status answer adds: the schedule's size as the purge loop last read it."""
+    """What a status answer adds: the schedule's size as the purge loop last read it, and the
+    scheduled actions' as the action loop did."""
 
     def details() -> dict[str, int]:
-        return {} if metrics.scheduled is None else {"scheduled": metrics.scheduled}
+        sizes = {"scheduled": metrics.scheduled, "actions": metrics.actions}
+        return {name: size for name, size in sizes.items() if size is not None}
 
     return details
 
