@@ -39,25 +39,15 @@ def _grant(**config: Any) -> Grant:
     return Grant(server_id="srv", account_id="acc", **config)
 
 
-NOT_YET = pytest.mark.xfail(
-    strict=True,
-    reason="issue 18 budget not met yet (full 16,257, demo 3,156 after the gateway's per-grant "
-    "rendering; 18,571 and 3,270 at the first diet); strict: this fails once the budget is "
-    "met, so remove the mark then",
-)
-
 # (name, grant, budget in o200k tokens); issue 18's figures before the diet: 30,883 / 5,502
 # (5,837 with the demo's confirm_token arguments) / 1,256.
 CASES = [
-    pytest.param(
-        "full catalogue", _grant(methods=("read", "write")), 15_000, marks=NOT_YET, id="full"
-    ),
+    pytest.param("full catalogue", _grant(methods=("read", "write")), 15_000, id="full"),
     # The demo server `stackmcp up` creates against the sandbox (cli/demo.py).
     pytest.param(
         "demo server",
         _grant(methods=("read", "write"), tags=tuple(DEMO_TAGS), confirm="destructive"),
         3_000,
-        marks=NOT_YET,
         id="demo",
     ),
     pytest.param(

@@ -19,7 +19,7 @@ from stackmcp.contracts.grants import Grant
 from stackmcp.contracts.subjects import Subjects
 from stackmcp.contracts.tools import CatalogResponse
 from stackmcp.gateway import catalog as gateway_catalog
-from stackmcp.gateway.catalog import ToolCatalog, rewrite
+from stackmcp.gateway.catalog import ID_RULE, ToolCatalog, rewrite
 from stackmcp.gateway.prompts import BASE_INSTRUCTIONS, Prompts
 
 NAME_SHAPED = re.compile(
@@ -179,3 +179,41 @@ def test_update_fields_refer_to_their_create_tool_only_where_it_is_listed(
     assert alone.input_schema["properties"]["url"] == {"type": "string"}
     assert "create_a_better_stack_monitor" not in alone.description
     assert "Only the fields given change." in alone.description
+
+
+def _listed(served: ToolCatalog, grant: Grant) -> dict[str, Any]:
+    page = msgspec.json.decode(served.list_page(grant, None, modern=False))
+    return {t["name"]: t for t in page["tools"]}
+
+
+def test_a_required_id_named_after_a_listed_list_tool_leans_on_the_instructions(
+    served: ToolCatalog,
+) -> None:
+    """``incident_id`` of an incident tool says nothing when list_all_better_stack_incidents is
+    listed (the instructions state the rule once); ids from elsewhere keep their hints."""
+    listed = _listed(served, GRANTS["demo"])
+    acknowledge = listed["better_stack_incidents_acknowledge"]["inputSchema"]["properties"]
+    assert "description" not in acknowledge["incident_id"]
+    comment = listed["update_a_better_stack_incident_comment_by_id"]["inputSchema"]["properties"]
+    assert comment["comment_id"]["description"] == "From list_all_better_stack_incident_comments."
+    escalate = listed["better_stack_incidents_escalate"]["inputSchema"]["properties"]
+    assert escalate["schedule_id"]["description"] == "From list_all_better_stack_on_call_schedules."
+    assert ID_RULE in served_instructions(served, GRANTS["demo"])
+
+
+def test_an_id_whose_list_tool_is_missing_loses_only_words_that_repeat_its_name(
+    served: ToolCatalog,
+) -> None:
+    """Without the list tools, "A monitor id." (which ``monitor_id`` says already) goes, while
+    "An escalation policy id." (which ``policy_id`` does not say) stays."""
+    listed = _listed(served, GRANTS["demo"])
+    incidents = listed["list_all_better_stack_incidents"]["inputSchema"]["properties"]
+    assert "list_all_better_stack_monitors" not in listed
+    assert "description" not in incidents["monitor_id"]
+    escalate = listed["better_stack_incidents_escalate"]["inputSchema"]["properties"]
+    assert escalate["policy_id"]["description"] == "An escalation policy id."
+
+
+def served_instructions(served: ToolCatalog, grant: Grant) -> str:
+    """The server instructions ``grant`` gets."""
+    return Prompts(served).instructions(grant)

@@ -142,6 +142,21 @@ def _undescribed(schema: Any) -> Any:
     return schema
 
 
+def _unless_name_says_it(name: str, schema: Any) -> Any:
+    """``schema`` without a description that only repeats its name ("A monitor id." of
+    ``monitor_id``, left by :func:`rewrite` when the list tool is not listed)."""
+    if not isinstance(schema, dict) or not isinstance(schema.get("description"), str):
+        return schema
+    words = schema["description"].removesuffix(".").split(" ", 1)
+    if (
+        len(words) == 2
+        and words[0] in ("A", "An")
+        and words[1].replace(" ", "_").replace("-", "_") == name
+    ):
+        return {k: v for k, v in schema.items() if k != "description"}
+    return schema
+
+
 def _rewrite_schema(schema: Any, listed: Collection[str]) -> Any:
     if isinstance(schema, dict):
         out: dict[str, Any] = {}
@@ -151,7 +166,9 @@ def _rewrite_schema(schema: Any, listed: Collection[str]) -> Any:
                 if text:
                     out[key] = text
             elif key == "properties" and isinstance(value, dict):
-                out[key] = {k: _rewrite_schema(v, listed) for k, v in value.items()}
+                out[key] = {
+                    k: _unless_name_says_it(k, _rewrite_schema(v, listed)) for k, v in value.items()
+                }
                 if (
                     isinstance(out[key].get("limit"), dict)
                     and out[key]["limit"].get("minimum") == 1
@@ -166,6 +183,36 @@ def _rewrite_schema(schema: Any, listed: Collection[str]) -> Any:
     if isinstance(schema, list):
         return [_rewrite_schema(v, listed) for v in schema]
     return schema
+
+
+_OWN_HINT = re.compile(r"From list_all_better_stack_([a-z0-9_]+)\.")
+
+
+def _without_own_hints(schema: Any, listed: Collection[str]) -> Any:
+    """``schema`` without the look-up hint of each required ``<item>_id`` whose hint is just
+    "From list_all_better_stack_<items>." with that list tool listed: the server instructions
+    state that rule once (:data:`ID_RULE`) instead of on every such argument."""
+    properties = schema.get("properties")
+    if not isinstance(properties, dict):
+        return schema
+    trimmed = dict(properties)
+    for name in schema.get("required", ()):
+        prop = properties.get(name)
+        found = _OWN_HINT.fullmatch(prop.get("description", "")) if isinstance(prop, dict) else None
+        if (
+            found is not None
+            and f"{_item(found.group(1)).replace(' ', '_').replace('-', '_')}_id" == name
+            and f"list_all_better_stack_{found.group(1)}" in listed
+        ):
+            trimmed[name] = {k: v for k, v in prop.items() if k != "description"}
+    return {**schema, "properties": trimmed}
+
+
+ID_RULE = (
+    "A required <thing>_id argument without a description takes an id from the tool that "
+    "lists <things>."
+)
+"""The look-up rule for the id arguments :func:`render` leaves undescribed."""
 
 
 def render(tool: ToolDescriptor, listed: Mapping[str, ToolDescriptor]) -> ToolDescriptor:
@@ -191,7 +238,7 @@ def render(tool: ToolDescriptor, listed: Mapping[str, ToolDescriptor]) -> ToolDe
             },
         }
     description = rewrite(tool.description, listed)
-    schema = _rewrite_schema(schema, listed)
+    schema = _rewrite_schema(_without_own_hints(schema, listed), listed)
     properties = schema.get("properties", {})
     if properties.get("next_cursor") == {"type": ["string", "null"]}:
         # null is what a result says at the end; a call passes a cursor or nothing

@@ -25,7 +25,7 @@ import msgspec
 
 from stackmcp.contracts.grants import Grant
 from stackmcp.contracts.tools import ToolDescriptor
-from stackmcp.gateway.catalog import ToolCatalog, policy_key
+from stackmcp.gateway.catalog import ID_RULE, ToolCatalog, policy_key
 from stackmcp.gateway.confirm import CONFIRM_TOKEN_ARG
 from stackmcp.gateway.jsonrpc import INVALID_PARAMS, RpcError
 
@@ -81,6 +81,8 @@ def instructions(listed: Mapping[str, ToolDescriptor], *, discovery: bool = Fals
         covered = ", ".join(areas[:-1]) + " and " + areas[-1] if len(areas) > 1 else areas[0]
         parts.append(f"This server covers {covered}.")
     parts.append(BASE_INSTRUCTIONS)
+    if any(name.startswith("list_all_better_stack_") for name in listed):
+        parts.append(ID_RULE)
     if LIST_INCIDENTS in listed:
         parts.append(f"Open incidents: {LIST_INCIDENTS} with resolved=false.")
     if BRIEF in listed:
