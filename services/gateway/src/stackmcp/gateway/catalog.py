@@ -198,7 +198,9 @@ def _without_own_hints(schema: Any, listed: Collection[str]) -> Any:
     trimmed = dict(properties)
     for name in schema.get("required", ()):
         prop = properties.get(name)
-        found = _OWN_HINT.fullmatch(prop.get("description", "")) if isinstance(prop, dict) else None
+        if not isinstance(prop, dict):
+            continue
+        found = _OWN_HINT.fullmatch(prop.get("description", ""))
         if (
             found is not None
             and f"{_item(found.group(1)).replace(' ', '_').replace('-', '_')}_id" == name
