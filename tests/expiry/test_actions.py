@@ -30,6 +30,7 @@ from stackmcp.expiry.actions import ActionRunner, ActionStore, Send
 from stackmcp.expiry.config import ExpiryConfig
 from stackmcp.expiry.metrics import ExpiryMetrics
 from stackmcp.expiry.service import tool_sender
+from stackmcp.runtime.errors import Unavailable
 from tests.expiry.support import eventually
 from tests.support.sandbox import RunningSandbox
 from tests.support.worker import WorkerHarness, running_worker
@@ -294,3 +295,34 @@ def test_the_lease_must_outlast_the_call_timeout() -> None:
     with pytest.raises(msgspec.ValidationError, match="action_lease must exceed"):
         msgspec.convert({"action_lease": 10, "action_timeout": 30}, ExpiryConfig)
     assert msgspec.convert({"action_lease": 31, "action_timeout": 30}, ExpiryConfig)
+
+
+async def test_unanswered_calls_are_retried_without_using_up_the_attempts(
+    worker: WorkerHarness, redis: aioredis.Redis, keys: RedisKeys, loops: Loops
+) -> None:
+    """No worker answers (all down): each call is abandoned and the next one gets a new call
+    id; the refusal budget stays whole, so the resume still runs once a worker is back."""
+    scheduler = ResumeScheduler(redis, keys)
+    request = ToolCallRequest(
+        server_id=worker.server_id, account_id=worker.account_id, tool=MONITOR_TOOL
+    )
+    action = await scheduler.after_pause_change(
+        request, {"monitor_id": "3", "paused": True}, time.time()
+    )
+    assert action is not None
+    sent: list[str] = []
+    send = tool_sender(worker.nc, worker.subjects)
+
+    async def workers_down(call: ToolCallRequest, timeout: float) -> ToolCallResult:
+        sent.append(call.call_id)
+        if len(sent) <= 3:
+            raise Unavailable("no service is answering")
+        return await send(call, timeout)
+
+    runner, _ = _runner(redis, keys, workers_down, attempts=1, backoff=0.05)
+    loops.start(runner)
+    outcome = await _outcome(redis, keys, action.id)
+    assert (outcome.outcome, outcome.attempts) == ("done", 0)
+    assert sent == [f"scheduled-{action.id}-{n}" for n in range(4)]
+    for call_id in sent[:3]:
+        assert await redis.get(keys.call_claim(call_id)) == b"abandoned"

@@ -2,8 +2,8 @@
 
 The worker records one after a pause that names a resume time (``resume_at`` or
 ``for_minutes``); the expiry service runs it when due, as a tool call to the worker with a call
-id derived from the action's id and attempt (:func:`action_call_id`), so the worker's write
-claim lets each attempt run at most once. Layout in Redis (names in
+id derived from the action's id and its calls so far (:func:`action_call_id`), so the worker's
+write claim lets each call run at most once. Layout in Redis (names in
 :class:`~stackmcp.contracts.keys.RedisKeys`): the record (:meth:`RedisKeys.scheduled_action`),
 its id in the due-time sorted set (:attr:`RedisKeys.scheduled_actions`), the action pending for
 one target (:meth:`RedisKeys.scheduled_target`, so a later pause or resume of the same monitor
@@ -48,7 +48,10 @@ class ScheduledAction(msgspec.Struct, frozen=True, kw_only=True):
     scheduled_by: str
     """The call id of the tool call that scheduled it (or ``""``)."""
     attempts: int = 0
-    """Attempts that ended without running the call (errors, lost sends)."""
+    """Attempts the worker answered with an error (Better Stack refused): bounded."""
+    calls: int = 0
+    """Call ids used up so far (refused attempts, and sends no worker answered and that are
+    abandoned, which are retried without bound): the next call's id is derived from it."""
     last_error: str | None = None
 
 
@@ -65,10 +68,11 @@ class ActionOutcome(msgspec.Struct, frozen=True, kw_only=True):
 _CALL_PREFIX = "scheduled-"
 
 
-def action_call_id(action_id: str, attempt: int) -> str:
-    """The tool-call id of one attempt: the same on every replica, so a replica that retries
-    an attempt a stalled or dead one already sent is dropped by the worker's write claim."""
-    return f"{_CALL_PREFIX}{action_id}-{attempt}"
+def action_call_id(action_id: str, calls: int) -> str:
+    """The tool-call id of an action's next call (``calls`` used up before it): the same on
+    every replica, so a replica repeating a call a stalled or dead one already sent is dropped
+    by the worker's write claim."""
+    return f"{_CALL_PREFIX}{action_id}-{calls}"
 
 
 def is_action_call(call_id: str) -> bool:

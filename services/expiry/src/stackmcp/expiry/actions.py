@@ -5,16 +5,17 @@ on the shared due-time set. For each due action a replica takes a lease (``SET N
 random token): only the lease holder runs it, and every change it makes afterwards (finish,
 reschedule) is applied only while it still holds that lease, so a replica that stalled past its
 lease changes nothing. The action runs as a tool call to the worker over NATS, the way the
-gateway sends one, with a call id derived from the action's id and attempt
+gateway sends one, with a call id derived from the action's id and its calls so far
 (:func:`~stackmcp.contracts.actions.action_call_id`): a worker claims a write by its call id
-before sending it upstream, so a replica that takes over an attempt another one already sent
+before sending it upstream, so a replica that takes over a call another one already sent
 (then crashed or stalled) gets no answer rather than a second resume. Without an answer the
 replica marks the call ``abandoned`` the gateway's way (``SET NX`` on the claim key): if that
-wins, no worker ran it nor ever will and the next attempt gets a new call id; if a worker holds
-the claim, the call was sent once and the action ends as ``sent``. An action the worker answers
-with an error is retried with backoff, then given up (``refused``). Each outcome is kept for a
-week under :meth:`RedisKeys.scheduled_outcome` and, for calls that reached a worker, audited as
-a tool call of the server that scheduled it (client ``stackmcp-expiry``).
+wins, no worker ran it nor ever will and the next call gets a new call id (unanswered sends are
+retried without bound: a workers' outage must not leave a monitor paused for ever); if a worker
+holds the claim, the call was sent once and the action ends as ``sent``. An action the worker
+answers with an error is retried with backoff, then given up (``refused``). Each outcome is
+kept for a week under :meth:`RedisKeys.scheduled_outcome` and, for calls that reached a worker,
+audited as a tool call of the server that scheduled it (client ``stackmcp-expiry``).
 """
 
 from __future__ import annotations
@@ -211,8 +212,8 @@ class ActionRunner:
         poll: longest pause between sweeps, in seconds.
         timeout: seconds to wait for the worker's answer.
         lease: seconds a replica holds an action it runs (more than ``timeout``).
-        attempts: attempts before a failing action is given up.
-        backoff: seconds before the second attempt, doubled for each further one.
+        attempts: refused attempts before an action is given up.
+        backoff: seconds before the second call, doubled for each further one (at most 16x).
         clock: Unix seconds now.
         metrics: where the schedule's size and ended actions are reported (none by default).
     """
@@ -282,7 +283,7 @@ class ActionRunner:
         if action.due_at > self._clock():  # replaced by a later one since it was listed
             await self._store.release(action_id, token)
             return False
-        call_id = action_call_id(action.id, action.attempts)
+        call_id = action_call_id(action.id, action.calls)
         request = ToolCallRequest(
             server_id=action.server_id,
             account_id=action.account_id,
@@ -298,7 +299,7 @@ class ActionRunner:
             result = await self._send(request, self._timeout)
         except (DeadlineExceeded, Unavailable) as exc:
             if await self._store.abandon(call_id):
-                await self._again(action, token, f"no worker answered ({exc.message})")
+                await self._again(action, token, f"no worker answered ({exc.message})", False)
             else:
                 logger.info("scheduled action %s was sent by an earlier attempt", action.id)
                 await self._end(action, token, "sent", "sent once; the answer was lost")
@@ -310,19 +311,25 @@ class ActionRunner:
             logger.info("ran scheduled action %s (%s)", action.id, action.target)
             await self._end(action, token, "done", result.content_text()[:500])
         else:
-            await self._again(action, token, result.content_text()[:500])
+            await self._again(action, token, result.content_text()[:500], True)
         return True
 
-    async def _again(self, action: ScheduledAction, token: str, error: str) -> None:
-        attempts = action.attempts + 1
+    async def _again(self, action: ScheduledAction, token: str, error: str, refused: bool) -> None:
+        """Try again later with the next call id: after a refusal (counted; the last one ends
+        the action as ``refused``) or an unanswered send (workers down: not counted, the
+        backoff stops doubling at 16 times ``backoff``)."""
+        attempts = action.attempts + int(refused)
+        updated = msgspec.structs.replace(
+            action, attempts=attempts, calls=action.calls + 1, last_error=error
+        )
         if attempts >= self._attempts:
             logger.warning("scheduled action %s given up after %d: %s", action.id, attempts, error)
-            updated = msgspec.structs.replace(action, attempts=attempts, last_error=error)
             await self._end(updated, token, "refused", error)
             return
-        due = self._clock() + self._backoff * 2 ** (attempts - 1)
-        updated = msgspec.structs.replace(action, attempts=attempts, last_error=error)
-        logger.info("scheduled action %s failed (%s); attempt %d later", action.id, error, attempts)
+        due = self._clock() + self._backoff * 2 ** min(updated.calls - 1, 4)
+        logger.info(
+            "scheduled action %s failed (%s); call %d later", action.id, error, updated.calls
+        )
         await self._store.retry(updated, token, due)
 
     async def _end(self, action: ScheduledAction, token: str, kind: OutcomeKind, text: str) -> None:

@@ -44,11 +44,12 @@ class ExpiryConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     """Seconds a replica holds a scheduled action it runs; after that another replica may take
     it over (the one that held it crashed or stalled). Must exceed ``action_timeout``."""
     action_attempts: Annotated[int, msgspec.Meta(ge=1)] = 5
-    """Attempts of a scheduled action that Better Stack refuses (or no worker answers) before
-    it is given up and recorded as ``refused``."""
+    """Attempts of a scheduled action the worker answers with an error (Better Stack refused
+    it) before it is given up and recorded as ``refused``; calls no worker answered (all down)
+    do not count and are retried without limit."""
     action_backoff: _Positive = 30.0
-    """Seconds before the second attempt of a failed scheduled action; doubled for each further
-    attempt."""
+    """Seconds before the second call of a failed scheduled action; doubled for each further
+    call, up to 16 times this."""
 
     def __post_init__(self) -> None:
         if self.action_lease <= self.action_timeout:
