@@ -136,3 +136,21 @@ async def test_the_pause_tools_offer_the_resume_arguments(worker: WorkerHarness)
         assert properties["resume_at"]["format"] == "date-time"
     group = tools["update_a_better_stack_monitor_group_by_id"].input_schema["properties"]
     assert "for_minutes" not in group
+
+
+async def test_the_plan_of_a_pause_says_when_it_ends_and_schedules_nothing(
+    worker: WorkerHarness, sandbox_api: RunningSandbox
+) -> None:
+    """What a person confirming the pause reads; nothing is paused nor scheduled by the plan."""
+    at = _at(time.time() + 3600)
+    for extra, ending in [
+        ({"for_minutes": 30}, "Resumes by itself 30 minutes after the pause."),
+        ({"resume_at": at}, f"Resumes by itself at {at}."),
+    ]:
+        arguments = {"monitor_id": "3", "paused": True, **extra}
+        result = await call(worker, MONITOR, arguments, plan_only=True)
+        assert result.plan is not None
+        assert result.plan.effect.endswith(f"changes paused. {ending}"), result.plan.effect
+        assert result.plan.body == {"paused": True}
+    assert writes_seen(sandbox_api) == []
+    assert await _pending(worker, MONITOR, "3") is None

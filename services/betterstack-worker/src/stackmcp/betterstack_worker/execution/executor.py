@@ -43,7 +43,13 @@ from stackmcp.betterstack_worker.execution.policy import (
 )
 from stackmcp.betterstack_worker.execution.provenance import COMMENT_TOOL, note, with_footer
 from stackmcp.betterstack_worker.execution.requests import RequestPlan, UpstreamRequest
-from stackmcp.betterstack_worker.execution.resume import RESUMABLE, ResumeScheduler, iso, resume_due
+from stackmcp.betterstack_worker.execution.resume import (
+    RESUMABLE,
+    RESUME_ARGUMENTS,
+    ResumeScheduler,
+    iso,
+    resume_due,
+)
 from stackmcp.betterstack_worker.normalise import flatten_document, result_kind
 from stackmcp.betterstack_worker.secrets import redactor_for
 from stackmcp.betterstack_worker.untrusted import untrusted_fields
@@ -236,19 +242,39 @@ class Executor:
             return await self._escalate(tool, arguments, account, request)
         if request.plan_only:
             upstream_request = tool.plan.build(arguments, team_name=account.team_name)
-            return await self._plan(tool, arguments, upstream_request, account, request)
+            if due is None:
+                return await self._plan(tool, arguments, upstream_request, account, request)
+            changes = {k: v for k, v in arguments.items() if k not in RESUME_ARGUMENTS}
+            planned = await self._plan(tool, changes, upstream_request, account, request)
+            return _with_resume(planned, arguments)
         call = _Call(request, tool.descriptor.method_class == "write")
         result = await self._single(tool, arguments, account, call)
         await self._leave_note(tool, arguments, account, request)
         if self._resumes is not None and "paused" in arguments and request.tool in RESUMABLE:
-            action = await self._resumes.after_pause_change(request, arguments, due)
-            if action is not None:
-                structured = result.structured_value()
-                structured["resumes_at"] = iso(action.due_at)
-                return _result(
-                    tool, call, structured, result.rate_limit, result.upstream_status or 200
-                )
+            result = await self._after_pause(
+                tool, call, result, arguments, due=due, request=request
+            )
         return result
+
+    async def _after_pause(
+        self,
+        tool: _Tool,
+        call: _Call,
+        result: ToolCallResult,
+        arguments: Mapping[str, Any],
+        *,
+        due: float | None,
+        request: ToolCallRequest,
+    ) -> ToolCallResult:
+        """After ``paused`` changed: schedule the resume (the result says when) or cancel the
+        pending one."""
+        assert self._resumes is not None
+        action = await self._resumes.after_pause_change(request, arguments, due)
+        if action is None:
+            return result
+        structured = result.structured_value()
+        structured["resumes_at"] = iso(action.due_at)
+        return _result(tool, call, structured, result.rate_limit, result.upstream_status or 200)
 
     def _resume_due(self, tool: _Tool, arguments: Mapping[str, Any]) -> float | None:
         """When a pause given ``resume_at``/``for_minutes`` ends (checked before anything is
@@ -694,6 +720,16 @@ def _without_nulls(value: Any) -> Any:
     if isinstance(value, list):
         return [_without_nulls(v) for v in value]
     return value
+
+
+def _with_resume(planned: ToolCallResult, arguments: Mapping[str, Any]) -> ToolCallResult:
+    """The plan of a pause with a resume time, saying when it ends."""
+    if planned.plan is None:
+        return planned
+    minutes = arguments.get("for_minutes")
+    when = f"{minutes} minutes after the pause" if minutes else f"at {arguments['resume_at']}"
+    effect = f"{planned.plan.effect} Resumes by itself {when}."
+    return _plan_result(msgspec.structs.replace(planned.plan, effect=effect))
 
 
 def _plan_result(plan: CallPlan) -> ToolCallResult:
