@@ -91,8 +91,22 @@ async def _wait(check: Any, timeout: float, what: str) -> None:
         await asyncio.sleep(0.05)
 
 
-async def _pause(distributed: Distributed, redis: aioredis.Redis, seconds: float) -> str:
-    """Pause monitor 3 through gateway 0 until ``seconds`` from now; the action id."""
+async def _calls_of(distributed: Distributed, server_id: str, count: int) -> list[dict[str, Any]]:
+    """The tool-call records of ``server_id`` from ``GET /log``, once there are ``count``."""
+    deadline = time.monotonic() + 20
+    async with distributed.admin_async() as admin:
+        while True:
+            answer = await admin.get("/log", params={"kind": "call", "server_id": server_id})
+            items: list[dict[str, Any]] = answer.json()["items"] if answer.is_success else []
+            if len(items) >= count or time.monotonic() > deadline:
+                return items
+            await asyncio.sleep(0.1)
+
+
+async def _pause(
+    distributed: Distributed, redis: aioredis.Redis, seconds: float
+) -> tuple[str, str]:
+    """Pause monitor 3 through gateway 0 until ``seconds`` from now; the action and server ids."""
     server = distributed.create_server(
         name="pause-for-a-while", config={"methods": ["read", "update"], "tags": ["monitors"]}
     )
@@ -111,7 +125,7 @@ async def _pause(distributed: Distributed, redis: aioredis.Redis, seconds: float
     target = keys.scheduled_target(distributed.account_id, action_target(TOOL, "3"))
     action_id = await redis.get(target)
     assert action_id is not None
-    return str(action_id.decode())
+    return str(action_id.decode()), str(server["id"])
 
 
 async def _outcome(redis: aioredis.Redis, keys: RedisKeys, action_id: str) -> ActionOutcome:
@@ -127,13 +141,19 @@ async def _outcome(redis: aioredis.Redis, keys: RedisKeys, action_id: str) -> Ac
 async def test_a_paused_monitor_is_resumed_once_by_two_expiry_replicas(
     distributed: Distributed, redis: aioredis.Redis
 ) -> None:
-    action_id = await _pause(distributed, redis, 3)
+    action_id, server_id = await _pause(distributed, redis, 3)
     keys = _keys(distributed)
     outcome = await _outcome(redis, keys, action_id)
     assert (outcome.outcome, outcome.attempts) == ("done", 0)
     assert not await _paused(distributed)
     assert await redis.zcard(keys.scheduled_actions) == 0
     assert _monitor_writes(distributed) == 2  # the pause and one resume
+    calls = await _calls_of(distributed, server_id, 2)
+    resumes = [c for c in calls if c.get("client_name") == "stackmcp-expiry"]
+    assert [(c["tool"], c["arguments"], c["outcome"]) for c in resumes] == [
+        (TOOL, {"monitor_id": "3", "paused": False}, "ok")
+    ]
+    assert len(calls) == 2
 
 
 async def test_the_resume_survives_a_stopped_replica_without_a_second_resume(
@@ -141,7 +161,7 @@ async def test_the_resume_survives_a_stopped_replica_without_a_second_resume(
 ) -> None:
     """The replica holding the resume is SIGSTOPped while the sandbox takes 2.5 s to answer;
     the other takes over after the lease: the worker's write claim drops its repeat."""
-    action_id = await _pause(distributed, redis, 2)
+    action_id, _ = await _pause(distributed, redis, 2)
     keys = _keys(distributed)
     assert distributed.sandbox.admin("PATCH", "knobs", {"latency_ms": 2500}).status_code == 200
     holder: list[bytes] = []
