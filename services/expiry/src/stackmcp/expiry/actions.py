@@ -198,7 +198,7 @@ class ActionStore:
         key = self._keys.call_claim(call_id)
         if await self._redis.set(key, ABANDONED, nx=True, ex=_CALL_CLAIM_TTL):
             return True
-        return await self._redis.get(key) == ABANDONED
+        return _text(await self._redis.get(key) or b"") == ABANDONED.decode()
 
 
 class ActionRunner:
