@@ -117,6 +117,12 @@ CATALOGUE: dict[str, tuple[str, frozenset[str], frozenset[str]]] = {
     "stackmcp_expiry_scheduled": (GAUGE, frozenset(), frozenset({"expiry"})),
     "stackmcp_expiry_purge_lag_seconds": (HISTOGRAM, frozenset(), frozenset({"expiry"})),
     "stackmcp_expiry_purged_total": (COUNTER, frozenset(), frozenset({"expiry"})),
+    "stackmcp_expiry_actions_scheduled": (GAUGE, frozenset(), frozenset({"expiry"})),
+    "stackmcp_expiry_actions_ended_total": (
+        COUNTER,
+        frozenset({"stackmcp_outcome"}),
+        frozenset({"expiry"}),
+    ),
     "stackmcp_admin_changes_total": (
         COUNTER,
         frozenset({"stackmcp_action"}),
@@ -627,6 +633,30 @@ async def _sse_call(url: str) -> None:
         assert not (await mcp.call_tool(READ_TOOL, {"limit": 1})).is_error
 
 
+async def _pause_for_a_moment(system: Distributed) -> None:
+    """Pause sandbox monitor 3 with a resume a second ahead; wait until expiry resumed it."""
+    server = system.create_server(
+        name="paused-briefly", config={"methods": ["read", "update"], "tags": ["monitors"]}
+    )
+    resume_at = datetime.now(UTC) + timedelta(seconds=1)
+    arguments = {"monitor_id": 3, "paused": True, "resume_at": resume_at.isoformat()}
+    async with (
+        create_mcp_http_client() as http,
+        streamable_http_client(system.mcp_url(server, 0), http_client=http) as (read, write),
+        ClientSession(read, write) as mcp,
+    ):
+        await mcp.initialize()
+        paused = await mcp.call_tool("update_a_better_stack_monitor_by_id", arguments)
+        assert not paused.is_error, paused.content
+
+    def resumed() -> bool:
+        return "stackmcp_expiry_actions_ended_total" in {
+            name for service in system.expiry for name in scrape(service.url)
+        }
+
+    await until(resumed, 30, "a scheduled resume run by expiry")
+
+
 async def _scrape_with_a_session_open(url: str, system: Distributed) -> list[dict[str, set[str]]]:
     """Scrape the gateways while a session is live on the first (``stackmcp_sessions_live``)."""
     async with (
@@ -673,6 +703,7 @@ def _scenario(system: Distributed, sandbox: RunningSandbox) -> dict[str, list[di
     assert not asyncio.run(_one_call(url))
     knobs(sandbox, latency_ms=0)
     _expire_a_server(system)
+    asyncio.run(_pause_for_a_moment(system))
     scraped = {
         "worker": [scrape(s.url) for s in system.workers],
         "provisioning": [scrape(system.provisioning.url)],
