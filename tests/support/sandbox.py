@@ -71,6 +71,11 @@ def sandbox_api(running_sandbox: RunningSandbox) -> Iterator[RunningSandbox]:
     _reset(running_sandbox)
 
 
+def reset_sandbox(sandbox: RunningSandbox) -> None:
+    """Put the sandbox back to its seed data and default knobs."""
+    _reset(sandbox)
+
+
 def _reset(sandbox: RunningSandbox) -> None:
     knobs = {"rate_limit": 0, "latency_ms": 0, "error_rate": 0, "rate_limit_headers": False}
     assert sandbox.admin("PATCH", "knobs", knobs).status_code == 200
