@@ -201,12 +201,15 @@ async def test_a_well_formed_token_does_reach_redis() -> None:
 
 
 class _GatedRedis(aioredis.Redis):
-    """A Redis client whose GET replies wait until the test opens ``gate``."""
+    """A Redis client whose MGET replies (how grants are read) wait, once ``answered`` says
+    they arrived, until the test opens ``gate``."""
 
     gate: asyncio.Event
+    answered: asyncio.Event
 
-    async def get(self, name: Any) -> Any:
-        reply = await super().get(name)
+    async def mget(self, keys: Any, *args: Any) -> Any:
+        reply = await super().mget(keys, *args)
+        self.answered.set()
         await self.gate.wait()
         return reply
 
@@ -216,10 +219,11 @@ async def test_a_read_overtaken_by_an_event_is_not_cached(env: Env, redis_url: s
     token, grant = await mint_grant(env.redis, env.keys, account_id=ACCOUNT)
     gated = cast(_GatedRedis, _GatedRedis.from_url(redis_url))
     gated.gate = asyncio.Event()
+    gated.answered = asyncio.Event()
     try:
         resolver = GrantResolver(gated, env.keys)
         in_flight = asyncio.create_task(resolver.resolve(token))
-        await asyncio.sleep(0.05)  # the GET has its reply; the revocation overtakes it
+        await gated.answered.wait()  # the read has its reply; the revocation overtakes it
         await env.redis.delete(env.keys.grant(hash_token(token)))
         resolver.forget(hash_token(token))
         gated.gate.set()
