@@ -29,6 +29,7 @@ from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.shared.exceptions import MCPError
 from mcp.types import Implementation
 
+from stackmcp.gateway.config import GatewayConfig
 from tests.support.distributed import Distributed, distributed_shape, until
 from tests.support.otlp import LogsCollector, logs_collector
 from tests.support.sandbox import RunningSandbox
@@ -36,6 +37,8 @@ from tests.support.sandbox import RunningSandbox
 pytestmark = pytest.mark.e2e
 
 RATE_LIMIT = 12
+RATE_WINDOW = GatewayConfig().rate_limit_window
+"""Seconds of the gateway's fixed rate-limit windows (the default, which the shape keeps)."""
 """Tool calls one MCP server may make per 10 s window in this system (to show a refusal)."""
 CLIENT = Implementation(name="audit-e2e", version="1.2.3")
 STACKMCP = Path(sys.executable).with_name("stackmcp")
@@ -162,6 +165,14 @@ def cli_log(system: Distributed, *args: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
 
 
+async def window_with_room(window: int, seconds: float) -> None:
+    """Return once the gateway's current rate-limit window (aligned to the wall clock) has at
+    least ``seconds`` left, waiting for the next one to begin if it has not."""
+    left = window - time.time() % window
+    if left < seconds:
+        await asyncio.sleep(left + 0.05)  # until the clock crosses into the next window
+
+
 def by_outcome(found: list[dict[str, Any]]) -> dict[tuple[str, str | None], dict[str, Any]]:
     """Records keyed by (outcome, error_code), the first of each kind (newest)."""
     keyed: dict[tuple[str, str | None], dict[str, Any]] = {}
@@ -180,6 +191,7 @@ async def test_every_kind_of_call_is_on_the_record_within_a_second(system: Distr
     server = create_server(system, "audited")
     url = system.mcp_url(server, 0)
     async with session(url) as mcp:
+        await window_with_room(RATE_WINDOW, seconds=6.0)  # the burst must fit one window
         ok = await mcp.call_tool("list_all_better_stack_incidents", {"resolved": False})
         assert not ok.is_error
         failed = await mcp.call_tool("get_single_better_stack_incident_by_id", {"incident_id": "0"})
