@@ -12,19 +12,14 @@ Run: ``./bin/uv run pytest -s tests/gateway/test_catalogue_tokens.py``
 
 from __future__ import annotations
 
-import asyncio
 import warnings
 from typing import Any
 
 import msgspec
 import pytest
 
-from stackmcp.betterstack_worker.catalog import default_catalog
 from stackmcp.cli.demo import DEMO_TAGS
 from stackmcp.contracts.grants import Grant
-from stackmcp.contracts.subjects import Subjects
-from stackmcp.contracts.tools import CatalogResponse
-from stackmcp.gateway import catalog as gateway_catalog
 from stackmcp.gateway.catalog import ToolCatalog
 
 with warnings.catch_warnings():
@@ -33,6 +28,8 @@ with warnings.catch_warnings():
     import bpe_openai
 
     ENCODING = bpe_openai.get_encoding("o200k_base")
+
+from tests.support.catalog import served_catalog
 
 
 def _grant(**config: Any) -> Grant:
@@ -59,16 +56,7 @@ CASES = [
 @pytest.fixture(scope="module")
 def served() -> ToolCatalog:
     """A gateway catalogue holding the worker's compiled tools (no NATS: the reply is local)."""
-    compiled = default_catalog()
-
-    async def reply(*_: object, **__: object) -> CatalogResponse:
-        return compiled.response()
-
-    tools = ToolCatalog(None, Subjects())  # type: ignore[arg-type]  # never used: see reply
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(gateway_catalog, "request", reply)
-        assert asyncio.run(tools.refresh())
-    return tools
+    return served_catalog()
 
 
 def tokens(text: str) -> int:

@@ -6,7 +6,6 @@ local), and every text a grant gets is scanned for tool-name-shaped words.
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -14,13 +13,10 @@ from typing import Any
 import msgspec
 import pytest
 
-from stackmcp.betterstack_worker.catalog import default_catalog
 from stackmcp.contracts.grants import Grant
-from stackmcp.contracts.subjects import Subjects
-from stackmcp.contracts.tools import CatalogResponse
-from stackmcp.gateway import catalog as gateway_catalog
 from stackmcp.gateway.catalog import ID_RULE, ToolCatalog, rewrite
 from stackmcp.gateway.prompts import BASE_INSTRUCTIONS, Prompts
+from tests.support.catalog import served_catalog
 
 NAME_SHAPED = re.compile(
     r"\b(?:list_all|get_single|create_a|update_a|delete_a)_[a-z0-9_]*[a-z0-9]"
@@ -51,16 +47,7 @@ GRANTS = {
 
 @pytest.fixture(scope="module")
 def served() -> ToolCatalog:
-    compiled = default_catalog()
-
-    async def reply(*_: object, **__: object) -> CatalogResponse:
-        return compiled.response()
-
-    tools = ToolCatalog(None, Subjects())  # type: ignore[arg-type]  # never used: see reply
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(gateway_catalog, "request", reply)
-        assert asyncio.run(tools.refresh())
-    return tools
+    return served_catalog()
 
 
 def texts(value: Any) -> Iterator[str]:

@@ -7,7 +7,6 @@ worker + sandbox.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from typing import Any
 
@@ -15,16 +14,13 @@ import msgspec
 import pytest
 from mcp import Client
 
-from stackmcp.betterstack_worker.catalog import default_catalog
 from stackmcp.contracts.grants import Grant
-from stackmcp.contracts.subjects import Subjects
-from stackmcp.contracts.tools import CatalogResponse
-from stackmcp.gateway import catalog as gateway_catalog
 from stackmcp.gateway.catalog import ToolCatalog
 from stackmcp.gateway.eras import Era
 from stackmcp.gateway.jsonrpc import INVALID_PARAMS, RpcError
 from stackmcp.gateway.mcp import McpMethods
 from stackmcp.gateway.prompts import BASE_INSTRUCTIONS, Prompts
+from tests.support.catalog import served_catalog
 from tests.support.grants import mint_grant
 from tests.support.stack import McpStack
 
@@ -41,16 +37,7 @@ WRITE_ONCALL = _grant(methods=("read", "write"), tags=("incidents", "on-call"))
 
 @pytest.fixture(scope="module")
 def served() -> ToolCatalog:
-    compiled = default_catalog()
-
-    async def reply(*_: object, **__: object) -> CatalogResponse:
-        return compiled.response()
-
-    tools = ToolCatalog(None, Subjects())  # type: ignore[arg-type]  # never used: see reply
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(gateway_catalog, "request", reply)
-        assert asyncio.run(tools.refresh())
-    return tools
+    return served_catalog()
 
 
 def listed(prompts: Prompts, grant: Grant, *, modern: bool = False) -> dict[str, Any]:
