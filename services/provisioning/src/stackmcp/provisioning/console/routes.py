@@ -18,15 +18,7 @@ from stackmcp.provisioning.console.accounts import (
     account_page,
     accounts_page,
     connect_account,
-    create_server,
-    created_server_page,
-    edit_server_page,
     new_account_page,
-    new_server_page,
-    preview,
-    revoke_server,
-    revoke_server_page,
-    update_server,
 )
 from stackmcp.provisioning.console.activity import account_activity_page, admin_history_page
 from stackmcp.provisioning.console.apitokens import (
@@ -45,6 +37,16 @@ from stackmcp.provisioning.console.errors import (
     unexpected,
 )
 from stackmcp.provisioning.console.pages import STATIC_DIR
+from stackmcp.provisioning.console.serverforms import (
+    create_server,
+    created_server_page,
+    edit_server_page,
+    new_server_page,
+    preview,
+    revoke_server,
+    revoke_server_page,
+    update_server,
+)
 from stackmcp.provisioning.console.servers import server_page
 from stackmcp.provisioning.console.signin import home, sign_in, sign_in_page, sign_out
 from stackmcp.provisioning.console.web import (
