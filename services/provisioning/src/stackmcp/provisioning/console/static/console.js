@@ -10,6 +10,33 @@
     window.setTimeout(() => { region.textContent = text; }, 50);
   };
 
+  // After a failed submit, the error summary takes focus (its links lead to each field).
+  const summary = document.getElementById("error-summary");
+  if (summary) summary.focus();
+
+  // Times in the browser's zone: <time datetime="ISO">UTC text</time> shows the local time with
+  // its zone; the title keeps the UTC text.
+  const pad = (n) => String(n).padStart(2, "0");
+  const zoneOf = (date) => {
+    const part = new Intl.DateTimeFormat(undefined, { timeZoneName: "short" })
+      .formatToParts(date).find((p) => p.type === "timeZoneName");
+    return part ? part.value : "";
+  };
+  const local = (date, seconds) => {
+    const day = `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}`;
+    const time = `${pad(date.getHours())}:${pad(date.getMinutes())}` +
+      (seconds ? `:${pad(date.getSeconds())}` : "");
+    return `${day} ${time} ${zoneOf(date)}`.trim();
+  };
+  document.querySelectorAll("time[datetime]").forEach((el) => {
+    const date = new Date(el.getAttribute("datetime"));
+    if (Number.isNaN(date.getTime()) || el.dataset.local) return;
+    const utc = el.textContent.trim();
+    if (!el.title) el.title = utc;
+    el.textContent = local(date, /\d\d:\d\d:\d\d/.test(utc));
+    el.dataset.local = "1";
+  });
+
   // Copy buttons: <button data-copy="element-id">.
   document.addEventListener("click", async (event) => {
     const button = event.target.closest("[data-copy]");
@@ -26,9 +53,13 @@
       else { window.getSelection().removeAllRanges(); window.getSelection().addRange(range); }
       document.execCommand("copy");
     }
-    button.textContent = "Copied";
+    button.textContent = "\u2713 Copied";
+    button.classList.add("copied");
     announce("Copied to the clipboard");
-    window.setTimeout(() => { button.textContent = button.dataset.label || "Copy"; }, 2000);
+    window.setTimeout(() => {
+      button.textContent = button.dataset.label || "Copy";
+      button.classList.remove("copied");
+    }, 2000);
   });
 
   // Expiry countdowns: <span data-countdown="ISO time">.
