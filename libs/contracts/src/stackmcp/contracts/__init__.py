@@ -22,6 +22,7 @@ from stackmcp.contracts.events import (
     McpServerCreated,
     McpServerDeleted,
     McpServerExpired,
+    McpServerRotated,
     McpServerUpdated,
 )
 from stackmcp.contracts.filters import FilterProblems, check_filter, filter_tools, tool_matches
@@ -65,6 +66,7 @@ __all__ = [
     "McpServerDeleted",
     "McpServerExpired",
     "McpServerRecord",
+    "McpServerRotated",
     "McpServerUpdated",
     "Message",
     "RateLimitInfo",

@@ -79,6 +79,7 @@ AdminAction = Literal[
     "account.deleted",
     "mcp_server.created",
     "mcp_server.updated",
+    "mcp_server.rotated",
     "mcp_server.revoked",
     "mcp_server.expired",
     "api_token.created",

@@ -16,6 +16,7 @@ __all__ = [
     "McpServerCreated",
     "McpServerDeleted",
     "McpServerExpired",
+    "McpServerRotated",
     "McpServerUpdated",
 ]
 
@@ -48,6 +49,17 @@ class McpServerUpdated(Event, frozen=True, kw_only=True, tag="stackmcp.mcp_serve
 
     grant: Grant
     token_hash: str
+
+
+class McpServerRotated(Event, frozen=True, kw_only=True, tag="stackmcp.mcp_server.v1.rotated"):
+    """An MCP server got a new URL token: same server id and grant, the old URL refused."""
+
+    grant: Grant
+    token_hash: str
+    """Hash of the new URL token."""
+    previous_token_hash: str
+    """Hash of the URL token it replaced; lets gateways drop that cached grant and end the old
+    URL's open streams."""
 
 
 class McpServerDeleted(Event, frozen=True, kw_only=True, tag="stackmcp.mcp_server.v1.deleted"):
@@ -89,6 +101,7 @@ LifecycleEvent = (
     | AccountDeleted
     | McpServerCreated
     | McpServerUpdated
+    | McpServerRotated
     | McpServerDeleted
     | McpServerExpired
     | ApiTokenCreated

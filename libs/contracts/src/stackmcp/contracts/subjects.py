@@ -22,7 +22,7 @@ __all__ = [
 
 DEFAULT_PREFIX = "stackmcp"
 
-McpServerEventKind = Literal["created", "updated", "deleted", "expired"]
+McpServerEventKind = Literal["created", "updated", "rotated", "deleted", "expired"]
 AccountEventKind = Literal["created", "deleted"]
 ApiTokenEventKind = Literal["created", "revoked"]
 AuditKind = Literal["call", "admin"]

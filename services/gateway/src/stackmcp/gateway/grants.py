@@ -48,6 +48,7 @@ from stackmcp.contracts.events import (
     McpServerCreated,
     McpServerDeleted,
     McpServerExpired,
+    McpServerRotated,
     McpServerUpdated,
 )
 from stackmcp.contracts.grants import Grant
@@ -175,7 +176,8 @@ class GrantResolver:
 
     def on_server_updated(self, listener: Callable[[str], None]) -> None:
         """Call ``listener(token_hash)`` whenever this replica hears that a server's grant
-        changed (after its cache entry is dropped), e.g. to tell open sessions."""
+        changed (after its cache entry is dropped), e.g. to tell open sessions; for a rotated
+        server with the old URL's hash, which no longer resolves."""
         self._update_listeners.append(listener)
 
     async def resolve(self, token: str) -> Grant:
@@ -345,6 +347,12 @@ class GrantResolver:
                 if isinstance(event, McpServerUpdated):
                     for listener in self._update_listeners:
                         listener(event.token_hash)
+            case McpServerRotated():
+                logger.debug("grant %s rotated", _short(event.previous_token_hash))
+                self.forget(event.previous_token_hash)
+                self.forget(event.token_hash)
+                for listener in self._update_listeners:  # the old URL's streams end
+                    listener(event.previous_token_hash)
             case ApiTokenRevoked():
                 logger.debug("API token revoked %s", _short(event.token_hash))
                 self.forget_api_token(event.token_hash)

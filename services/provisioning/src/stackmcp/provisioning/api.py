@@ -17,11 +17,12 @@ from typing import Any
 import msgspec
 from litestar import Litestar, Request, Response, delete, get, patch, post
 from litestar.connection import ASGIConnection
+from litestar.datastructures import CacheControlHeader
 from litestar.exceptions import HTTPException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.params import Parameter
 from litestar.response import Redirect
-from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from redis.exceptions import RedisError
 
 from stackmcp.contracts._base import utcnow
@@ -48,7 +49,7 @@ from stackmcp.provisioning.httpio import (
 )
 from stackmcp.provisioning.logapi import log_route
 from stackmcp.provisioning.openapi import openapi_document
-from stackmcp.provisioning.provisioner import Provisioner
+from stackmcp.provisioning.provisioner import MintedServer, Provisioner
 from stackmcp.provisioning.statusapi import status_route
 from stackmcp.provisioning.views import (
     AccountList,
@@ -74,6 +75,9 @@ __all__ = ["create_app"]
 logger = logging.getLogger(__name__)
 
 ReadyCheck = Callable[[], Awaitable[dict[str, bool]]]
+NO_STORE = CacheControlHeader(no_store=True)
+"""On every answer that carries a secret (a URL token, an API or admin token): no cache keeps
+it."""
 AnyRequest = Request[Any, Any, Any]
 
 _CODE_BY_STATUS = {
@@ -149,23 +153,48 @@ async def delete_account(request: AnyRequest, account_id: str) -> None:
 
 
 @post(
-    "/integrated-account/{account_id:str}/mcp", status_code=HTTP_201_CREATED, guards=[admin_guard]
+    "/integrated-account/{account_id:str}/mcp",
+    status_code=HTTP_201_CREATED,
+    guards=[admin_guard],
+    cache_control=NO_STORE,
 )
 async def create_server(request: AnyRequest, account_id: str) -> CreatedServerView:
     """Mint an MCP server; the answer carries its URL, this once."""
     body = await json_body(request, ServerCreate)
     provisioner = _state(request)
     minted = await provisioner.create_server(account_id, body, operator=_operator(request))
+    return await _minted_view(request, minted)
+
+
+@post(
+    "/integrated-account/{account_id:str}/mcp/{server_id:str}/rotate",
+    status_code=HTTP_200_OK,
+    guards=[admin_guard],
+    cache_control=NO_STORE,
+)
+async def rotate_server(request: AnyRequest, account_id: str, server_id: str) -> CreatedServerView:
+    """Give a server a new URL (same id and configuration); the old URL is refused at once.
+    The answer carries the new URL, this once (409 when the server was revoked or expired)."""
+    minted = await _state(request).rotate_server(account_id, server_id, operator=_operator(request))
+    return await _minted_view(request, minted)
+
+
+async def _minted_view(request: AnyRequest, minted: MintedServer) -> CreatedServerView:
+    provisioner = _state(request)
     base: str = request.app.state.mcp_base_url
     url = f"{base}/mcp/{minted.token}"
     grant = minted.record.grant
-    view = server_view(minted.record, utcnow(), await provisioner.exposure(grant))
+    usage = await provisioner.usage([minted.record])
+    view = server_view(
+        minted.record, utcnow(), await provisioner.exposure(grant), usage[minted.record.id]
+    )
     return CreatedServerView(
         **{f: getattr(view, f) for f in view.__struct_fields__},
         url=url,
         client_config=client_config(
             url, grant.name, require_api_token=grant.require_api_token_auth
         ),
+        warnings=list(minted.warnings),
     )
 
 
@@ -221,7 +250,7 @@ async def delete_server(request: AnyRequest, account_id: str, server_id: str) ->
 # API tokens --------------------------------------------------------------------------------
 
 
-@post("/api-token", status_code=HTTP_201_CREATED, guards=[admin_guard])
+@post("/api-token", status_code=HTTP_201_CREATED, guards=[admin_guard], cache_control=NO_STORE)
 async def create_api_token(request: AnyRequest) -> CreatedApiTokenView:
     """Create an API token; the answer carries the token, this once."""
     body = await json_body(request, ApiTokenCreate)
@@ -245,7 +274,7 @@ async def revoke_api_token(request: AnyRequest, token_id: str) -> None:
 # Named admin tokens ------------------------------------------------------------------------
 
 
-@post("/admin-token", status_code=HTTP_201_CREATED, guards=[admin_guard])
+@post("/admin-token", status_code=HTTP_201_CREATED, guards=[admin_guard], cache_control=NO_STORE)
 async def create_admin_token(request: AnyRequest) -> CreatedAdminTokenView:
     """Create a named operator's admin token; the answer carries the token, this once."""
     body = await json_body(request, AdminTokenCreate)
@@ -375,6 +404,7 @@ def create_app(
             list_servers,
             get_server,
             update_server,
+            rotate_server,
             delete_server,
             create_api_token,
             list_api_tokens,

@@ -136,6 +136,12 @@ def openapi_document() -> dict[str, Any]:
                 "delete": _operation("Revoke an MCP server (409: already revoked or expired)",
                                      (204, None), params=server, errors=(401, 404, 409)),
             },
+            "/integrated-account/{account_id}/mcp/{server_id}/rotate": {
+                "post": _operation("Give an MCP server a new URL, shown once (same id and "
+                                   "configuration; the old URL is refused at once; 409: revoked "
+                                   "or expired)", (200, CreatedServerView), params=server,
+                                   errors=(401, 404, 409)),
+            },
             "/api-token": {
                 "post": _operation("Create an API token (shown once)", (201, CreatedApiTokenView),
                                    body=ApiTokenCreate),

@@ -28,6 +28,7 @@ from stackmcp.contracts.events import (
     ApiTokenRevoked,
     McpServerCreated,
     McpServerDeleted,
+    McpServerRotated,
     McpServerUpdated,
 )
 from stackmcp.contracts.grants import Grant
@@ -89,10 +90,12 @@ STATUS_FILTERS: tuple[str, ...] = (*SERVER_STATUSES, "all")
 
 @dataclass(frozen=True, slots=True)
 class MintedServer:
-    """A server just created: its record, and the URL token shown this once."""
+    """A server just created (or rotated): its record, the URL token shown this once, and
+    warnings for the operator (e.g. a name another active server of the account has)."""
 
     record: McpServerRecord
     token: str
+    warnings: tuple[str, ...] = ()
 
 
 class Provisioner:
@@ -234,6 +237,7 @@ class Provisioner:
         grant = apply_config(errors, body.config, draft)
         await self._check_config(errors, grant)
         errors.raise_if_any()
+        warnings = await self._name_warnings(account_id, name, now)
         token = new_token(SERVER_TOKEN_PREFIX)
         record = McpServerRecord(
             grant=grant, token_hash=hash_token(token), updated_at=now, created_by=operator
@@ -254,7 +258,19 @@ class Provisioner:
             at=now,
         )
         logger.info("MCP server %s created for account %s", grant.server_id, account_id)
-        return MintedServer(record=record, token=token)
+        return MintedServer(record=record, token=token, warnings=warnings)
+
+    async def _name_warnings(self, account_id: str, name: str, now: datetime) -> tuple[str, ...]:
+        """A warning when another active server of the account has this name (letter case
+        aside): servers are told apart by id and fingerprint then."""
+        wanted = name.casefold()
+        for other in await self._store.list_servers(account_id):
+            if other.grant.name.casefold() == wanted and server_status(other, now) == "active":
+                return (
+                    f'another active server of this account is already named "{other.grant.name}"'
+                    f" ({other.id}); tell them apart by id and URL fingerprint",
+                )
+        return ()
 
     async def server(self, account_id: str, server_id: str) -> McpServerRecord:
         """One server of an account (a revoked or expired one too, during its history).
@@ -347,6 +363,48 @@ class Provisioner:
         )
         logger.info("MCP server %s updated", server_id)
         return record
+
+    async def rotate_server(
+        self, account_id: str, server_id: str, *, operator: str
+    ) -> MintedServer:
+        """Give a server a new URL token: same id, grant, name and expiry; the old URL is
+        refused at once on every gateway replica (its open streams end, OAuth tokens signed in
+        through it stop working) and the new one is returned, shown this once.
+
+        Raises:
+            Conflict: the server was revoked or has expired, or changed meanwhile.
+            NotFound: the account or the server does not exist.
+        """
+        for _ in range(3):
+            current = await self.server(account_id, server_id)
+            now = self._clock()
+            _check_active(current, now)
+            token = new_token(SERVER_TOKEN_PREFIX)
+            record = replace(current, token_hash=hash_token(token), updated_at=now)
+            if await self._store.rotate_server(current, record, now):
+                break
+        else:
+            raise Conflict(f"MCP server {server_id!r} kept changing; try again")
+        await self._events.publish(
+            self._subjects.mcp_server_event("rotated"),
+            McpServerRotated(
+                id=new_event_id(),
+                occurred_at=now,
+                grant=record.grant,
+                token_hash=record.token_hash,
+                previous_token_hash=current.token_hash,
+            ),
+        )
+        await self._audit.record(
+            operator,
+            "mcp_server.rotated",
+            account_id=account_id,
+            server_id=server_id,
+            name=record.grant.name,
+            at=now,
+        )
+        logger.info("MCP server %s got a new URL", server_id)
+        return MintedServer(record=record, token=token)
 
     async def delete_server(self, account_id: str, server_id: str, *, operator: str) -> None:
         """Revoke a server: its URL is refused from now on, on every gateway replica; its

@@ -188,6 +188,34 @@ class Store:
             pipe.hset(server_key, SERVER_EXPIRES_FIELD, repr(grant.expires_at.timestamp()))
         pipe.sadd(self._keys.mcp_servers_of_account(grant.account_id), record.id)
 
+    async def rotate_server(
+        self, current: McpServerRecord, rotated: McpServerRecord, now: datetime
+    ) -> bool:
+        """Move a server to a new URL token in one transaction: the grant under the old token
+        hash goes (its URL is refused at once), the same grant is stored under the new hash and
+        the record is rewritten with it.
+
+        Returns:
+            Whether it was done: ``False`` when the stored record is no longer ``current``
+            (updated, rotated, revoked or expired meanwhile).
+        """
+        server_key = self._keys.mcp_server(current.id)
+        try:
+            async with self._write(), self._redis.pipeline(transaction=True) as pipe:
+                await pipe.watch(server_key)
+                raw = await pipe.hget(server_key, SERVER_RECORD_FIELD)
+                if raw is None or _SERVER.decode(raw) != current:
+                    return False
+                pipe.multi()  # type: ignore[no-untyped-call]
+                pipe.delete(self._keys.grant(current.token_hash))
+                self._queue_server(pipe, rotated, now)
+                await pipe.execute()
+        except WatchError:
+            return False
+        except RedisError as exc:
+            raise _unavailable(exc) from None
+        return True
+
     async def get_server(self, account_id: str, server_id: str) -> McpServerRecord | None:
         """The server of ``account_id`` with this id, or ``None``."""
         try:

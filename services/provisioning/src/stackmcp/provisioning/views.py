@@ -44,11 +44,19 @@ __all__ = [
     "config_view",
     "server_status",
     "server_view",
+    "url_fingerprint",
 ]
 
 
 FINGERPRINT_LENGTH = 8
 """Hex characters of the token hash shown as a server's ``fingerprint``."""
+
+
+def url_fingerprint(token_hash: str) -> str:
+    """What tells a server's URL apart from others' without revealing it: the first 8 hex
+    characters of the stored token hash (shown e.g. as ``fp 3f8ff961``). A rotated server gets
+    a new one."""
+    return token_hash[:FINGERPRINT_LENGTH]
 
 
 class _View(msgspec.Struct, frozen=True, kw_only=True):
@@ -123,10 +131,13 @@ class ServerView(_View, frozen=True, kw_only=True):
 
 
 class CreatedServerView(ServerView, frozen=True, kw_only=True):
-    """A server just minted: the only answer that carries its URL."""
+    """A server just minted (or its URL rotated): the only answer that carries its URL."""
 
     url: str
     client_config: dict[str, Any]
+    warnings: list[str] = msgspec.field(default_factory=list)
+    """Things the operator should know, e.g. another active server of the account has the
+    same name."""
 
 
 class ApiTokenView(_View, frozen=True, kw_only=True):
@@ -247,7 +258,7 @@ def server_view(
         ended_at=record.ended_at,
         ended_by=record.ended_by,
         created_by=record.created_by,
-        fingerprint=record.token_hash[:FINGERPRINT_LENGTH],
+        fingerprint=url_fingerprint(record.token_hash),
         tool_count=None if exposure is None else len(exposure.tools),
         withheld=None if exposure is None else dict(exposure.withheld),
         created_at=grant.created_at,
