@@ -24,6 +24,11 @@ class RedisKeys:
         """Set of every account id."""
         return f"{self.prefix}:accounts"
 
+    @property
+    def account_health(self) -> str:
+        """Hash: account id → the last check of its Better Stack token (console health badge)."""
+        return f"{self.prefix}:account_health"
+
     def grant(self, token_hash: str) -> str:
         """The :class:`~stackmcp.contracts.grants.Grant` found by a URL token's hash."""
         return f"{self.prefix}:grant:{token_hash}"

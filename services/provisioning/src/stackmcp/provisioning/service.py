@@ -19,6 +19,7 @@ from redis.asyncio import Redis
 from stackmcp.contracts.accounts import AccountRecord, AccountVerifyRequest, AccountVerifyResponse
 from stackmcp.contracts.keys import RedisKeys
 from stackmcp.contracts.subjects import Subjects
+from stackmcp.provisioning.accountops import AccountOps
 from stackmcp.provisioning.api import create_app
 from stackmcp.provisioning.auditlog import AuditLog
 from stackmcp.provisioning.auth import AdminAuth, setup_admin_token
@@ -98,6 +99,15 @@ async def run(stop: asyncio.Event) -> None:
             ),
         )
         app.state.audit_log = AuditLog(js, subjects)
+        app.state.account_ops = AccountOps(
+            store=store,
+            events=EventPublisher(js),
+            subjects=subjects,
+            box=box,
+            verify=_verifier(nc, subjects, config.verify_timeout or nats_config.request_timeout),
+            redis=redis,
+            keys=keys,
+        )
         app.state.status = StatusReader(
             nc, subjects, app.state.audit_log, _schedule_size(redis, keys)
         )
