@@ -631,12 +631,37 @@ def running_stack(
         stack.stop()
 
 
+@contextlib.contextmanager
+def profiling(options: argparse.Namespace, target: Target, op: str, conc: int) -> Iterator[None]:
+    """With ``--profile DIR``: sample our gateway and worker with py-spy (collapsed stacks,
+    ``--nonblocking`` so the target is never paused) for the length of one cell."""
+    if options.profile is None or not target.ours or target.name == COMPARED:
+        yield
+        return
+    options.profile.mkdir(parents=True, exist_ok=True)
+    spies = []
+    for part in ("gateway", "worker"):
+        out = options.profile / f"{part}-{op}-c{conc}.txt"
+        argv = [options.py_spy, "record", "--format", "raw", "--nonblocking", "--full-filenames"]
+        argv += ["-r", "250"]
+        argv += ["-p", str(target.cpu[part]), "-o", str(out)]
+        spies.append(subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    try:
+        yield
+    finally:
+        for spy in spies:
+            spy.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+        for spy in spies:
+            spy.wait(timeout=30)
+
+
 def run_cells(
     options: argparse.Namespace, harness: Harness, targets: list[Target], started: float
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int]:
     """Every (op, concurrency, target) cell, interleaved; rows, raw results, cells skipped."""
     concs = [int(c) for c in options.conc.split(",")]
-    one = [(op, c, t) for op in ("list", "call") for c in concs for t in targets if op in t.ops]
+    ops = options.ops.split(",")
+    one = [(op, c, t) for op in ops for c in concs for t in targets if op in t.ops]
     cells = one * options.rounds
     eta = len(cells) * (options.duration + options.warmup + 2)
     print(
@@ -651,7 +676,8 @@ def run_cells(
         if time.monotonic() - started > options.budget:
             skipped += 1
             continue
-        result = run_cell(harness, target, op, conc)
+        with profiling(options, target, op, conc):
+            result = run_cell(harness, target, op, conc)
         raw.append(result)
         row = summarise(target, op, conc, result)
         rows.append(row)
@@ -750,6 +776,13 @@ def parse_options() -> argparse.Namespace:
         help="run the interleaved matrix this many times; each figure is the median over them",
     )
     parser.add_argument("--out", type=Path, help="keep logs and results.jsonl in this folder")
+    parser.add_argument("--ops", default="list,call", help="comma list of list, call")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="sample our gateway and worker with py-spy during each cell into this folder "
+        "(collapsed stacks; summarise with bench/flame.py); py-spy from PATH or `uv tool run`",
+    )
     parser.add_argument(
         "--compare-tree",
         type=Path,
@@ -767,6 +800,7 @@ def parse_options() -> argparse.Namespace:
     options = parser.parse_args()
     if shutil.which("taskset") is None or (os.cpu_count() or 1) < 2:
         options.no_pin = True
+    options.py_spy = shutil.which("py-spy") or str(Path.home() / ".local" / "bin" / "py-spy")
     options.peers = []
     if options.peer in ("stateful", "both"):
         options.peers.append(("mcp-sdk", []))

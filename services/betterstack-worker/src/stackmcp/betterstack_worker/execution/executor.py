@@ -86,6 +86,9 @@ _MANY = 250
 _REFERENCE_TTL = 60.0
 """Seconds the worker reuses an account's escalation policies and severities (they change
 rarely; an incident list walked page by page would read them again on every page)."""
+_REFERENCE_RETRY = 10.0
+"""Seconds a failed read of them is remembered: a token that may not read policies (or a
+Better Stack outage) costs one failed request per account per 10 s, not two per call."""
 
 GET_INCIDENT = "get_single_better_stack_incident_by_id"
 LIST_INCIDENTS = "list_all_better_stack_incidents"
@@ -388,17 +391,18 @@ class Executor:
 
     async def _reference_list(self, name: str, account: Account, call: _Call) -> Any:
         """An account's policies or severities (first :data:`_MANY`), reused for
-        :data:`_REFERENCE_TTL` seconds; ``None`` when the read failed."""
+        :data:`_REFERENCE_TTL` seconds; ``None`` when the read failed (remembered for
+        :data:`_REFERENCE_RETRY` seconds)."""
         key = (account.id, account.uptime_origin, name, call.reveal_secrets)
         now = time.monotonic()
         cached = self._reference.get(key)
         if cached is not None and cached[0] > now:
             return cached[1]
         result = await self._optional(self._fetch(name, {}, account, call, whole=True))
-        if result is not None:
-            if len(self._reference) > 10_000:
-                self._reference.clear()
-            self._reference[key] = (now + _REFERENCE_TTL, result)
+        if len(self._reference) > 10_000:
+            self._reference.clear()
+        ttl = _REFERENCE_RETRY if result is None else _REFERENCE_TTL
+        self._reference[key] = (now + ttl, result)
         return result
 
     async def _brief(
