@@ -6,8 +6,11 @@ import asyncio
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -159,5 +162,92 @@ def test_bad_setting_is_named_and_exits_2(tmp_path: Path) -> None:
     try:
         assert proc.wait(30) == 2
         assert "STACKMCP_LOCAL_NATS_PORT='four' is not valid: expected an integer" in out.drain()
+    finally:
+        terminate(proc)
+
+
+def _port_free(port: int) -> bool:
+    """Whether something could listen on ``port`` now (TIME_WAIT leftovers do not count)."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def _wait(condition: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def _children_of(pid: int) -> set[int]:
+    """Live direct children of ``pid`` (from /proc)."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == pid and fields[0] not in ("Z", "X"):
+            found.add(int(stat.parent.name))
+    return found
+
+
+def _assert_all_gone(pids: dict[str, int], ports: dict[str, int]) -> None:
+    for name, pid in pids.items():
+        assert wait_pid_gone(pid, timeout=10), f"{name} (pid {pid}) outlived stackmcp up"
+    for name, port in ports.items():
+        assert _wait(lambda port=port: _port_free(port), 10), f"{name}'s port {port} still taken"
+
+
+def _up_and_ready(
+    data_dir: Path,
+) -> tuple[subprocess.Popen[str], LineReader, dict[str, int], dict[str, int]]:
+    ports = {name: free_port() for name in ("nats", "redis", "sandbox", "gateway", "provisioning")}
+    proc, out = _up(data_dir, ports)
+    out.wait_for("Press Ctrl-C to stop.", timeout=90)
+    pids = _pids(out.text())
+    assert len(pids) == 7
+    return proc, out, pids, ports
+
+
+@pytest.mark.parametrize(
+    ("signum", "count"),
+    [(signal.SIGTERM, 2), (signal.SIGINT, 6)],
+    ids=["sigterm-twice", "sigint-burst"],
+)
+def test_up_stops_cleanly_on_repeated_signals(tmp_path: Path, signum: int, count: int) -> None:
+    """A repeated SIGTERM (``uv`` forwards one too) or a burst of Ctrl-C never hangs the stop:
+    ``stackmcp up`` exits 0 and every service is gone with its port free."""
+    proc, out, pids, ports = _up_and_ready(tmp_path / "data")
+    try:
+        for _ in range(count):
+            proc.send_signal(signum)
+        assert proc.wait(60) == 0
+        assert "stackmcp: stopped" in out.drain()
+        _assert_all_gone(pids, ports)
+    finally:
+        terminate(proc)
+
+
+def test_up_stops_cleanly_when_signalled_while_starting(tmp_path: Path) -> None:
+    """SIGTERM twice while the services are still starting: start-up ends, everything stops."""
+    ports = {name: free_port() for name in ("nats", "redis", "sandbox", "gateway", "provisioning")}
+    data_dir = tmp_path / "data"
+    proc, out = _up(data_dir, ports)
+    try:
+        assert _wait((data_dir / "logs" / "worker.log").exists, 90)
+        children = _children_of(proc.pid)
+        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 0
+        assert "stackmcp: stopped" in out.drain()
+        _assert_all_gone({f"child {pid}": pid for pid in children}, ports)
     finally:
         terminate(proc)

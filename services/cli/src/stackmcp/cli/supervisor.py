@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import signal
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -13,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from stackmcp.cli.stopping import StopRequests
 from stackmcp.embedded import EmbeddedInfra, ManagedProcess
 
 __all__ = ["Component", "Supervisor", "http_ok", "log_says", "python_service"]
@@ -87,25 +89,82 @@ class Supervisor:
         self.components.append(Component(process.name, address, note, process.pid, process))
         process.wait_ready(ready, timeout=timeout)
 
-    def wait(self, stop: threading.Event, poll: float = 0.5) -> str | None:
-        """Block until ``stop`` is set or a child exits; return the dead child's name."""
-        while not stop.wait(poll):
-            for component in self.components:
-                if component.process is not None and not component.process.is_running:
-                    return component.name
-            for server in (self.infra.nats_server, self.infra.valkey_server):
-                if server is not None and not server.is_running:
-                    return "nats" if server is self.infra.nats_server else "valkey"
+    def wait(self, stop: StopRequests, poll: float = 0.5) -> str | None:
+        """Block until a stop is requested or a child exits; return the dead child's name.
+
+        A child that exits after a stop was requested is not a failure (``None``).
+        """
+        while not stop.requested:
+            stop.pause(poll)
+            dead = self._dead()
+            if dead is not None and not stop.requested:
+                return dead
         return None
 
-    def stop(self, timeout: float = 15.0) -> None:
-        """Stop services in reverse start order, then NATS and Valkey."""
-        for component in reversed(self.components):
-            if component.process is not None:
-                started = time.monotonic()
-                component.process.stop(timeout)
-                logger.info("stopped %s in %.1fs", component.name, time.monotonic() - started)
+    def _dead(self) -> str | None:
+        for component in self.components:
+            if component.process is not None and not component.process.is_running:
+                return component.name
+        for name, server in (
+            ("nats", self.infra.nats_server),
+            ("valkey", self.infra.valkey_server),
+        ):
+            if server is not None and not server.is_running:
+                return name
+        return None
+
+    def stop(self, stop: StopRequests | None = None, timeout: float = 15.0) -> bool:
+        """Stop services in reverse start order, then Valkey and NATS. Safe to call again.
+
+        Each process gets SIGTERM and up to ``timeout`` seconds; once ``stop`` has counted
+        enough signals (:attr:`StopRequests.hurry`), whatever is left is killed at once.
+
+        Returns:
+            Whether anything had to be killed because of repeated signals.
+        """
+        hurried = False
+        for name, process in self._processes():
+            started = time.monotonic()
+            hurried = _stop_process(process, stop, timeout) or hurried
+            logger.info("stopped %s in %.1fs", name, time.monotonic() - started)
         self.infra.stop()
+        return hurried
+
+    def _processes(self) -> list[tuple[str, ManagedProcess]]:
+        """Every child process, in the order to stop them."""
+        found = [(c.name, c.process) for c in reversed(self.components) if c.process is not None]
+        for name, server in (
+            ("valkey", self.infra.valkey_server),
+            ("nats", self.infra.nats_server),
+        ):
+            if server is not None and server.process is not None:
+                found.append((name, server.process))
+        return found
+
+
+def _stop_process(process: ManagedProcess, stop: StopRequests | None, timeout: float) -> bool:
+    """SIGTERM ``process`` and wait for it, killing it early when ``stop`` says hurry.
+
+    Returns:
+        Whether it was killed because of the hurry.
+    """
+    hurry = stop is not None and stop.hurry
+    if process.is_running and process.pid is not None and not hurry:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while process.is_running and time.monotonic() < deadline:
+            if stop is None:
+                time.sleep(0.05)
+                continue
+            if stop.hurry:
+                hurry = True
+                break
+            stop.pause(0.05)
+    killed = hurry and process.is_running
+    # Already gone: this only tidies up; still running: SIGTERM again, then SIGKILL at once.
+    process.stop(timeout=0 if process.is_running else timeout)
+    return killed
 
 
 def log_says(log_file: Path, text: str) -> Callable[[], bool]:

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import sys
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +19,7 @@ from typing import Any, TextIO
 from stackmcp.cli.config import BetterStackConfig, DataConfig, LocalConfig, UpConfig
 from stackmcp.cli.demo import DemoError, DemoTarget, ensure_demo
 from stackmcp.cli.localstate import LocalState, write_private
+from stackmcp.cli.stopping import StopRequested, StopRequests
 from stackmcp.cli.supervisor import Supervisor, http_ok, log_says, python_service
 from stackmcp.embedded import EmbeddedError, EmbeddedInfra, free_port
 from stackmcp.gateway.config import GatewayConfig
@@ -55,6 +54,10 @@ class Plan:
 def run_up(out: TextIO = sys.stdout) -> int:
     """Start everything, print where it runs, wait for a stop signal, stop everything.
 
+    SIGINT and SIGTERM only set a flag (see :mod:`stackmcp.cli.stopping`): the first stops
+    everything cleanly, also during start-up; a repeated one changes nothing (``uv`` forwards
+    SIGTERM too); from the third on, what is still running is killed.
+
     Returns:
         The process exit code: 0 after a requested stop, 1 when a component failed.
     """
@@ -67,12 +70,12 @@ def run_up(out: TextIO = sys.stdout) -> int:
         gateway=load_section(GatewayConfig, "GATEWAY"),
         provisioning=load_section(ProvisioningConfig, "PROVISIONING"),
     )
-    stop = _stop_on_signals()
-    data_dir = plan.state.data_dir
-    _say(out, f"stackmcp: starting (data in {data_dir})")
+    stop = StopRequests()
+    stop.install()
+    _say(out, f"stackmcp: starting (data in {plan.state.data_dir})")
     try:
         infra = EmbeddedInfra.start(
-            data_dir,
+            plan.state.data_dir,
             nats_url=os.environ.get("STACKMCP_NATS_URL"),
             redis_url=os.environ.get("STACKMCP_REDIS_URL"),
             nats_port=plan.local.nats_port,
@@ -84,22 +87,14 @@ def run_up(out: TextIO = sys.stdout) -> int:
         return 1
     supervisor = Supervisor(infra)
     try:
-        _start_services(supervisor, plan)
-        target = _demo_target(plan)
-        demo = (
-            ensure_demo(
-                plan.state,
-                plan.urls["provisioning"],
-                plan.state.admin_token(),
-                target,
-                _mcp_base(plan),
-            )
-            if target is not None
-            else {"note": "none: set STACKMCP_BETTERSTACK_TOKEN or leave the sandbox on"}
-        )
+        stop.check()
+        demo = _start(supervisor, plan, stop)
+    except StopRequested:
+        _say(out, "stackmcp: stopping before everything started")
+        return _stop(out, supervisor, stop, failed=None)
     except (EmbeddedError, DemoError) as exc:
         _say(out, f"stackmcp: could not start: {exc}")
-        supervisor.stop()
+        supervisor.stop(stop)
         return 1
     facts = _facts(plan, demo)
     _print_summary(out, supervisor, plan, demo, facts)
@@ -109,8 +104,33 @@ def run_up(out: TextIO = sys.stdout) -> int:
     if failed:
         _say(out, f"stackmcp: {failed} exited unexpectedly; see {plan.state.logs}")
     _say(out, "stackmcp: stopping")
-    supervisor.stop()
-    _say(out, "stackmcp: stopped")
+    return _stop(out, supervisor, stop, failed=failed)
+
+
+def _start(supervisor: Supervisor, plan: Plan, stop: StopRequests) -> dict[str, Any]:
+    """Start the services and make sure the demo exists; return the demo's facts.
+
+    Raises:
+        StopRequested: a stop signal arrived meanwhile.
+        EmbeddedError: a service did not start.
+        DemoError: the demo could not be created.
+    """
+    _start_services(supervisor, plan, stop)
+    target = _demo_target(plan)
+    if target is None:
+        return {"note": "none: set STACKMCP_BETTERSTACK_TOKEN or leave the sandbox on"}
+    demo = ensure_demo(
+        plan.state, plan.urls["provisioning"], plan.state.admin_token(), target, _mcp_base(plan)
+    )
+    stop.check()
+    return demo
+
+
+def _stop(out: TextIO, supervisor: Supervisor, stop: StopRequests, *, failed: str | None) -> int:
+    if supervisor.stop(stop):
+        _say(out, "stackmcp: stopped (what was still running was killed after repeated signals)")
+    else:
+        _say(out, "stackmcp: stopped")
     return 1 if failed else 0
 
 
@@ -126,7 +146,7 @@ class Child:
     env: dict[str, str] = field(default_factory=dict)
 
 
-def _start_services(supervisor: Supervisor, plan: Plan) -> None:
+def _start_services(supervisor: Supervisor, plan: Plan, stop: StopRequests) -> None:
     shared = {
         "STACKMCP_NATS_URL": supervisor.infra.nats_url,
         "STACKMCP_REDIS_URL": supervisor.infra.redis_url,
@@ -140,9 +160,19 @@ def _start_services(supervisor: Supervisor, plan: Plan) -> None:
             process,
             address=child.address,
             note=child.note,
-            ready=child.ready,
+            ready=_unless_stopped(child.ready, stop),
             timeout=plan.local.start_timeout,
         )
+
+
+def _unless_stopped(probe: Callable[[], bool], stop: StopRequests) -> Callable[[], bool]:
+    """``probe``, raising :class:`StopRequested` instead once a stop signal arrived."""
+
+    def check() -> bool:
+        stop.check()
+        return probe()
+
+    return check
 
 
 def _children(plan: Plan) -> Iterator[Child]:
@@ -272,14 +302,3 @@ def _connectable(host: str) -> str:
 def _say(out: TextIO, text: str) -> None:
     out.write(text + "\n")
     out.flush()
-
-
-def _stop_on_signals() -> threading.Event:
-    stop = threading.Event()
-
-    def handler(signum: int, frame: object) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGINT, handler)
-    signal.signal(signal.SIGTERM, handler)
-    return stop
