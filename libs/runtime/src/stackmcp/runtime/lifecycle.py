@@ -7,6 +7,8 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable
 
+import uvloop
+
 from stackmcp.runtime.config import ConfigError
 
 __all__ = ["install_stop_signals", "run_until_stopped"]
@@ -28,7 +30,7 @@ def install_stop_signals(loop: asyncio.AbstractEventLoop | None = None) -> async
 
 
 def run_until_stopped(run: Callable[[asyncio.Event], Awaitable[None]]) -> None:
-    """Run ``run(stop)`` on a fresh event loop; signals set ``stop`` for a graceful drain.
+    """Run ``run(stop)`` on a fresh uvloop event loop; signals set ``stop`` for a graceful drain.
 
     A :class:`ConfigError` raised while starting is printed as one line and exits with 2.
     """
@@ -37,7 +39,10 @@ def run_until_stopped(run: Callable[[asyncio.Event], Awaitable[None]]) -> None:
         await run(install_stop_signals())
 
     try:
-        asyncio.run(main())
+        # uvloop: the loop's own work (scheduling, socket writes, thread wake-ups from
+        # Granian) was a third of a service's CPU per call on the stdlib loop.
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            runner.run(main())
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
