@@ -146,7 +146,7 @@ def test_up_with_a_better_stack_token_verifies_it_and_mints_a_read_only_demo(
     try:
         assert proc.wait(90) == 1
         printed = out.drain()
-        assert "Better Stack refused this token" in printed
+        assert "Better Stack refused the token" in printed
         assert "not-the-right-token" not in printed
     finally:
         terminate(proc)

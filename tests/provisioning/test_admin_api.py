@@ -474,7 +474,7 @@ def test_verify_with_a_wrong_token_refuses_and_creates_nothing(
     before = _account_ids(admin)
     body = _account_body(provisioning, name=name, betterstack_token=wrong, verify=True)
     answer = admin.post("/integrated-account", json=body)
-    # The worker's refusal: its summary is "Better Stack refused this token".
+    # The worker's refusal: its summary is "Better Stack refused the token".
     message = _field_error(answer, "betterstack_token", in_message=False)
     assert "401" in message or "403" in message
     assert wrong not in answer.text

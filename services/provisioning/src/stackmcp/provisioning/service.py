@@ -146,7 +146,15 @@ def _console(
     )
 
 
+NO_WORKER = "no betterstack-worker answered in time"
+"""The start of a verify failure whose cause is ours, not Better Stack's."""
+
+
 def _verifier(nc: Client, subjects: Subjects, timeout: float) -> Verifier:
+    """Verify through a worker. Its answers say what happened and pass as they are: "Better
+    Stack refused the token" (422, on ``betterstack_token``), "Better Stack unreachable at
+    <url>: <reason>" (502); only when no worker answers is it :data:`NO_WORKER`."""
+
     async def verify(account: AccountRecord) -> None:
         try:
             await request(
@@ -156,10 +164,16 @@ def _verifier(nc: Client, subjects: Subjects, timeout: float) -> Verifier:
                 AccountVerifyResponse,
                 timeout=timeout,
             )
-        except (Unavailable, DeadlineExceeded) as exc:
-            raise type(exc)(
-                "could not verify the token: no betterstack-worker answered in time; "
-                "retry, or create the account without verify"
+        except Unavailable:
+            raise Unavailable(
+                f"could not verify the token: {NO_WORKER} (none is running or connected to "
+                "NATS); start one and retry, or create the account without verify"
+            ) from None
+        except DeadlineExceeded:
+            raise DeadlineExceeded(
+                f"could not verify the token: {NO_WORKER} (within {timeout:g}s; Better Stack "
+                f"at {account.base_url} may be answering slowly); retry, or create the account "
+                "without verify"
             ) from None
 
     return verify

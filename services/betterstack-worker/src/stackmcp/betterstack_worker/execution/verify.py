@@ -2,12 +2,17 @@
 
 Provisioning sends the account record with the token sealed; the worker opens it, makes the
 cheapest authenticated read (one monitor), and answers. A token the upstream refuses is a field
-error on ``betterstack_token``, so the operator sees it next to what they typed.
+error on ``betterstack_token``, so the operator sees it next to what they typed; an upstream that
+cannot be reached is an :class:`UpstreamError` naming the base URL and why ("Better Stack
+unreachable at http://127.0.0.1:9: connection refused"), so it is never mistaken for a missing
+worker.
 """
 
 from __future__ import annotations
 
 import logging
+import socket
+import ssl
 
 from stackmcp.betterstack_worker.execution.accounts import betterstack_origin
 from stackmcp.betterstack_worker.upstream import UpstreamClient, UpstreamHttpError
@@ -17,13 +22,15 @@ from stackmcp.contracts.accounts import (
     credential_context,
 )
 from stackmcp.runtime.crypto import DecryptionError, SecretBox
-from stackmcp.runtime.errors import InvalidArgument, UpstreamError
+from stackmcp.runtime.errors import DeadlineExceeded, InvalidArgument, Unavailable, UpstreamError
 
 __all__ = ["AccountVerifier"]
 
 logger = logging.getLogger(__name__)
 
 PROBE_PATH = "/api/v2/monitors"
+REFUSED = "Better Stack refused the token"
+"""The summary of a refused token (the field message says how Better Stack answered)."""
 
 
 class AccountVerifier:
@@ -59,10 +66,17 @@ class AccountVerifier:
                 "GET", origin, PROBE_PATH, token=token, query=query, timeout=self._timeout,
                 route=PROBE_PATH,
             )  # fmt: skip
+        except (Unavailable, DeadlineExceeded) as exc:
+            reason = (
+                f"no answer within {self._timeout:g}s"
+                if isinstance(exc, DeadlineExceeded)
+                else unreachable_reason(exc)
+            )
+            raise UpstreamError(f"Better Stack unreachable at {origin}: {reason}") from None
         except UpstreamHttpError as exc:
             if exc.status in (401, 403):
                 raise InvalidArgument(
-                    "Better Stack refused this token",
+                    REFUSED,
                     fields={
                         "betterstack_token": [
                             f"Better Stack answered HTTP {exc.status}: use an Uptime API token "
@@ -76,3 +90,30 @@ class AccountVerifier:
             ) from None
         logger.info("verified the token of account %s (%s)", account.id, betterstack_origin(origin))
         return AccountVerifyResponse(detail="listed monitors")
+
+
+_REASONS: tuple[tuple[type[BaseException], str], ...] = (
+    (ConnectionRefusedError, "connection refused"),
+    (socket.gaierror, "host name not found"),
+    (ssl.SSLError, "TLS handshake failed"),
+    (TimeoutError, "connection timed out"),
+    (ConnectionResetError, "connection reset"),
+)
+
+
+def unreachable_reason(exc: BaseException) -> str:
+    """Why a connection failed, in a few words: the innermost cause of ``exc`` (the upstream
+    client raises :class:`Unavailable` from the transport error, which stays its context)."""
+    causes: list[BaseException] = []
+    cause: BaseException | None = exc
+    while cause is not None and len(causes) < 10:
+        causes.append(cause)
+        cause = cause.__cause__ or cause.__context__
+    for cause in reversed(causes):
+        for kind, reason in _REASONS:
+            if isinstance(cause, kind):
+                return reason
+    for cause in reversed(causes):
+        if isinstance(cause, OSError) and cause.strerror:
+            return str(cause.strerror)
+    return "the connection failed"

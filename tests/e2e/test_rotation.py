@@ -1,0 +1,136 @@
+"""URL rotation end to end: a leaked MCP server URL is replaced without a new server.
+
+Real processes (NATS with JetStream, Valkey, the worker, two gateway replicas, provisioning, the
+sandbox) and the official MCP SDK client: the old URL serves on both replicas (their grant
+caches warm), ``POST …/rotate`` answers the new URL once, the old one is refused on both
+replicas within a polled deadline and its open SSE stream ends, and the new URL serves the same
+tools under the same server id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import httpx
+import pytest
+from mcp import Client
+
+from tests.support.provisioning import Provisioning, refused_within
+
+pytestmark = [pytest.mark.integration, pytest.mark.e2e]
+
+CONFIG = {"methods": ["read"], "tags": ["incidents"]}
+READ_TOOL = "list_all_better_stack_incidents"
+REFUSED_WITHIN = 3.0
+"""Seconds both replicas have to refuse the old URL (the event takes milliseconds; the margin
+is for a loaded machine)."""
+STREAM_ENDS_WITHIN = 10.0
+"""Seconds the old URL's SSE stream has to end (its keep-alive check would take 15)."""
+
+
+def _token(url: str) -> str:
+    return url.rsplit("/", 1)[1]
+
+
+def _server_path(provisioning: Provisioning, server_id: str) -> str:
+    return f"/integrated-account/{provisioning.account_id}/mcp/{server_id}"
+
+
+async def _tools(url: str) -> list[str]:
+    async with Client(url) as client:
+        names = [tool.name for tool in (await client.list_tools()).tools]
+        result = await client.call_tool(READ_TOOL, {"resolved": False})
+        assert not result.is_error, result.content
+    return names
+
+
+async def _open_stream(http: httpx.AsyncClient, url: str) -> tuple[Any, asyncio.Task[list[str]]]:
+    """Open the old URL's HTTP+SSE stream; returns it and a task collecting its lines until it
+    ends (after the first, ``endpoint`` event)."""
+    context = http.stream("GET", f"{url}/sse", headers={"Accept": "text/event-stream"})
+    response = await context.__aenter__()
+    assert response.status_code == 200
+    lines = response.aiter_lines()
+    async for line in lines:
+        if line.startswith("data:"):
+            break
+
+    async def rest() -> list[str]:
+        return [line async for line in lines]
+
+    return context, asyncio.create_task(rest())
+
+
+async def test_rotated_url_is_refused_on_both_replicas_and_the_new_one_serves_the_same_tools(
+    provisioning: Provisioning,
+) -> None:
+    with provisioning.client() as admin:
+        created = admin.post(
+            f"/integrated-account/{provisioning.account_id}/mcp",
+            json={"name": "rotate me", "config": CONFIG},
+        )
+    assert created.status_code == 201, created.text
+    server = created.json()
+    old = _token(server["url"])
+    stack = provisioning.stack
+    old_urls = [stack.url(old, replica) for replica in (0, 1)]
+    before = [await _tools(url) for url in old_urls]  # both replicas' grant caches warm
+    assert before[0] == before[1]
+    assert READ_TOOL in before[0]
+
+    async with httpx.AsyncClient(timeout=httpx.Timeout(5, read=30)) as http:
+        stream, stream_lines = await _open_stream(http, old_urls[1])
+        try:
+            with provisioning.client() as admin:
+                rotated = admin.post(f"{_server_path(provisioning, server['id'])}/rotate")
+            assert rotated.status_code == 200, rotated.text
+            took = await asyncio.gather(*(refused_within(u, REFUSED_WITHIN) for u in old_urls))
+            started = time.monotonic()
+            await asyncio.wait_for(stream_lines, STREAM_ENDS_WITHIN)
+            ended_after = time.monotonic() - started
+        finally:
+            await stream.__aexit__(None, None, None)
+    print(
+        f"rotation: old URL refused after {max(took):.3f}s, stream ended {ended_after:.3f}s later"
+    )
+
+    answer = rotated.json()
+    assert rotated.headers["cache-control"] == "no-store"
+    new = _token(answer["url"])
+    assert new != old
+    assert new.startswith("smcp_srv_")
+    assert answer["id"] == server["id"]
+    assert answer["name"] == server["name"]
+    assert answer["config"] == server["config"]
+    assert answer["fingerprint"] != server["fingerprint"]
+    assert answer["client_config"]["connector_url"] == answer["url"]
+    assert answer["warnings"] == []
+
+    after = [await _tools(stack.url(new, replica)) for replica in (0, 1)]
+    assert after == before
+
+    with provisioning.client() as admin:
+        shown = admin.get(_server_path(provisioning, server["id"]))
+        listed = admin.get(f"/integrated-account/{provisioning.account_id}/mcp")
+    assert shown.json()["fingerprint"] == answer["fingerprint"]
+    assert shown.json()["status"] == "active"
+    for reply in (shown, listed):
+        assert new not in reply.text
+        assert old not in reply.text
+
+
+async def test_rotating_a_revoked_server_is_a_conflict_and_serves_nothing(
+    provisioning: Provisioning,
+) -> None:
+    with provisioning.client() as admin:
+        server = admin.post(
+            f"/integrated-account/{provisioning.account_id}/mcp", json={"name": "revoked"}
+        ).json()
+        path = _server_path(provisioning, server["id"])
+        assert admin.delete(path).status_code == 204
+        refused = admin.post(f"{path}/rotate")
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["error"]["message"] == "this MCP server was revoked; create a new one"
+    await refused_within(server["url"], REFUSED_WITHIN)
