@@ -1,24 +1,28 @@
-"""Settings and docs agree: every setting is documented, every documented variable is real.
+"""Settings and docs agree: the configuration reference is generated and current, every
+documented variable is real.
 
 A setting is a field of a config Struct that some service loads with
-``load_section(Cls, "SECTION")``; its variable is ``STACKMCP_<SECTION>_<FIELD>``. The calls and
-the Structs are found by reading the source (``ast``), not by importing services, so a service
-being edited elsewhere cannot hide a setting. The few ``STACKMCP_*`` names the docs use that are
-not settings are allow-listed, and each must still be used by the code the docs describe.
+``load_section(Cls, "SECTION")``; its variable is ``STACKMCP_<SECTION>_<FIELD>``.
+``tools/gen_settings_doc.py`` finds the calls and the Structs by reading the source (``ast``)
+and writes the reference table of docs/operator-guide.md from the Structs' defaults and field
+docstrings; these tests run the same generator and compare. The few ``STACKMCP_*`` names the docs
+use that are not settings are allow-listed, and each must still be used by the code the docs
+describe.
 """
 
 from __future__ import annotations
 
-import ast
+import importlib.util
 import re
-from collections.abc import Iterator
-from dataclasses import dataclass
+import sys
 from functools import cache
 from pathlib import Path
+from types import ModuleType
 
 from stackmcp.contracts.subjects import Subjects
 
 ROOT = Path(__file__).resolve().parents[2]
+GUIDE = ROOT / "docs" / "operator-guide.md"
 SOURCE_ROOTS = [*sorted(ROOT.glob("services/*/src")), *sorted(ROOT.glob("libs/*/src"))]
 VARIABLE = re.compile(r"STACKMCP_[A-Z0-9_]+")
 
@@ -36,117 +40,22 @@ COMPOSED = {
 """Allow-listed names the code builds rather than spells out: how to build each."""
 
 
-@dataclass(frozen=True)
-class Setting:
-    """One ``STACKMCP_<SECTION>_<FIELD>`` variable and where it is loaded."""
-
-    variable: str
-    struct: str
-    loaded_in: str
-
-
-# Reading the source ------------------------------------------------------------------------
-
-
 @cache
-def _modules() -> dict[str, Path]:
-    """Every source module by dotted name (``stackmcp.runtime.config`` → its file)."""
-    modules: dict[str, Path] = {}
-    for root in SOURCE_ROOTS:
-        for path in root.rglob("*.py"):
-            parts = path.relative_to(root).with_suffix("").parts
-            name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-            modules[name] = path
-    return modules
+def generator() -> ModuleType:
+    """``tools/gen_settings_doc.py``, imported from its path (``tools/`` is not a package)."""
+    path = ROOT / "tools" / "gen_settings_doc.py"
+    spec = importlib.util.spec_from_file_location("gen_settings_doc", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while being built
+    spec.loader.exec_module(module)
+    return module
 
 
-@cache
-def _tree(path: Path) -> ast.Module:
-    return ast.parse(path.read_text(), filename=str(path))
-
-
-def _resolve(
-    module: str, name: str, seen: frozenset[tuple[str, str]] = frozenset()
-) -> ast.ClassDef:
-    """The class ``name`` means inside ``module``: defined there, or imported (followed)."""
-    assert (module, name) not in seen, f"import cycle resolving {name} in {module}"
-    tree = _tree(_modules()[module])
-    for statement in tree.body:
-        if isinstance(statement, ast.ClassDef) and statement.name == name:
-            return statement
-    for node in ast.walk(tree):  # imports inside functions too
-        if isinstance(node, ast.ImportFrom):
-            source = _absolute(module, node)
-            for alias in node.names:
-                if (alias.asname or alias.name) == name:
-                    assert source in _modules(), f"{name} comes from outside: {source}"
-                    return _resolve(source, alias.name, seen | {(module, name)})
-    raise AssertionError(f"cannot find class {name} from {module}")
-
-
-def _absolute(module: str, node: ast.ImportFrom) -> str:
-    """The module an ``import from`` names, relative imports made absolute."""
-    if not node.level:
-        return node.module or ""
-    is_package = _modules()[module].name == "__init__.py"
-    package = module.split(".")[: len(module.split(".")) - node.level + is_package]
-    return ".".join([*package, *([node.module] if node.module else [])])
-
-
-def _fields(module: str, name: str) -> list[str]:
-    """Field names of a Struct, its own Struct bases' first (``ClassVar`` and ``_x`` skipped)."""
-    cls = _resolve(module, name)
-    fields: list[str] = []
-    for base in cls.bases:
-        if isinstance(base, ast.Name) and base.id != "Struct":
-            fields += _fields(_defining_module(module, base.id), base.id)
-    for node in cls.body:
-        if (
-            isinstance(node, ast.AnnAssign)
-            and isinstance(node.target, ast.Name)
-            and "ClassVar" not in ast.unparse(node.annotation)
-            and not node.target.id.startswith("_")
-        ):
-            fields.append(node.target.id)
-    return fields
-
-
-def _defining_module(module: str, name: str) -> str:
-    """The module whose source defines class ``name`` as seen from ``module``."""
-    cls = _resolve(module, name)
-    for candidate, path in _modules().items():
-        if cls in _tree(path).body:
-            return candidate
-    raise AssertionError(f"no module defines {name}")
-
-
-def _load_section_calls() -> Iterator[tuple[str, str, str, int]]:
-    """``(module, struct name, section, line)`` of every ``load_section(Cls, "SECTION")``."""
-    for module, path in sorted(_modules().items()):
-        for node in ast.walk(_tree(path)):
-            if not (isinstance(node, ast.Call) and _called(node) == "load_section"):
-                continue
-            cls, section = node.args[0], node.args[1]
-            where = f"{path.relative_to(ROOT)}:{node.lineno}"
-            assert isinstance(cls, ast.Name), f"{where}: load_section of a non-name {cls}"
-            assert isinstance(section, ast.Constant), f"{where}: the section must be a literal"
-            assert isinstance(section.value, str), f"{where}: the section must be a string"
-            yield module, cls.id, section.value, node.lineno
-
-
-def _called(call: ast.Call) -> str:
-    func = call.func
-    return func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
-
-
-@cache
-def settings() -> dict[str, Setting]:
-    """Every setting any service loads, by variable name."""
-    found: dict[str, Setting] = {}
-    for module, struct, section, line in _load_section_calls():
-        for field in _fields(module, struct):
-            variable = f"STACKMCP_{section.upper()}_{field.upper()}"
-            found.setdefault(variable, Setting(variable, struct, f"{module}:{line}"))
+def settings() -> dict[str, object]:
+    """Every setting any service loads, by variable name (the generator's scan)."""
+    found: dict[str, object] = generator().settings()
     return found
 
 
@@ -157,6 +66,8 @@ def _documents() -> list[Path]:
     deploy = ROOT / "deploy" / "k8s"
     return [
         ROOT / "README.md",
+        ROOT / "CONTRIBUTING.md",
+        *sorted((ROOT / "docs").rglob("*.md")),
         *sorted(deploy.rglob("*.env")),
         *sorted(deploy.rglob("*.yaml")),
     ]
@@ -206,16 +117,29 @@ def test_the_scan_finds_the_settings_every_service_loads() -> None:
         assert variable in found, sorted(found)
 
 
-def test_every_setting_is_documented_in_the_readme() -> None:
-    documented = _named_in(ROOT / "README.md")
+def test_the_generated_reference_is_up_to_date() -> None:
+    gen = generator()
+    current = GUIDE.read_text()
+    assert current == gen.splice(current, gen.render_table()), (
+        "docs/operator-guide.md's settings table is out of date: run "
+        "./bin/uv run python tools/gen_settings_doc.py"
+    )
+
+
+def test_every_setting_is_in_the_operator_guide() -> None:
+    text = GUIDE.read_text()
+    block = text[text.index(generator().BEGIN) : text.index(generator().END)]
+    documented = set(VARIABLE.findall(block))
     missing = sorted(
-        f"{s.variable} ({s.struct}, loaded in {s.loaded_in})"
-        for s in settings().values()
+        f"{s.variable} ({s.struct})"
+        for s in generator().settings().values()
         if s.variable not in documented
     )
-    assert not missing, "settings missing from README.md's Configuration section:\n" + "\n".join(
-        missing
-    )
+    assert not missing, "settings missing from docs/operator-guide.md:\n" + "\n".join(missing)
+
+
+def test_the_generator_check_passes() -> None:
+    assert generator().main(["--check"]) == 0
 
 
 def test_every_documented_variable_is_a_real_setting() -> None:

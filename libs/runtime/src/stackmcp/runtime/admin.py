@@ -22,7 +22,8 @@ class AdminConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     url: str = "http://127.0.0.1:8081"
     """Base URL of the provisioning admin API (what the CLI talks to)."""
     token: str = ""
-    """The admin token (``smcp_adm_...``)."""
+    """The admin token (``smcp_adm_...``, at least 24 characters): provisioning accepts it, the
+    CLI sends it. Unset everywhere: provisioning generates one and prints it once."""
     token_file: str = ""
     """A file holding the admin token (e.g. a mounted Secret); used when ``token`` is empty."""
 

@@ -28,9 +28,12 @@ class CryptoConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     """Keys for encrypting credentials (section ``CRYPTO``)."""
 
     key: str = ""
-    """Current key: 32 random bytes, base64url (``stackmcp`` can generate one)."""
+    """Current key: 32 random bytes, base64url; seals Better Stack API tokens at rest
+    (AES-256-GCM). Required by the worker and provisioning (``stackmcp up`` keeps one in its data
+    directory); ``python -c "from stackmcp.runtime.crypto import new_key; print(new_key())"``
+    makes one."""
     old_keys: tuple[str, ...] = ()
-    """Retired keys still accepted for decryption, comma-separated."""
+    """Retired keys still accepted for decryption during a rotation, comma-separated."""
 
 
 class DecryptionError(Exception):
