@@ -7,8 +7,11 @@ What runs (all on 127.0.0.1, every process started here and stopped in ``finally
   ``stackmcp.gateway`` process; an account and a read-only grant stored in Valkey exactly as
   ``tests/support`` writes them;
 * the shared upstream emulator (``shared/bench/upstream_emulator.py``), which both stacks call;
-* the peer, ``shared/bench/peers/mcp_sdk_server.py`` (mcp 2.3.0 ``MCPServer`` under uvicorn),
-  in its default mode (stateful sessions, SSE replies) and stateless + JSON replies;
+* the peers (``--peer``, default all three): ``shared/bench/peers/mcp_sdk_server.py`` (mcp 2.3.0
+  ``MCPServer`` under uvicorn) in its default mode (stateful sessions, SSE replies) and stateless +
+  JSON replies, and ``shared/bench/peers/fastmcp_openapi_server.py`` (fastmcp 4.2.3
+  ``FastMCP.from_openapi`` over the emulator's ``/openapi.json``, under uvicorn) stateless + JSON
+  replies;
 * optionally our sandbox (``python -m stackmcp.sandbox``), for one more row where our worker
   gets a real Better Stack JSON:API answer to normalise.
 
@@ -16,17 +19,19 @@ For each op (``tools/list``, ``tools/call`` of the list-incidents tool) and each
 ``mcp_load.py`` runs against each target, interleaved so drift hits all targets alike, with
 ``--expect`` so a wrong payload counts as an error and ``--cpu-pid`` for the processes of the
 target. CPU placement (as ``run_matrix.py``): the target's processes (gateway, worker,
-nats-server and Valkey for us; the server for the peer) share CPU 0, the load generator and the
+nats-server and Valkey for us; the server for each peer) share CPU 0, the load generator and the
 upstreams CPU 1, so both sides get the same one-core budget.
 
 What one ``tools/call`` does: ours is gateway (session, grant, catalogue check) → NATS request
 → worker (argument validation, account, request building) → HTTP GET to the upstream →
 normalise, page, sign a cursor → NATS reply → gateway encodes ``content`` text and
-``structuredContent``. The peer's is SDK server → httpx GET to the upstream → the body as one
-text block. The emulator ignores ``page``/``per_page``, so both sides ask for 50 incidents
-(``limit: 50``) and get the same 50 (12,397 upstream bytes).
+``structuredContent``. The SDK peer's is SDK server → httpx GET to the upstream → the body as one
+text block; FastMCP's is its generated OpenAPI tool → httpx GET → the body as ``content`` text and
+``structuredContent`` (about twice the bytes, as ours). The emulator ignores
+``page``/``per_page``, so every side asks for 50 incidents (``limit: 50``) and gets the same 50
+(12,397 upstream bytes).
 
-    ./bin/uv run python bench/gateway_load.py                    # about 4 min
+    ./bin/uv run python bench/gateway_load.py                    # about 6 min
     ./bin/uv run python bench/gateway_load.py --conc 8 -d 4 --no-sandbox   # quick look
 """
 
@@ -71,6 +76,61 @@ TOKEN = "bench-upstream-token"
 OUR_TOOL = "list_all_better_stack_incidents"
 PEER_TOOL = "list_incidents"
 SERVER_CPU, HARNESS_CPU = "0", "1"
+
+
+@dataclass(frozen=True)
+class Peer:
+    """One peer MCP server from ``shared/bench/peers``, run by its venv's python."""
+
+    name: str
+    script: str
+    """File name in ``shared/bench/peers``; takes ``--port`` and ``--upstream``."""
+    venv: str
+    """``venv-<venv>`` under ``--perf-root`` (made by ``setup_venvs.sh <venv>``)."""
+    extra: tuple[str, ...]
+    notes: str
+    ready_timeout: float = 30.0
+
+
+_SDK = "mcp 2.3.0 MCPServer + hand-written httpx tools (the body as one text block)"
+_FASTMCP = (
+    "fastmcp 4.2.3 FastMCP.from_openapi, tools generated from the emulator's /openapi.json, "
+    "httpx client (100 keep-alive), the body as text + structuredContent"
+)
+_STATELESS_JSON = ("--stateless", "--json-response")
+PEERS = {
+    "mcp-sdk": Peer(
+        "mcp-sdk",
+        "mcp_sdk_server.py",
+        "mcp",
+        (),
+        f"{_SDK}; uvicorn 1 worker, stateful sessions, SSE replies",
+    ),
+    "mcp-sdk-stateless-json": Peer(
+        "mcp-sdk-stateless-json",
+        "mcp_sdk_server.py",
+        "mcp",
+        _STATELESS_JSON,
+        f"{_SDK}; uvicorn 1 worker, stateless, JSON replies",
+    ),
+    "fastmcp-stateless-json": Peer(
+        "fastmcp-stateless-json",
+        "fastmcp_openapi_server.py",
+        "fastmcp",
+        _STATELESS_JSON,
+        f"{_FASTMCP}; uvicorn 1 worker, stateless, JSON replies",
+        ready_timeout=90.0,  # imports fastmcp and reads the spec, on the shared server core
+    ),
+}
+"""Every peer by target name."""
+PEER_CHOICES = {
+    "stateful": ("mcp-sdk",),
+    "stateless-json": ("mcp-sdk-stateless-json",),
+    "both": ("mcp-sdk", "mcp-sdk-stateless-json"),
+    "fastmcp": ("fastmcp-stateless-json",),
+    "all": tuple(PEERS),
+}
+"""``--peer`` value → the peers it runs."""
 TASKSET = shutil.which("taskset") or "taskset"
 
 
@@ -164,9 +224,10 @@ def wait_http(
     raise SystemExit(f"{url} not ready within {timeout:.0f}s\n{tail}")
 
 
-def ensure_venvs(shared: Path, perf_root: Path) -> tuple[Path, Path]:
-    """The load and peer venv pythons; creates only the missing ones with setup_venvs.sh."""
-    pythons = {v: perf_root / f"venv-{v}" / "bin" / "python" for v in ("load", "mcp")}
+def ensure_venvs(shared: Path, perf_root: Path, names: set[str]) -> dict[str, Path]:
+    """The pythons of the venvs ``names`` (``load``, ``mcp``, ``fastmcp``), by name; creates
+    only the missing ones with setup_venvs.sh."""
+    pythons = {v: perf_root / f"venv-{v}" / "bin" / "python" for v in sorted(names)}
     missing = [v for v, py in pythons.items() if not py.exists()]
     if missing:
         print(f"creating venv(s) {missing} with {shared / 'setup_venvs.sh'}", flush=True)
@@ -176,7 +237,7 @@ def ensure_venvs(shared: Path, perf_root: Path) -> tuple[Path, Path]:
             check=True,
             timeout=900,
         )
-    return pythons["load"], pythons["mcp"]
+    return pythons
 
 
 async def provision(
@@ -587,28 +648,28 @@ def _emulator_target(stack: Stack, services: Services, name: str, notes: str) ->
 
 
 def _start_peers(
-    stack: Stack, options: argparse.Namespace, logs: Path, py_mcp: Path
+    stack: Stack, options: argparse.Namespace, logs: Path, pythons: dict[str, Path]
 ) -> list[Target]:
     cpus = None if options.no_pin else SERVER_CPU
-    script = str(options.shared / "peers" / "mcp_sdk_server.py")
     targets = []
-    for name, extra in options.peers:
+    for peer in options.peers:
         port = free_port()
-        argv = [str(py_mcp), script, "--port", str(port), "--upstream", stack.upstreams["emulator"]]
-        peer = stack.start(Child(name, [*argv, *extra], logs, cpus=cpus))
-        wait_http(f"http://127.0.0.1:{port}/mcp", peer, any_answer=True)
-        mode = "stateless, JSON replies" if extra else "stateful sessions, SSE replies"
+        script = str(options.shared / "peers" / peer.script)
+        argv = [str(pythons[peer.venv]), script, "--port", str(port)]
+        argv += ["--upstream", stack.upstreams["emulator"], *peer.extra]
+        child = stack.start(Child(peer.name, argv, logs, cpus=cpus))
+        url = f"http://127.0.0.1:{port}/mcp"
+        wait_http(url, child, timeout=peer.ready_timeout, any_answer=True)
         targets.append(
             Target(
-                name=name,
-                url=f"http://127.0.0.1:{port}/mcp",
-                cpu={"server": peer.pid, "upstream": stack.upstream_pids["emulator"]},
+                name=peer.name,
+                url=url,
+                cpu={"server": child.pid, "upstream": stack.upstream_pids["emulator"]},
                 tool=PEER_TOOL,
                 args={"limit": 50},
                 expect_list=PEER_TOOL,
                 expect_call="INC-0050",
-                notes=f"mcp 2.3.0 MCPServer + httpx tools, uvicorn 1 worker, {mode}; "
-                "upstream: the shared emulator",
+                notes=f"{peer.notes}; upstream: the shared emulator",
             )
         )
     return targets
@@ -616,16 +677,16 @@ def _start_peers(
 
 @contextlib.contextmanager
 def running_stack(
-    options: argparse.Namespace, logs: Path, py_mcp: Path, py_load: Path
+    options: argparse.Namespace, logs: Path, pythons: dict[str, Path]
 ) -> Iterator[tuple[list[Target], list[Child]]]:
     """Start everything, yield the targets (ours first) and the processes, stop everything."""
     stack = Stack(infra=EmbeddedInfra.start(logs / "infra"), key=new_key())
     try:
-        _start_upstreams(stack, options, logs, py_load)
+        _start_upstreams(stack, options, logs, pythons["load"])
         ours = _start_ours(stack, options, logs)
         if options.compare_tree is not None:
             ours[1:1] = _start_compared(stack, options, logs)
-        peers = _start_peers(stack, options, logs, py_mcp)
+        peers = _start_peers(stack, options, logs, pythons)
         yield [ours[0], *peers, *ours[1:]], stack.children
     finally:
         stack.stop()
@@ -704,7 +765,7 @@ def report(
     elapsed: float,
 ) -> None:
     """Print the table, the ratios and the final JSON line."""
-    peers = [name for name, _ in options.peers]
+    peers = [peer.name for peer in options.peers]
     ratio_rows = ratios(rows, "stackmcp", peers)
     compared_rows = ratios(rows, COMPARED, peers) + ratios(rows, "stackmcp", [COMPARED])
     print()
@@ -764,11 +825,12 @@ def parse_options() -> argparse.Namespace:
     parser.add_argument("--no-sandbox", dest="sandbox", action="store_false")
     parser.add_argument(
         "--peer",
-        choices=["stateful", "stateless-json", "both"],
-        default="both",
-        help="which mcp_sdk_server mode(s) to measure (default both)",
+        choices=list(PEER_CHOICES),
+        default="all",
+        help="which peers to measure: the SDK server stateful (SSE), stateless-json or both; "
+        "fastmcp (FastMCP.from_openapi, stateless JSON); all (the three; default)",
     )
-    parser.add_argument("--budget", type=float, default=330.0, help="skip cells after this many s")
+    parser.add_argument("--budget", type=float, default=480.0, help="skip cells after this many s")
     parser.add_argument(
         "--rounds",
         type=int,
@@ -801,20 +863,17 @@ def parse_options() -> argparse.Namespace:
     if shutil.which("taskset") is None or (os.cpu_count() or 1) < 2:
         options.no_pin = True
     options.py_spy = shutil.which("py-spy") or str(Path.home() / ".local" / "bin" / "py-spy")
-    options.peers = []
-    if options.peer in ("stateful", "both"):
-        options.peers.append(("mcp-sdk", []))
-    if options.peer in ("stateless-json", "both"):
-        options.peers.append(("mcp-sdk-stateless-json", ["--stateless", "--json-response"]))
+    options.peers = [PEERS[name] for name in PEER_CHOICES[options.peer]]
     return options
 
 
 def main() -> None:
     """Run the matrix, print the table, the ratios and one JSON line."""
     options = parse_options()
-    py_load, py_mcp = ensure_venvs(options.shared, options.perf_root)
+    venvs = {"load", *(peer.venv for peer in options.peers)}
+    pythons = ensure_venvs(options.shared, options.perf_root, venvs)
     harness = Harness(
-        python=py_load,
+        python=pythons["load"],
         script=options.shared / "mcp_load.py",
         duration=options.duration,
         warmup=options.warmup,
@@ -829,7 +888,7 @@ def main() -> None:
             logs.mkdir(parents=True, exist_ok=True)
         else:
             logs = Path(exits.enter_context(tempfile.TemporaryDirectory(prefix="gateway-load-")))
-        with running_stack(options, logs, py_mcp, py_load) as (targets, children):
+        with running_stack(options, logs, pythons) as (targets, children):
             rows, raw, skipped = run_cells(options, harness, targets, started)
             for child in children:
                 if not child.alive():
