@@ -1,5 +1,6 @@
-"""The client matrix: every MCP client the README documents lists a server's tools and calls one,
-on the server's plain URL, against the real product (two gateways, a worker, the sandbox).
+"""The client matrix: every MCP client docs/operator-guide.md documents ("Clients") lists a
+server's tools and calls one, on the server's plain URL, against the real product (two gateways,
+a worker, the sandbox).
 
 Each client runs with each factor:
 
