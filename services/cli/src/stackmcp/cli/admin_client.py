@@ -148,8 +148,8 @@ class AdminClient:
         """``GET path``."""
         return self.request("GET", path)
 
-    def post(self, path: str, body: dict[str, Any]) -> Answer:
-        """``POST path`` with a JSON body."""
+    def post(self, path: str, body: dict[str, Any] | None = None) -> Answer:
+        """``POST path`` with a JSON body (none: an empty request body)."""
         return self.request("POST", path, body)
 
     def patch(self, path: str, body: dict[str, Any]) -> Answer:

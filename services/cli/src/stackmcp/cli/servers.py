@@ -1,8 +1,9 @@
 """``stackmcp servers``: scoped MCP servers on a connected account (create, list, show, update,
-revoke).
+rotate, revoke).
 
 ``create`` prints the server's URL once — the API never shows it again — followed by
-ready-to-paste configuration for Claude, Claude Code and Claude Desktop.
+ready-to-paste configuration for Claude, Claude Code and Claude Desktop; ``rotate`` does the same
+for a new URL of an existing server (the old one stops working at once).
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ def add_parser(commands: Any) -> None:
     verbs = add_noun(
         commands,
         "servers",
-        help="scoped MCP servers on an account (create, list, show, update, revoke)",
+        help="scoped MCP servers on an account (create, list, show, update, rotate, revoke)",
         description="MCP servers: each is a secret URL exposing the Better Stack tools its "
         "method/tag filter allows, for one account, optionally until an expiry time.",
     )
@@ -111,6 +112,15 @@ def add_parser(commands: Any) -> None:
     )
     _policy_options(update, updating=True)
     expiry_options(update, clearable=True)
+    rotate = add_command(
+        verbs,
+        "rotate",
+        _rotate,
+        help="give a server a new URL, printed once; the old URL stops working at once",
+        description="Rotate a server's URL (e.g. after it leaked): same id, tools, policy and "
+        "expiry, a new URL printed only now; the old URL is refused from now on.",
+    )
+    _ids(rotate)
     revoke = add_command(
         verbs,
         "revoke",
@@ -237,8 +247,22 @@ def _create(ctx: Context) -> None:
 
 
 def _created(server: dict[str, Any]) -> str:
+    return _minted(f"Created MCP server {server.get('id')}.", server)
+
+
+def _rotated(server: dict[str, Any]) -> str:
+    headline = (
+        f"New URL for MCP server {server.get('id')}; the old URL no longer works. "
+        "Give the new one to its clients."
+    )
+    return _minted(headline, server)
+
+
+def _minted(headline: str, server: dict[str, Any]) -> str:
+    """A server with its URL, shown this once: details, warnings, the URL, client guidance."""
     url = server.get("url")
-    lines = [f"Created MCP server {server.get('id')}.", _details(server)]
+    lines = [headline, _details(server)]
+    lines += [f"warning: {warning}" for warning in server.get("warnings") or []]
     lines += [
         "URL — shown only now, store it somewhere safe (it cannot be shown again):",
         f"  {url}",
@@ -254,6 +278,13 @@ def _created(server: dict[str, Any]) -> str:
         ]
     lines += guidance_lines(server.get("client_config") or {})
     return "\n".join(lines) + "\n"
+
+
+def _rotate(ctx: Context) -> None:
+    answer = ctx.client.post(_path(ctx.args) + "/rotate")
+    if ctx.args.json:
+        ctx.note("note: the url in this answer is shown only now; store it")
+    ctx.show(answer, _rotated)
 
 
 def _list(ctx: Context) -> None:
@@ -273,6 +304,7 @@ def _table(answer: dict[str, Any]) -> str:
         rows.append(
             (
                 cell(server.get("id")),
+                cell(server.get("fingerprint")),
                 cell(server.get("name")),
                 cell(server.get("status")),
                 cell(config.get("methods")),
@@ -292,9 +324,9 @@ def _table(answer: dict[str, Any]) -> str:
             )
         )
     headers = (
-        "ID", "NAME", "STATUS", "METHODS", "TAGS", "API_TOKEN", "EXCLUDES", "CONFIRM", "BUDGETS",
-        "PIN", "SECRETS", "TIMELINE_NOTE", "TOOLS", "EXPIRES", "LAST_USED", "CALLS_24H",
-        "ERRORS_24H",
+        "ID", "FINGERPRINT", "NAME", "STATUS", "METHODS", "TAGS", "API_TOKEN", "EXCLUDES",
+        "CONFIRM", "BUDGETS", "PIN", "SECRETS", "TIMELINE_NOTE", "TOOLS", "EXPIRES", "LAST_USED",
+        "CALLS_24H", "ERRORS_24H",
     )  # fmt: skip
     return table(headers, rows)
 
