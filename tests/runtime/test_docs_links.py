@@ -57,3 +57,43 @@ def test_relative_links_lead_to_files_and_headings(doc: Path) -> None:
         elif anchor and file.suffix == ".md" and anchor not in _anchors(file):
             broken.append(f"{target} (no such heading)")
     assert not broken, f"{doc.relative_to(ROOT)}: broken links: {broken}"
+
+
+# The README --------------------------------------------------------------------------------
+
+README = ROOT / "README.md"
+UP_SOURCES = [
+    *sorted((ROOT / "services" / "cli" / "src").rglob("*.py")),
+    ROOT / "services" / "provisioning" / "src" / "stackmcp" / "provisioning" / "clientconfig.py",
+]
+
+
+def _sample_up_output() -> list[str]:
+    """The lines of the README's sample ``stackmcp up`` output (its first code block that
+    starts with ``stackmcp: starting``)."""
+    blocks = re.findall(r"^```(\w*)\n(.*?)^```$", README.read_text(), re.MULTILINE | re.DOTALL)
+    for _, block in blocks:
+        if block.startswith("stackmcp: starting"):
+            return block.splitlines()
+    raise AssertionError("README.md has no sample `stackmcp up` output")
+
+
+def test_the_readme_stays_short() -> None:
+    lines = README.read_text().count("\n")
+    assert lines <= 300, f"README.md has {lines} lines; move details to docs/"
+
+
+def test_the_sample_up_output_shows_the_console_and_comes_from_the_code() -> None:
+    sample = _sample_up_output()
+    assert any(line.startswith("Web console: http") for line in sample), sample
+    source = "\n".join(path.read_text() for path in UP_SOURCES)
+    labels = {
+        line.split(":", 1)[0]
+        for line in sample
+        if re.match(r"[A-Z][A-Za-z ]+:( |$)", line) and not line.startswith("Note")
+    }
+    assert labels >= {"Web console", "Admin API", "Admin token", "MCP URL"}, labels
+    unknown = sorted(label for label in labels if f"{label}:" not in source)
+    assert not unknown, (
+        f"the README's sample `up` output has lines the code never prints: {unknown}"
+    )
