@@ -77,6 +77,8 @@ DECISIONS: tuple[str, ...] = Decision.__args__  # type: ignore[attr-defined]
 AdminAction = Literal[
     "account.created",
     "account.deleted",
+    "account.renamed",
+    "account.token_rotated",
     "mcp_server.created",
     "mcp_server.updated",
     "mcp_server.rotated",

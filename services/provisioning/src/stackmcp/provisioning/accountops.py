@@ -37,6 +37,7 @@ from stackmcp.runtime.errors import (
     StackmcpError,
     Unauthenticated,
     Unavailable,
+    UpstreamError,
 )
 
 __all__ = ["HEALTH_LABELS", "AccountHealth", "AccountOps", "HealthState", "health_of"]
@@ -80,6 +81,8 @@ def health_of(exc: StackmcpError | None, at: datetime) -> AccountHealth:
         state = "refused"
     elif isinstance(exc, Unavailable | DeadlineExceeded):
         state = "no_worker" if "worker" in exc.message.lower() else "unreachable"
+    elif isinstance(exc, UpstreamError) and "unreachable" in exc.message.lower():
+        state = "unreachable"
     else:
         state = "failing"
     return AccountHealth(state=state, message=_sentence(exc), checked_at=at)
@@ -210,6 +213,10 @@ class AccountOps:
             health = health_of(None, self._clock())
         await self._remember(account_id, health)
         return health
+
+    async def note_verified(self, account_id: str) -> None:
+        """Remember that the account's token was just accepted (e.g. when it was connected)."""
+        await self._remember(account_id, health_of(None, self._clock()))
 
     async def health(self, account_ids: Sequence[str]) -> dict[str, AccountHealth]:
         """The last known health of each account checked at least once (a store failure

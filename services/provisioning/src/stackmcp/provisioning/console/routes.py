@@ -16,9 +16,15 @@ from redis.exceptions import RedisError
 
 from stackmcp.provisioning.console.accounts import (
     account_page,
+    account_settings_page,
     accounts_page,
     connect_account,
     new_account_page,
+    remove_account,
+    remove_account_page,
+    rename_account,
+    rotate_account_token,
+    verify_account,
 )
 from stackmcp.provisioning.console.activity import account_activity_page, admin_history_page
 from stackmcp.provisioning.console.apitokens import (
@@ -72,6 +78,12 @@ def console_router() -> Router:
             new_account_page,
             connect_account,
             account_page,
+            account_settings_page,
+            rename_account,
+            rotate_account_token,
+            verify_account,
+            remove_account_page,
+            remove_account,
             account_activity_page,
             admin_history_page,
             new_server_page,

@@ -43,23 +43,28 @@ async def home() -> Redirect:
 
 
 @get("/sign-in")
-async def sign_in_page(request: AnyRequest, next_path: str | None = None) -> Response[Any]:
-    """The sign-in form (or straight on, when already signed in)."""
+async def sign_in_page(
+    request: AnyRequest, next_path: str | None = None, signed_out: str | None = None
+) -> Response[Any]:
+    """The sign-in form (or straight on, when already signed in); after sign-out it says so."""
     state = console_state(request)
     if await state.sessions.find(request.cookies.get(SESSION_COOKIE)) is not None:
         return Redirect(safe_next(next_path), status_code=303)
-    return _sign_in_form(state, safe_next(next_path), {}, 200)
+    notice = "You are signed out. Sign in again to continue." if signed_out else None
+    return _sign_in_form(state, safe_next(next_path), {}, 200, notice=notice)
 
 
 def _sign_in_form(
-    state: ConsoleState, target: str, errors: FieldMessages, status: int
+    state: ConsoleState,
+    target: str,
+    errors: FieldMessages,
+    status: int,
+    *,
+    notice: str | None = None,
 ) -> Response[str]:
     token = secrets.token_urlsafe(32)
-    response = html(
-        "sign_in.html",
-        {"csrf": token, "signed_in": False, "next_path": target, "errors": errors},
-        status=status,
-    )
+    context = {"csrf": token, "signed_in": False, "next_path": target, "errors": errors}
+    response = html("sign_in.html", {**context, "notice": notice}, status=status)
     response.cookies.append(console_cookie(state, SIGN_IN_COOKIE, token, 3600))
     return response
 
@@ -102,5 +107,8 @@ async def sign_out(request: AnyRequest) -> Redirect:
     await checked_form(request, session)
     await state.sessions.close(session)
     return Redirect(
-        f"{PREFIX}/sign-in", status_code=303, cookies=[console_cookie(state, SESSION_COOKIE, "", 0)]
+        f"{PREFIX}/sign-in",
+        query_params={"signed_out": "1"},
+        status_code=303,
+        cookies=[console_cookie(state, SESSION_COOKIE, "", 0)],
     )
