@@ -19,7 +19,15 @@ from nats.aio.client import Client
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from stackmcp.contracts import Grant, McpServerDeleted, RedisKeys, Subjects, new_event_id, utcnow
+from stackmcp.contracts import (
+    Grant,
+    McpServerDeleted,
+    McpServerRotated,
+    RedisKeys,
+    Subjects,
+    new_event_id,
+    utcnow,
+)
 from stackmcp.contracts.tokens import API_TOKEN_PREFIX, SERVER_TOKEN_PREFIX, hash_token, new_token
 from stackmcp.embedded import NatsServer
 from stackmcp.embedded.ports import free_port
@@ -430,3 +438,35 @@ async def test_caches_are_cleared_when_nats_reconnects(redis_url: str, tmp_path:
         await nc.close()
         server.stop()
         await redis.aclose()
+
+
+async def test_a_rotated_url_is_refused_on_every_replica_and_its_streams_are_told(
+    env: Env,
+) -> None:
+    """McpServerRotated: both replicas drop the old URL's cached grant at once (the new URL
+    resolves to the same grant), and listeners hear the old hash so its streams can end."""
+    old, grant = await mint_grant(env.redis, env.keys, account_id=ACCOUNT)
+    replicas = [await env.replica(), await env.replica()]
+    heard: list[str] = []
+    for replica in replicas:
+        replica.on_server_updated(heard.append)
+        assert await replica.resolve(old) == grant
+    new = new_token(SERVER_TOKEN_PREFIX)
+    await env.redis.set(env.keys.grant(hash_token(new)), msgspec.json.encode(grant))
+    await env.redis.delete(env.keys.grant(hash_token(old)))
+    event = McpServerRotated(
+        id=new_event_id(),
+        occurred_at=utcnow(),
+        grant=grant,
+        token_hash=hash_token(new),
+        previous_token_hash=hash_token(old),
+    )
+    await env.nc.publish(env.subjects.mcp_server_event("rotated"), msgspec.json.encode(event))
+
+    async def all_refuse() -> bool:
+        return all([await _refused(replica, old) for replica in replicas])
+
+    await _eventually(all_refuse)
+    for replica in replicas:
+        assert await replica.resolve(new) == grant
+    assert heard == [hash_token(old)] * 2

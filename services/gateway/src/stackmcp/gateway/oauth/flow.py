@@ -365,7 +365,9 @@ class AuthorizationServer:
     async def _issue(self, binding: Binding) -> dict[str, Any]:
         grant = await self._live_grant(binding.url_token_hash, binding.server_id)
         if grant is None:
-            raise OAuthError("invalid_grant", "the MCP server was revoked or expired")
+            raise OAuthError(
+                "invalid_grant", "the MCP server was revoked, expired or given a new URL"
+            )
         try:
             await self.grants.check_api_token_hash(binding.api_token_hash)
         except Unauthenticated:
