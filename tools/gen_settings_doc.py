@@ -65,6 +65,8 @@ SERVICE_NAMES = {
     "cli": "the `stackmcp` CLI",
 }
 """How the table names the service under ``services/<dir>``."""
+MODULE_NAMES = {"stackmcp.provisioning.bootstrap": "`stackmcp-connect-account`"}
+"""Programs of their own inside a service's package, named by the module that loads settings."""
 
 _RST_LITERAL = re.compile(r"``([^`]+)``")
 _RST_ROLE = re.compile(r":[a-z]+:`~?([^`]+)`")
@@ -275,7 +277,9 @@ def _readers(section: str) -> str:
         if loaded.module == EVERY_SERVICE:
             return "every service"
         parts = loaded.path.relative_to(ROOT).parts
-        if parts[0] == "services":
+        if loaded.module in MODULE_NAMES:
+            services.add(MODULE_NAMES[loaded.module])
+        elif parts[0] == "services":
             services.add(SERVICE_NAMES.get(parts[1], parts[1]))
     return ", ".join(sorted(services)) or "shared code only"
 
