@@ -158,7 +158,7 @@ def test_create_sends_the_filter_and_a_utc_expiry_with_the_admin_token() -> None
     result, seen = _mock(
         [
             "servers", "create", "acc/1", "--name", "triage", "--methods", "read, write",
-            "--tags", "incidents,on-call", "--require-api-token", "--expires-in", "1h30m",
+            "--tags", "incidents,on_call", "--require-api-token", "--expires-in", "1h30m",
         ],
         lambda _: httpx.Response(201, json=server),
     )  # fmt: skip
@@ -171,7 +171,7 @@ def test_create_sends_the_filter_and_a_utc_expiry_with_the_admin_token() -> None
     assert body["name"] == "triage"
     assert body["config"] == {
         "methods": ["read", "write"],
-        "tags": ["incidents", "on-call"],
+        "tags": ["incidents", "on_call"],
         "require_api_token_auth": True,
     }
     expires = datetime.fromisoformat(body["expires_at"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import msgspec
 import pytest
 
 from stackmcp.betterstack_worker.catalog import default_catalog
@@ -13,6 +14,8 @@ from stackmcp.contracts.filters import (
     known_tags,
     tool_matches,
 )
+from stackmcp.contracts.grants import Grant
+from stackmcp.contracts.policy import expose
 from stackmcp.contracts.tools import ToolDescriptor
 
 TOOLS = default_catalog().tools
@@ -60,8 +63,8 @@ def test_methods_are_a_union() -> None:
 
 
 def test_tags_are_any_of() -> None:
-    tagged = filter_tools(TOOLS, ["read", "write"], ["incidents", "on-call"])
-    assert _names(tagged) == {t.name for t in TOOLS if {"incidents", "on-call"} & set(t.tags)}
+    tagged = filter_tools(TOOLS, ["read", "write"], ["incidents", "on_call"])
+    assert _names(tagged) == {t.name for t in TOOLS if {"incidents", "on_call"} & set(t.tags)}
     assert {"list_all_better_stack_incidents", "list_all_better_stack_on_call_schedules"} <= _names(
         tagged
     )
@@ -110,3 +113,41 @@ def test_check_filter_accepts_every_known_term() -> None:
     problems = check_filter(TOOLS, methods, sorted(known_tags(TOOLS)))
     assert not problems
     assert problems.message() == ""
+
+
+def test_every_tag_is_spelled_with_underscores() -> None:
+    """One naming style: ``on_call`` like ``status_pages`` (no hyphenated tag is left)."""
+    assert "on_call" in known_tags(TOOLS)
+    assert all("-" not in tag for tag in known_tags(TOOLS))
+
+
+def test_the_old_on_call_spelling_still_matches_everywhere() -> None:
+    """``on-call`` (the tag's name before) is accepted in filters and in stored grants."""
+    on_call = filter_tools(TOOLS, ["read"], ["on_call"])
+    assert on_call
+    assert filter_tools(TOOLS, ["read"], ["on-call"]) == on_call
+    assert all(tool_matches(t, ["read"], ["on-call"]) for t in on_call)
+    assert not check_filter(TOOLS, ["read"], ["on-call", "incidents"])
+    assert check_filter(TOOLS, ["read"], ["on call"]).unknown_tags == ("on call",)
+
+
+def test_grants_stored_with_the_old_spelling_read_back_canonical() -> None:
+    """A grant record written before the rename decodes with ``on_call`` (tags and exclusions),
+    so exclusions keep excluding."""
+    old = msgspec.json.encode(
+        {
+            "type": "stackmcp.grant.v1",
+            "server_id": "s",
+            "account_id": "a",
+            "methods": ["read"],
+            "tags": ["incidents", "on-call"],
+            "exclude_tags": ["on-call"],
+        }
+    )
+    grant = msgspec.json.decode(old, type=Grant)
+    assert grant.tags == ("incidents", "on_call")
+    assert grant.exclude_tags == ("on_call",)
+    exposure = expose(TOOLS, grant)
+    assert exposure.tools
+    assert not any("on_call" in t.tags for t in exposure.tools)
+    assert any("on_call" in t.tags for t in filter_tools(TOOLS, ["read"], grant.tags))

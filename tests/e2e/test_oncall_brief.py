@@ -36,7 +36,7 @@ def _structured(result: Any) -> Any:
 async def test_brief_timeline_escalation_and_maintenance_through_the_sdk(
     mcp_stack: McpStack, sandbox_api: RunningSandbox
 ) -> None:
-    url = await _url(mcp_stack, ("read", "write"), ("incidents", "on-call", "monitors"))
+    url = await _url(mcp_stack, ("read", "write"), ("incidents", "on_call", "monitors"))
     async with Client(url) as client:
         names = {t.name for t in (await client.list_tools()).tools}
         assert {

@@ -123,7 +123,7 @@ async def run(stack: McpStack, sandbox: RunningSandbox, workflow: Workflow) -> T
             stack.keys,
             account_id=stack.account_id,
             methods=("read", "write"),
-            tags=("incidents", "on-call", "escalation_policies", "severities"),
+            tags=("incidents", "on_call", "escalation_policies", "severities"),
         )
     finally:
         await redis.aclose()

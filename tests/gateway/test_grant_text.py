@@ -31,7 +31,7 @@ def _grant(**config: Any) -> Grant:
 
 GRANTS = {
     "full": _grant(methods=("read", "write")),
-    "demo": _grant(methods=("read", "write"), tags=("incidents", "on-call"), confirm="destructive"),
+    "demo": _grant(methods=("read", "write"), tags=("incidents", "on_call"), confirm="destructive"),
     "read incidents": _grant(methods=("read",), tags=("incidents",)),
     "write incidents": _grant(methods=("read", "write"), tags=("incidents",)),
     "monitors": _grant(methods=("read", "write"), tags=("monitors",)),
@@ -41,7 +41,7 @@ GRANTS = {
         methods=("read", "write"),
         exclude_tools=("create_a_better_stack_monitor", "create_a_better_stack_heartbeat"),
     ),
-    "on-call read": _grant(methods=("read",), tags=("on-call",)),
+    "on-call read": _grant(methods=("read",), tags=("on_call",)),
 }
 
 

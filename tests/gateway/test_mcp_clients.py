@@ -84,14 +84,14 @@ async def test_sdk_client_lists_the_filtered_tools_and_calls_one(
 
 async def test_sse_client_on_the_2024_transport(sandbox: McpStack) -> None:
     """The deprecated HTTP+SSE transport works with the SDK's sse_client."""
-    server = await mint(sandbox, ("read",), ("on-call",))
+    server = await mint(sandbox, ("read",), ("on_call",))
     async with (
         sse_client(server.url() + "/sse") as (read, write),
         ClientSession(read, write) as session,
     ):
         await session.initialize()
         listed = await session.list_tools()
-        assert [t.name for t in listed.tools] == expected_names(["read"], ["on-call"])
+        assert [t.name for t in listed.tools] == expected_names(["read"], ["on_call"])
         result = await session.call_tool("list_all_better_stack_on_call_schedules", {})
         assert "Core Infrastructure" in {s.get("name") for s in structured(result)["result"]}
 

@@ -32,7 +32,7 @@ def _grant(**config: Any) -> Grant:
 
 
 READ_INCIDENTS = _grant(methods=("read",), tags=("incidents",))
-WRITE_ONCALL = _grant(methods=("read", "write"), tags=("incidents", "on-call"))
+WRITE_ONCALL = _grant(methods=("read", "write"), tags=("incidents", "on_call"))
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +73,7 @@ def test_modern_lists_carry_caching_hints(served: ToolCatalog) -> None:
 
 def test_a_prompt_whose_tools_are_all_missing_is_not_listed(served: ToolCatalog) -> None:
     prompts = Prompts(served)
-    assert listed(prompts, _grant(methods=("read",), tags=("on-call",)))["prompts"] == []
+    assert listed(prompts, _grant(methods=("read",), tags=("on_call",)))["prompts"] == []
     only_list = _grant(
         methods=("read",),
         tags=("incidents",),
@@ -137,7 +137,7 @@ def test_initialize_and_discover_declare_prompts_and_write_instructions_per_gran
     assert "list_all_better_stack_incidents with resolved=false" in result["instructions"]
     assert "notify people" not in result["instructions"]  # no acknowledge/escalate/resolve here
     on_call = msgspec.json.decode(
-        methods.initialize({}, _grant(methods=("read",), tags=("on-call",)))[1]
+        methods.initialize({}, _grant(methods=("read",), tags=("on_call",)))[1]
     )
     assert "list_all_better_stack_incidents" not in on_call["instructions"]
     assert msgspec.json.decode(methods.initialize({})[1])["instructions"] == BASE_INSTRUCTIONS

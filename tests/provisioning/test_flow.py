@@ -84,13 +84,13 @@ async def test_patch_changes_what_a_live_session_lists_and_calls(
     """One open (stateful) session: a PATCH widening the filter shows the write tool, which
     runs; a PATCH narrowing it again makes that tool unknown at once."""
     server = create_server(
-        provisioning, name="live", config={"methods": ["read"], "tags": ["on-call"]}
+        provisioning, name="live", config={"methods": ["read"], "tags": ["on_call"]}
     )
     path = f"/integrated-account/{provisioning.account_id}/mcp/{server['id']}"
     comment = {"incident_id": "7", "content": "looking into it (flow test)"}
     async with Client(server["url"], mode="legacy") as client:
         before = [t.name for t in (await client.list_tools()).tools]
-        assert before == expected(["read"], ["on-call"])
+        assert before == expected(["read"], ["on_call"])
         with provisioning.client() as admin:
             widened = {"config": {"methods": ["read", "write"], "tags": ["incidents"]}}
             assert admin.patch(path, json=widened).status_code == 200

@@ -209,7 +209,7 @@ def test_wrong_types_are_refused(admin: httpx.Client, servers: str, config: dict
     [
         ({"methods": ["delete"], "exclude_tags": ["destructive"]}, ["destructive", "withheld"]),
         (
-            {"methods": ["create"], "tags": ["on-call"], "pin": {"incident_id": ["7"]}},
+            {"methods": ["create"], "tags": ["on_call"], "pin": {"incident_id": ["7"]}},
             ["incident_id", "withheld"],
         ),
         (

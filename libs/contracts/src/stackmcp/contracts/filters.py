@@ -11,7 +11,9 @@ not empty, carries at least one of the ``tags``. ``methods`` terms are:
 - an exact method name such as ``list`` or ``acknowledge``.
 
 An empty ``methods`` filter matches nothing: a grant that forgot its methods fails closed.
-Tags are resource tags (``incidents``, ``on-call``) and method-level tags (``destructive``).
+Tags are resource tags (``incidents``, ``on_call``) and method-level tags (``destructive``).
+Tags are compared in their canonical spelling (:mod:`stackmcp.contracts.tagnames`): the old
+``on-call`` still matches the ``on_call`` tools, in filters typed today and in stored grants.
 """
 
 from __future__ import annotations
@@ -20,12 +22,15 @@ from collections.abc import Iterable
 
 import msgspec
 
+from stackmcp.contracts.tagnames import canonical_tag, canonical_tags
 from stackmcp.contracts.tools import ToolDescriptor
 
 __all__ = [
     "METHOD_CLASSES",
     "STANDARD_METHODS",
     "FilterProblems",
+    "canonical_tag",
+    "canonical_tags",
     "check_filter",
     "filter_tools",
     "known_methods",
@@ -61,10 +66,9 @@ class FilterProblems(msgspec.Struct, frozen=True, kw_only=True):
 
 def tool_matches(tool: ToolDescriptor, methods: Iterable[str], tags: Iterable[str] = ()) -> bool:
     """Whether ``tool`` is exposed under the ``methods`` AND (any-of) ``tags`` filter."""
-    wanted_tags = set(tags)
-    if wanted_tags and wanted_tags.isdisjoint(tool.tags):
-        return False
-    return any(_method_term_matches(tool, term) for term in methods)
+    return _tags_match(tool, _wanted(tags)) and any(
+        _method_term_matches(tool, term) for term in methods
+    )
 
 
 def filter_tools(
@@ -72,8 +76,12 @@ def filter_tools(
 ) -> tuple[ToolDescriptor, ...]:
     """The tools exposed under the filter, in their original order."""
     method_terms = tuple(methods)
-    tag_terms = tuple(tags)
-    return tuple(t for t in tools if tool_matches(t, method_terms, tag_terms))
+    wanted = _wanted(tags)
+    return tuple(
+        t
+        for t in tools
+        if _tags_match(t, wanted) and any(_method_term_matches(t, m) for m in method_terms)
+    )
 
 
 def check_filter(
@@ -81,14 +89,15 @@ def check_filter(
 ) -> FilterProblems:
     """Report the ``methods`` and ``tags`` terms that name nothing in ``tools``.
 
-    Unknown terms keep their first-seen order and appear once each.
+    Unknown terms keep their first-seen order and appear once each; a tag's other spelling
+    (``on-call`` for ``on_call``) is known.
     """
     catalogue = tuple(tools)
     valid_methods = METHOD_CLASSES | known_methods(catalogue)
     valid_tags = known_tags(catalogue)
     return FilterProblems(
         unknown_methods=tuple(dict.fromkeys(m for m in methods if m not in valid_methods)),
-        unknown_tags=tuple(dict.fromkeys(t for t in tags if t not in valid_tags)),
+        unknown_tags=tuple(dict.fromkeys(t for t in tags if canonical_tag(t) not in valid_tags)),
     )
 
 
@@ -98,8 +107,17 @@ def known_methods(tools: Iterable[ToolDescriptor]) -> frozenset[str]:
 
 
 def known_tags(tools: Iterable[ToolDescriptor]) -> frozenset[str]:
-    """Every tag carried by ``tools``."""
-    return frozenset(tag for t in tools for tag in t.tags)
+    """Every tag carried by ``tools``, in the canonical spelling."""
+    return frozenset(canonical_tag(tag) for t in tools for tag in t.tags)
+
+
+def _wanted(tags: Iterable[str]) -> frozenset[str]:
+    return frozenset(canonical_tags(tags))
+
+
+def _tags_match(tool: ToolDescriptor, wanted: frozenset[str]) -> bool:
+    """No tag filter, or ``tool`` carries one of ``wanted`` (both sides canonical)."""
+    return not wanted or any(canonical_tag(tag) in wanted for tag in tool.tags)
 
 
 def _method_term_matches(tool: ToolDescriptor, term: str) -> bool:

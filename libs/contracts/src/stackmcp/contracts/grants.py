@@ -9,6 +9,7 @@ from typing import Literal
 import msgspec
 
 from stackmcp.contracts._base import Message
+from stackmcp.contracts.tagnames import TAG_ALIASES, canonical_tags
 
 __all__ = [
     "CONFIRM_MODES",
@@ -79,6 +80,13 @@ class Grant(Message, frozen=True, kw_only=True, tag="stackmcp.grant.v1"):
     tool_exposure: ToolExposure = "all"
     """``all``: ``tools/list`` shows every exposed tool; ``discovery``: it shows three
     meta-tools that search, describe and call them (every rule of a direct call applies)."""
+
+    def __post_init__(self) -> None:
+        """Tags in the catalogue's spelling, also in grants stored before a tag was renamed."""
+        for name in ("tags", "exclude_tags"):
+            value = getattr(self, name)
+            if any(tag in TAG_ALIASES for tag in value):
+                msgspec.structs.force_setattr(self, name, canonical_tags(value))
 
     def is_expired(self, now: datetime) -> bool:
         """Whether the grant is past ``expires_at`` at ``now`` (timezone-aware)."""

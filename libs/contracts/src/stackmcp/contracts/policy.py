@@ -25,7 +25,7 @@ from typing import Any
 
 import msgspec
 
-from stackmcp.contracts.filters import tool_matches
+from stackmcp.contracts.filters import canonical_tags, tool_matches
 from stackmcp.contracts.grants import Budget, ConfirmMode, Grant, Pin
 from stackmcp.contracts.tools import ToolDescriptor
 
@@ -62,7 +62,7 @@ def expose(tools: Iterable[ToolDescriptor], grant: Grant) -> Exposure:
     back with their pinned input schema."""
     kept: list[ToolDescriptor] = []
     withheld: dict[str, str] = {}
-    excluded_tags = set(grant.exclude_tags)
+    excluded_tags = set(canonical_tags(grant.exclude_tags))
     excluded_tools = set(grant.exclude_tools)
     for tool in tools:
         if not tool_matches(tool, grant.methods, grant.tags):
@@ -81,7 +81,7 @@ def _withheld_reason(
 ) -> str | None:
     if tool.name in excluded_tools:
         return "excluded by name (exclude_tools)"
-    hit = excluded_tags.intersection(tool.tags)
+    hit = excluded_tags.intersection(canonical_tags(tool.tags))
     if hit:
         return f"excluded by tag {sorted(hit)[0]!r} (exclude_tags)"
     if tool.method_class == "write":

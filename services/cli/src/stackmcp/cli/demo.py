@@ -17,7 +17,7 @@ from stackmcp.provisioning.clientconfig import client_config
 
 __all__ = ["DemoError", "DemoTarget", "ensure_demo"]
 
-DEMO_TAGS = ["incidents", "on-call"]
+DEMO_TAGS = ["incidents", "on_call"]
 
 
 class DemoError(Exception):

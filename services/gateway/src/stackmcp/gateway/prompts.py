@@ -63,7 +63,7 @@ _CONFIRMING = (
 )
 _AREAS = (
     ("incidents", "incidents"),
-    ("on-call", "on-call"),
+    ("on_call", "on-call"),
     ("monitors", "monitors"),
     ("heartbeats", "heartbeats"),
     ("status_pages", "status pages"),

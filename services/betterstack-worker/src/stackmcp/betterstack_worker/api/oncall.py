@@ -25,11 +25,11 @@ __all__ = ["OPERATIONS"]
 SCHEDULE = Resource(
     singular="on_call_schedule",
     plural="on_call_schedules",
-    tags=("on-call",),
+    tags=("on_call",),
     label="on-call schedule",
 )
 EVENT = Resource(
-    singular="on_call_event", plural="on_call_events", tags=("on-call",), label="on-call event"
+    singular="on_call_event", plural="on_call_events", tags=("on_call",), label="on-call event"
 )
 
 SCHEDULE_ID = path_id(
