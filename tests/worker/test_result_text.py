@@ -4,10 +4,12 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
+import msgspec
 import pytest
 
-from stackmcp.betterstack_worker.execution.executor import result_text
+from stackmcp.betterstack_worker.execution.executor import encoded_result, result_text
 from tests.support.worker import WorkerHarness
 from tests.worker.grant_calls import call, ok
 
@@ -36,3 +38,21 @@ async def test_a_tool_result_reads_compact_and_keeps_its_structured_content(
     assert ":null" not in json.dumps(shown["result"], separators=(",", ":"))
     assert [m["id"] for m in shown["result"]] == [m["id"] for m in structured["result"]]
     assert len(result.text) < len(raw)
+
+
+@pytest.mark.parametrize(
+    "structured",
+    [
+        {"result": [{"id": "1", "cause": None, "data": {"a": None, "b": [None, 1]}}]},
+        {"result": [{"id": "1", "title": "no nulls here"}], "next_cursor": None},
+        {"result": [{"id": "1", "title": 'a "null" in text'}], "next_cursor": "c1"},
+        {"result": None},
+        {"result": {"id": 2, "tags": []}, "notified": ["a@example.com"], "step": {"n": 1}},
+        {"next_cursor": None, "result": [{"x": None}]},
+        {"result": ["null", None, {"k": None}]},
+    ],
+)
+def test_the_one_pass_encoding_equals_encoding_each_form_whole(structured: dict[str, Any]) -> None:
+    text, whole = encoded_result(structured)
+    assert text == result_text(structured)
+    assert whole == msgspec.json.encode(structured)

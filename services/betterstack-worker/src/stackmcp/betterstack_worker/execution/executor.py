@@ -71,7 +71,7 @@ from stackmcp.runtime.errors import InvalidArgument, StackmcpError, UpstreamErro
 from stackmcp.runtime.logging import serving_server
 from stackmcp.runtime.natsx import NoReply
 
-__all__ = ["Executor", "error_result", "result_text"]
+__all__ = ["Executor", "encoded_result", "error_result", "result_text"]
 
 logger = logging.getLogger(__name__)
 
@@ -695,9 +695,10 @@ def _result(
 ) -> ToolCallResult:
     if tool.redactor is not None and not call.reveal_secrets:
         structured["result"] = tool.redactor.result(structured["result"])
+    text, whole = encoded_result(structured)
     return ToolCallResult(
-        text=result_text(structured),
-        structured=msgspec.Raw(msgspec.json.encode(structured)),
+        text=text,
+        structured=msgspec.Raw(whole),
         rate_limit=rate_limit,
         upstream_status=status,
         untrusted=tool.untrusted,
@@ -718,11 +719,34 @@ def result_text(structured: Mapping[str, Any]) -> str:
     return msgspec.json.encode(lean).decode()
 
 
+def encoded_result(structured: Mapping[str, Any]) -> tuple[str, bytes]:
+    """:func:`result_text` and the ``structuredContent`` JSON of a result, encoding its
+    (large) ``result`` member once, and leaving nulls out only when it has some."""
+    if next(iter(structured), None) != "result":
+        return result_text(structured), msgspec.json.encode(structured)
+    result = structured["result"]
+    body = msgspec.json.encode(result)
+    rest = {key: value for key, value in structured.items() if key != "result"}
+    tail = b"," + msgspec.json.encode(rest)[1:] if rest else b"}"
+    # "null" in the bytes may also be text inside a string: then the slow path finds none.
+    lean = msgspec.json.encode(_without_nulls(result)) if b"null" in body else body
+    return (b'{"result":' + lean + tail).decode(), b'{"result":' + body + tail
+
+
+_NESTED = frozenset((dict, list))
+
+
 def _without_nulls(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [_without_nulls(v) for v in value]
+    # Scalars are never passed down: most values are scalars, and a call per value was most
+    # of the cost.
+    if type(value) is list:
+        return [_without_nulls(v) if type(v) in _NESTED else v for v in value]
+    if type(value) is dict:
+        return {
+            k: _without_nulls(v) if type(v) in _NESTED else v
+            for k, v in value.items()
+            if v is not None
+        }
     return value
 
 
