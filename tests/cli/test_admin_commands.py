@@ -47,6 +47,8 @@ class Result:
 
 def _clean_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("STACKMCP_")}
+    # No local `stackmcp up` data directory either (the checkout's .stackmcp holds a token).
+    env["STACKMCP_DATA_DIR"] = "/nonexistent/stackmcp-test-data"
     env.update(extra)
     return env
 

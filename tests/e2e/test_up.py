@@ -95,6 +95,21 @@ def test_up_runs_everything_prints_where_and_stops_on_sigterm(tmp_path: Path) ->
         assert answer.status_code == 200
         assert answer.json()["data"]
 
+        # The admin commands find the admin token and URL in the data directory by themselves.
+        account = re.search(r"account (acc_\w+)", printed)
+        assert account is not None
+        clean = {k: v for k, v in os.environ.items() if not k.startswith(("STACKMCP_", "OTEL_"))}
+        listed = subprocess.run(
+            [str(STACKMCP), "accounts", "list", "--json"],
+            env={**clean, "STACKMCP_DATA_DIR": str(tmp_path / "data")},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert listed.returncode == 0, listed.stderr
+        assert account[1] in listed.stdout
+
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0
         assert "stackmcp: stopped" in out.drain()

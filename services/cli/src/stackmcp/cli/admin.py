@@ -2,8 +2,10 @@
 
 They talk to the provisioning admin API at ``--url`` or ``STACKMCP_ADMIN_URL`` with the admin
 token from ``STACKMCP_ADMIN_TOKEN`` or the file named by ``STACKMCP_ADMIN_TOKEN_FILE``
-(``--admin-token`` works but lands in shell history). ``--json`` prints the API's answer as
-received, for scripts.
+(``--admin-token`` works but lands in shell history). When neither names a token, the one a
+local ``stackmcp up`` keeps in its data directory is used (``STACKMCP_DATA_DIR``, default
+``.stackmcp`` here), with that run's admin URL, unless another URL was asked for: a local token
+is never sent elsewhere. ``--json`` prints the API's answer as received, for scripts.
 
 Exit codes:
     0  success
@@ -20,6 +22,7 @@ No traceback is ever printed and no token is ever echoed.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 from collections.abc import Callable, Mapping
@@ -30,6 +33,7 @@ from typing import Any, TextIO
 import httpx
 
 from stackmcp.cli.admin_client import AdminClient, AdminError, Answer, AuthFailed
+from stackmcp.cli.localstate import local_admin
 from stackmcp.cli.output import emit
 from stackmcp.runtime.admin import AdminConfig, admin_token
 from stackmcp.runtime.config import ConfigError, load_section
@@ -63,7 +67,7 @@ _DURATION_HINT = "use a number and a unit: 90s, 30m, 1h, 2d, or a combination li
 _ADMIN_VARIABLES = "STACKMCP_ADMIN_TOKEN or STACKMCP_ADMIN_TOKEN_FILE"
 _UNCONFIGURED = (
     "no admin token configured: set STACKMCP_ADMIN_TOKEN, or STACKMCP_ADMIN_TOKEN_FILE to a file "
-    "holding it"
+    "holding it, or run this where stackmcp up keeps its data (.stackmcp, or STACKMCP_DATA_DIR)"
 )
 
 Action = Callable[["Context"], None]
@@ -247,12 +251,8 @@ def run_admin(
     out, err = out or sys.stdout, err or sys.stderr
     secrets: list[str] = []
     try:
-        config = load_section(AdminConfig, "ADMIN", environ)
-        token = (args.admin_token or "").strip() or admin_token(config)
-        if not token:
-            raise ConfigError(_UNCONFIGURED)
+        url, token = _admin_target(args, environ)
         secrets.append(token)
-        url = args.url or config.url
         with AdminClient(url, token, timeout=args.timeout, transport=transport) as client:
             context = Context(client, args, out, err, stdin or sys.stdin, secrets)
             args.admin_action(context)
@@ -271,6 +271,27 @@ def run_admin(
         emit(err, "stackmcp: interrupted")
         return 130
     return 0
+
+
+def _admin_target(args: argparse.Namespace, environ: Mapping[str, str] | None) -> tuple[str, str]:
+    """The admin URL and token: flags, then ``STACKMCP_ADMIN_*``, then the local data directory.
+
+    The data directory's token goes only to its own run's URL (or the default one when that run
+    left none): a token of a local run is never sent to a URL given for somewhere else.
+
+    Raises:
+        ConfigError: no token anywhere, or a malformed setting.
+    """
+    config = load_section(AdminConfig, "ADMIN", environ)
+    given_url = args.url or (os.environ if environ is None else environ).get("STACKMCP_ADMIN_URL")
+    token = (args.admin_token or "").strip() or admin_token(config)
+    if token:
+        return given_url or config.url, token
+    local = local_admin(environ)
+    local_url = local.url or config.url
+    if local.token and (not given_url or given_url.rstrip("/") == local_url.rstrip("/")):
+        return local_url, local.token
+    raise ConfigError(_UNCONFIGURED)
 
 
 def _describe(exc: AdminError, args: argparse.Namespace) -> str:

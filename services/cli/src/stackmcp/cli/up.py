@@ -116,6 +116,7 @@ def _start(supervisor: Supervisor, plan: Plan, stop: StopRequests) -> dict[str, 
         DemoError: the demo could not be created.
     """
     _start_services(supervisor, plan, stop)
+    plan.state.save_admin_url(plan.urls["provisioning"])
     target = _demo_target(plan)
     if target is None:
         return {"note": "none: set STACKMCP_BETTERSTACK_TOKEN or leave the sandbox on"}
@@ -272,9 +273,8 @@ def _print_summary(
         f"Web console: {facts['provisioning_url']}/console/  (sign in with the admin token)",
         f"Admin API:  {facts['provisioning_url']}  (OpenAPI at /openapi.json)",
         f"Admin token: {facts['admin_token']}",
-        "  (kept in the data directory; the stackmcp CLI finds it with",
-        f"   export STACKMCP_ADMIN_URL={facts['provisioning_url']}"
-        f" STACKMCP_ADMIN_TOKEN_FILE={plan.state.data_dir / 'admin_token'})",
+        "  (kept in the data directory: stackmcp commands run in this directory find it and the",
+        f"   admin URL; from elsewhere: export STACKMCP_DATA_DIR={plan.state.data_dir})",
         "",
     ]
     if facts["account_id"]:
