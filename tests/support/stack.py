@@ -75,8 +75,10 @@ def spawn_service(module: str, env: dict[str, str], log: Path) -> subprocess.Pop
         )
 
 
-def wait_ready(url: str, proc: subprocess.Popen[str], log: Path, timeout: float = 30) -> None:
-    """Poll ``<url>/readyz`` until 200; fail with the log's tail if the process dies or stalls."""
+def wait_ready(url: str, proc: subprocess.Popen[str], log: Path, timeout: float = 120) -> None:
+    """Poll ``<url>/readyz`` until 200; fail with the log's tail if the process dies or stalls
+    (the deadline is generous: several services importing at once on a loaded 2-core machine
+    took over 30 s)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
