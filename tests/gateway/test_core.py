@@ -29,6 +29,7 @@ from stackmcp.contracts.tools import CatalogRequest
 from stackmcp.gateway.app import create_app
 from stackmcp.gateway.catalog import ToolCatalog
 from stackmcp.gateway.core import McpCore
+from stackmcp.gateway.fastpath import FastMcpPost
 from stackmcp.gateway.grants import GrantResolver
 from stackmcp.gateway.http import McpTransport
 from stackmcp.gateway.mcp import McpMethods
@@ -61,6 +62,7 @@ class Harness:
     keys: RedisKeys
     sessions: SessionStore
     core: McpCore
+    app: FastMcpPost
 
     @property
     def url(self) -> str:
@@ -119,7 +121,7 @@ async def harness(nats_url: str, redis_url: str) -> AsyncIterator[Harness]:
                     break
             except httpx.TransportError:
                 await asyncio.sleep(0.02)
-        yield Harness(client, runner, token, grant, nc, redis, keys, sessions, core)
+        yield Harness(client, runner, token, grant, nc, redis, keys, sessions, core, app)
     stop.set()
     await server
     await endpoint.drain()

@@ -12,6 +12,7 @@ from litestar import Litestar, Request, Response, get
 from litestar.config.cors import CORSConfig
 from litestar.exceptions import HTTPException
 
+from stackmcp.gateway.fastpath import FastMcpPost
 from stackmcp.gateway.http import McpTransport, mcp_router
 from stackmcp.gateway.oauth.routes import OAuthRoutes, oauth_router
 from stackmcp.runtime.metrics import PROMETHEUS_CONTENT_TYPE, prometheus_text
@@ -109,10 +110,10 @@ def create_app(
     max_body_bytes: int,
     audit_counters: AuditCounters | None = None,
     oauth: OAuthRoutes | None = None,
-) -> Litestar:
+) -> FastMcpPost:
     """Build the app around a wired :class:`McpTransport` (``audit_counters``: the audit
     publisher's counters, shown by ``/readyz``; ``oauth``: the authorization server, whose
-    routes are served when given)."""
+    routes are served when given): Litestar, behind the direct path for MCP POSTs."""
     origins = list(transport.allowed_origins) or ["*"]
     handlers: list[Any] = [mcp_router(), healthz, readyz, metrics]
     if oauth is not None:
@@ -136,4 +137,4 @@ def create_app(
     app.state.ready_check = ready_check
     app.state.audit_counters = audit_counters
     app.state.started = time.time()
-    return app
+    return FastMcpPost(app, transport, max_body_bytes=max_body_bytes)

@@ -204,6 +204,17 @@ class GrantResolver:
             raise NotFound(NO_SERVER)
         return grant
 
+    def cached(self, token: str) -> Grant | None:
+        """The grant of ``token`` when this replica has it cached and it has not expired;
+        ``None`` otherwise (then :meth:`resolve` loads or refuses it). No Redis round trip."""
+        if not _SERVER_TOKEN_RE.fullmatch(token):
+            return None
+        grant = self._grants.get(hash_token(token))
+        metrics.looked_up("grant", hit=grant is not None)
+        if grant is None or grant.is_expired(self._clock()):
+            return None
+        return grant
+
     def ended(self, token: str) -> EndedServer | None:
         """The server a URL :meth:`resolve` just refused belonged to, if it was revoked or
         expired; ``None`` for a URL that never was a server. Reads only what :meth:`resolve`

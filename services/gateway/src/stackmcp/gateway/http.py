@@ -54,7 +54,7 @@ from stackmcp.runtime.errors import NotFound, StackmcpError, Unauthenticated, Un
 from stackmcp.runtime.logging import bind_server
 from stackmcp.runtime.telemetry import tracer
 
-__all__ = ["McpTransport", "mcp_router"]
+__all__ = ["JSON", "SSE_HEADERS", "McpTransport", "mcp_router", "sse_only"]
 
 logger = logging.getLogger(__name__)
 _tracer = tracer(__name__)
@@ -117,15 +117,14 @@ def _respond(request: Request[Any, Any, Any], reply: Reply) -> Response[Any]:
     """A :class:`Reply` as JSON, or as one SSE event for clients that accept only SSE."""
     if not reply.rpc:
         return Response(content=reply.body, status_code=reply.status, headers=dict(reply.headers))
-    accept = request.headers.get("accept", "")
-    if (
-        reply.status == 200
-        and "text/event-stream" in accept
-        and JSON not in accept
-        and "*/*" not in accept
-    ):
+    if reply.status == 200 and sse_only(request.headers.get("accept", "")):
         return _sse_once(reply.body, reply.headers)
     return _json(reply.body, reply.status, reply.headers)
+
+
+def sse_only(accept: str) -> bool:
+    """Whether a client with this ``Accept`` reads ``text/event-stream`` and not JSON."""
+    return "text/event-stream" in accept and JSON not in accept and "*/*" not in accept
 
 
 def _sse_once(payload: bytes, headers: Mapping[str, str]) -> Stream:
