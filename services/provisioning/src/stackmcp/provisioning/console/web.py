@@ -45,7 +45,7 @@ SIGN_IN_COOKIE = "stackmcp_console_sign_in"
 
 AnyRequest = Request[Any, Any, Any]
 
-_NAV = (("api_token", "api-tokens"), ("admin_history", "history"))
+_NAV = (("api_token", "api-tokens"), ("admin_history", "history"), ("servers.html", "servers"))
 """Template name prefix → the top navigation entry marked current (default: accounts)."""
 
 NOTICES = {
