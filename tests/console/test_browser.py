@@ -2,7 +2,7 @@
 against real provisioning, worker and gateway processes and the sandbox.
 
 The operator's path: sign in, connect an account, create a read-only server tagged
-``incidents`` while the live preview narrows, copy the URL, and the official MCP client on that
+``incidents`` while the live preview narrows (then review it and create it), copy the URL, and the official MCP client on that
 URL lists exactly the previewed tools; edit it to add write; revoke it and the URL is refused.
 Screenshots land in ``artifacts/console/``.
 """
@@ -61,9 +61,10 @@ async def sign_in(page: Page, admin: Provisioning, token: str | None = None) -> 
 async def previewed(page: Page) -> list[str]:
     """Tool names in the preview once it has settled."""
     await expect(page.locator("#preview")).not_to_have_attribute("data-state", "loading")
-    return await page.locator("#preview-tools [data-tool]").evaluate_all(
+    names: list[str] = await page.locator("#preview-tools [data-tool]").evaluate_all(
         "items => items.map(item => item.dataset.tool)"
     )
+    return names
 
 
 async def listed_by_mcp_client(url: str) -> list[str]:
@@ -118,9 +119,13 @@ async def test_operator_creates_edits_and_revokes_a_server(
     )
     tokens = int(await page.locator("#preview-tokens").inner_text())
     assert tokens > 0
+    await expect(page.get_by_label("Expiry", exact=True)).to_have_value("30d")
     await page.get_by_label("Expiry", exact=True).select_option("7d")
     await screenshot(page, "create-form-with-preview")
-    await page.get_by_role("button", name="Create", exact=True).click()
+    # The form's default button reviews; only the review page's button creates.
+    await page.get_by_role("button", name="Review", exact=True).click()
+    await expect(page.locator("#review-count")).to_have_text(str(len(preview)))
+    await page.get_by_role("button", name="Create server").click()
 
     # The created-server panel: the URL, once, with a working copy button and Claude configs.
     await expect(page.get_by_role("heading", name=re.compile("incident triage"))).to_be_visible()
@@ -170,8 +175,11 @@ async def test_operator_creates_edits_and_revokes_a_server(
     await expect(
         page.locator('#preview-withheld [data-withheld="better_stack_incidents_resolve"]')
     ).to_contain_text("Excluded by tag 'destructive'")
+    await page.get_by_role("button", name="Review changes").click()
+    await expect(page.locator('[data-diff="Methods"] .after')).to_have_text("read, write")
     await page.get_by_role("button", name="Save changes").click()
     await expect(page.locator(".notice")).to_contain_text("MCP server updated")
+    await page.goto(account_url)
     await expect(row.locator('[data-label="Methods"]')).to_have_text("read write")
     assert await listed_by_mcp_client(url) == expected(["read", "write"], ["incidents"])
 
@@ -209,7 +217,8 @@ async def test_created_page_of_a_second_factor_server_stays_open_for_a_token(
     await page.get_by_label("Name").fill("Better Stack guarded")
     await page.get_by_label("incidents", exact=True).check()
     await page.get_by_label("Require an API token too").check()
-    await page.get_by_role("button", name="Create", exact=True).click()
+    await page.get_by_role("button", name="Review", exact=True).click()
+    await page.get_by_role("button", name="Create server").click()
     url = await page.get_by_label("MCP server URL").input_value()
     await expect(page.get_by_role("heading", name=re.compile("custom connector"))).to_have_count(0)
     await expect(page.locator("#claude-code")).to_have_text(
@@ -323,7 +332,7 @@ async def test_connect_form_shows_errors_next_to_fields(
     await page.get_by_label("Better Stack API token").fill("has a space")
     await page.get_by_label("Base URL").fill("ftp://example.com")
     await page.get_by_role("button", name="Connect account").click()
-    await expect(page.locator("#name-error")).to_have_text("must not be empty")
+    await expect(page.locator("#name-error")).to_have_text(re.compile("name", re.IGNORECASE))
     await expect(page.locator("#betterstack_token-error")).to_contain_text("without spaces")
     await expect(page.locator("#base_url-error")).to_contain_text("http(s) URL")
     for label in ("Name", "Better Stack API token", "Base URL"):
@@ -405,11 +414,12 @@ async def test_create_works_without_javascript(provisioning: Provisioning) -> No
             f"{provisioning.url}/console/accounts/{provisioning.account_id}/servers/new"
         )
         await page.get_by_label("Name").fill("no script")
-        await page.get_by_label("on-call", exact=True).check()
+        await page.get_by_label("on_call", exact=True).check()
         await page.get_by_role("button", name="Update preview").click()
-        await expect(page.get_by_label("on-call", exact=True)).to_be_checked()
+        await expect(page.get_by_label("on_call", exact=True)).to_be_checked()
         await expect(page.get_by_label("Name")).to_have_value("no script")
-        assert await previewed(page) == expected(["read"], ["on-call"])
-        await page.get_by_role("button", name="Create", exact=True).click()
+        assert await previewed(page) == expected(["read"], ["on_call"])
+        await page.get_by_role("button", name="Review", exact=True).click()
+        await page.get_by_role("button", name="Create server").click()
         url = await page.get_by_label("MCP server URL").input_value()
-    assert await listed_by_mcp_client(url) == expected(["read"], ["on-call"])
+    assert await listed_by_mcp_client(url) == expected(["read"], ["on_call"])

@@ -143,7 +143,10 @@ def check_config(errors: FieldErrors, tools: Sequence[ToolDescriptor], grant: Gr
     would otherwise be about a configuration the server will never have.
     """
     if not grant.methods:
-        errors.add("config.methods", 'must name at least one method, e.g. ["read"]')
+        errors.add(
+            "config.methods",
+            "choose at least one method: read, write, or a method such as list or acknowledge",
+        )
         return
     _check_filter_terms(errors, tools, grant)
     _check_exclusions(errors, tools, grant)
@@ -216,10 +219,7 @@ def _check_pin_params(
 def _exposes_nothing(tools: Sequence[ToolDescriptor], grant: Grant) -> str | None:
     matched = filter_tools(tools, grant.methods, grant.tags)
     if not matched:
-        return (
-            f"this filter matches no tool (methods {list(grant.methods)} with tags "
-            f"{list(grant.tags)}); widen the methods or the tags"
-        )
+        return f"this filter matches no tool: {_no_match(grant)}; widen the methods or the tags"
     exposure = expose(matched, grant)
     if exposure.tools:
         return None
@@ -232,6 +232,19 @@ def _exposes_nothing(tools: Sequence[ToolDescriptor], grant: Grant) -> str | Non
         f"this server would expose no tool: the {len(matched)} tools its methods and tags "
         f"match are all withheld ({why}); exclude or pin less, or widen the methods or the tags"
     )
+
+
+def _no_match(grant: Grant) -> str:
+    """Why a filter matches nothing, in words: ``no read tool carries the tag destructive``."""
+    methods = " or ".join(grant.methods)
+    if not grant.tags:
+        return f"the catalogue has no {methods} tool"
+    tags = (
+        f"the tag {grant.tags[0]}"
+        if len(grant.tags) == 1
+        else f"any of the tags {', '.join(grant.tags)}"
+    )
+    return f"no {methods} tool carries {tags}"
 
 
 def plain_reason(reason: str) -> str:

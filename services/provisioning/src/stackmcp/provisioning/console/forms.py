@@ -37,10 +37,14 @@ __all__ = [
     "ServerForm",
     "account_body",
     "api_token_body",
+    "error_list",
+    "expiry_label",
     "field_messages",
     "form_config",
+    "form_fields",
     "form_problems",
     "grant_form",
+    "humane",
     "parse_lines",
     "server_create_body",
     "server_form",
@@ -48,7 +52,6 @@ __all__ = [
 ]
 
 EXPIRY_CHOICES: tuple[tuple[str, str, timedelta | None], ...] = (
-    ("never", "Never expires", None),
     ("1h", "In 1 hour", timedelta(hours=1)),
     ("8h", "In 8 hours", timedelta(hours=8)),
     ("24h", "In 24 hours", timedelta(hours=24)),
@@ -56,6 +59,7 @@ EXPIRY_CHOICES: tuple[tuple[str, str, timedelta | None], ...] = (
     ("30d", "In 30 days", timedelta(days=30)),
     ("90d", "In 90 days", timedelta(days=90)),
     ("custom", "On a date I choose", None),
+    ("never", "Never expires (not recommended)", None),
 )
 """``expiry`` choices of the server forms: value, label, how far ahead."""
 _AHEAD = {value: ahead for value, _, ahead in EXPIRY_CHOICES}
@@ -105,12 +109,63 @@ def field_messages(
     fields: Mapping[str, Sequence[str]], values: ServerForm | None = None
 ) -> FieldMessages:
     """Map the domain's field paths (``config.tags``) to the form's fields (``tags``); a
-    budget's or a pin's problem (``config.budgets.resolve``) names its line of ``values``."""
+    budget's or a pin's problem (``config.budgets.resolve``) names its line of ``values``.
+    With ``values`` (the server form) the API's wording is put in a person's words."""
     messages: FieldMessages = {}
     for path, texts in fields.items():
         field_name, line = _form_field(path, values)
-        messages.setdefault(field_name, []).extend(f"{line}{text}" for text in texts)
+        shown = [humane(text) for text in texts] if values is not None else list(texts)
+        messages.setdefault(field_name, []).extend(f"{line}{text}" for text in shown)
     return messages
+
+
+_HUMANE: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"^must be an ISO-8601 time.*$"), "choose a date and time"),
+    (re.compile(r"^needs a time zone.*$"), "choose a date and time"),
+    (
+        re.compile(r"^must be at least (\S+) seconds in the future$"),
+        r"must be at least \1 seconds from now",
+    ),
+    (
+        re.compile(r"^must be within 100 years.*$"),
+        "must be within 100 years (or choose “Never expires”)",
+    ),
+    (re.compile(r"^must not be empty$"), "give the server a name"),
+)
+
+_LABELS = {
+    "name": "Name",
+    "methods": "Methods",
+    "tags": "Tags",
+    "expiry": "Expiry",
+    "exclude_tags": "Tags to leave out",
+    "exclude_tools": "Tools to leave out",
+    "confirm": "Ask a person first",
+    "budgets": "Call budgets",
+    "pin": "Limit to these ids",
+    "reveal_secrets": "Reveal secrets",
+    "provenance": "Timeline note",
+    "tool_exposure": "Tool list",
+    "require_api_token_auth": "API token",
+}
+
+
+def humane(text: str) -> str:
+    """A domain message for a form field in the words a person uses (the API's own wording
+    names JSON fields and formats)."""
+    for pattern, replacement in _HUMANE:
+        if pattern.match(text):
+            return pattern.sub(replacement, text)
+    return text
+
+
+def error_list(errors: FieldMessages) -> list[tuple[str, str]]:
+    """The error summary's lines: (field id, "Label: what to fix")."""
+    return [
+        (name, f"{_LABELS.get(name, name)}: {' '.join(texts)}")
+        for name, texts in errors.items()
+        if texts
+    ]
 
 
 def _form_field(path: str, values: ServerForm | None) -> tuple[str, str]:
@@ -193,7 +248,8 @@ class ServerForm:
     methods: list[str] = field(default_factory=lambda: ["read"])
     tags: list[str] = field(default_factory=list)
     require_api_token_auth: bool = False
-    expiry: str = "never"
+    expiry: str = "30d"
+    """A new server expires in 30 days unless the operator chooses otherwise."""
     expires_at_local: str = ""
     tz_offset: str = "0"
     exclude_destructive: bool = True
@@ -237,6 +293,45 @@ def server_form(form: FormData, *, default_expiry: str = "never") -> ServerForm:
         provenance=form.get("provenance") == "on",
         tool_exposure=_text(form, "tool_exposure"),
     )
+
+
+_BOXES = ("require_api_token_auth", "exclude_destructive", "reveal_secrets", "provenance")
+_TEXTS = (
+    "name",
+    "expiry",
+    "expires_at_local",
+    "tz_offset",
+    "exclude_tags",
+    "exclude_tools",
+    "confirm",
+    "budgets",
+    "pin",
+    "tool_exposure",
+)
+
+
+def form_fields(values: ServerForm) -> list[tuple[str, str]]:
+    """The form as the fields a browser would post (hidden fields of the review page), so
+    :func:`server_form` reads back the same values."""
+    fields = [("methods", m) for m in values.methods] + [("tags", t) for t in values.tags]
+    fields += [(name, "on") for name in _BOXES if getattr(values, name)]
+    fields += [(name, str(getattr(values, name))) for name in _TEXTS]
+    return fields
+
+
+def expiry_label(values: ServerForm, now: datetime) -> tuple[str, datetime | None]:
+    """The chosen expiry in words and as a time (``None``: never, or kept as it is)."""
+    when = expires_at(values, now)
+    labels = {value: label for value, label, _ in EXPIRY_CHOICES}
+    if when is UNSET:
+        return "unchanged", None
+    if when is None:
+        return "never expires", None
+    try:
+        at = datetime.fromisoformat(str(when))
+    except ValueError:
+        return str(when), None
+    return labels.get(values.expiry, "on the chosen date"), at
 
 
 def grant_form(grant: Grant, *, expiry: str = "keep") -> ServerForm:

@@ -25,8 +25,10 @@ __all__ = [
     "FilterPreview",
     "PreviewRow",
     "WithheldRow",
+    "every_tag_warning",
     "filter_choices",
     "preview_config",
+    "tag_counts",
 ]
 
 _DRAFT = Grant(server_id="preview", account_id="preview")
@@ -73,6 +75,10 @@ class FilterPreview(msgspec.Struct, frozen=True, kw_only=True):
     tokens: int
     problem: str | None
     """Set when the server could not be created with this filter."""
+    warning: str | None = None
+    """Set when no tag is chosen: every tag's tools are exposed, named here."""
+    tag_counts: dict[str, int] = msgspec.field(default_factory=dict)
+    """Tag → tools it would expose under the chosen methods and exclusions."""
 
 
 class FilterChoices(msgspec.Struct, frozen=True, kw_only=True):
@@ -81,6 +87,9 @@ class FilterChoices(msgspec.Struct, frozen=True, kw_only=True):
     fine_methods: tuple[str, ...]
     """``custom`` and every exact method name, standard ones first."""
     tags: tuple[str, ...]
+    covered: dict[str, str] = msgspec.field(default_factory=dict)
+    """Fine method → ``read`` or ``write`` when every tool of that method is of that class, so
+    ticking Read (or Write) already includes it."""
 
 
 def filter_choices(tools: Sequence[ToolDescriptor]) -> FilterChoices:
@@ -88,8 +97,41 @@ def filter_choices(tools: Sequence[ToolDescriptor]) -> FilterChoices:
     methods = known_methods(tools)
     standard = [m for m in ("list", "get", "create", "update", "delete") if m in methods]
     custom = sorted(methods - STANDARD_METHODS)
+    classes: dict[str, set[str]] = {}
+    for tool in tools:
+        classes.setdefault(tool.method, set()).add(tool.method_class)
+        if tool.method not in STANDARD_METHODS:
+            classes.setdefault("custom", set()).add(tool.method_class)
+    covered = {m: next(iter(c)) for m, c in classes.items() if len(c) == 1}
     return FilterChoices(
-        fine_methods=("custom", *standard, *custom), tags=tuple(sorted(known_tags(tools)))
+        fine_methods=("custom", *standard, *custom),
+        tags=tuple(sorted(known_tags(tools))),
+        covered={m: c for m, c in covered.items() if c in ("read", "write")},
+    )
+
+
+def tag_counts(tools: Sequence[ToolDescriptor], grant: Grant) -> dict[str, int]:
+    """Tag → how many tools choosing only that tag would expose (same methods, exclusions)."""
+    if not grant.methods:
+        return dict.fromkeys(known_tags(tools), 0)
+    every = expose(tools, msgspec.structs.replace(grant, tags=())).tools
+    counts = dict.fromkeys(known_tags(tools), 0)
+    for tool in every:
+        for tag in tool.tags:
+            counts[tag] += 1
+    return counts
+
+
+def every_tag_warning(names: Sequence[str]) -> str | None:
+    """The warning of a server with no tag chosen: every tag, so many tools, including …"""
+    if not names:
+        return None
+    shown = ", ".join(names[:3])
+    more = ", …" if len(names) > 3 else "."
+    noun = "tool" if len(names) == 1 else "tools"
+    return (
+        f"No tag chosen, so every tag: {len(names)} {noun}, including {shown}{more} "
+        "Choose tags to expose only what this server is for."
     )
 
 
@@ -113,6 +155,8 @@ def preview_config(tools: Sequence[ToolDescriptor], config: ServerConfigBody) ->
         size_bytes=size,
         tokens=tokens,
         problem=_problem(tools, grant, errors, bool(exposure and exposure.withheld)),
+        warning=None if grant.tags else every_tag_warning([t.name for t in exposed]),
+        tag_counts=tag_counts(tools, grant),
     )
 
 

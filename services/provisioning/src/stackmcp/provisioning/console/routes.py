@@ -46,14 +46,22 @@ from stackmcp.provisioning.console.pages import STATIC_DIR
 from stackmcp.provisioning.console.serverforms import (
     create_server,
     created_server_page,
+    draft_server,
     edit_server_page,
     new_server_page,
     preview,
+    review_server,
     revoke_server,
     revoke_server_page,
     update_server,
 )
-from stackmcp.provisioning.console.servers import server_page
+from stackmcp.provisioning.console.servers import (
+    all_servers_page,
+    rotate_server,
+    rotate_server_page,
+    server_page,
+    test_server_url,
+)
 from stackmcp.provisioning.console.signin import home, sign_in, sign_in_page, sign_out
 from stackmcp.provisioning.console.web import (
     PREFIX,
@@ -95,6 +103,12 @@ def console_router() -> Router:
             revoke_server_page,
             revoke_server,
             preview,
+            review_server,
+            draft_server,
+            rotate_server_page,
+            rotate_server,
+            test_server_url,
+            all_servers_page,
             api_tokens_page,
             create_api_token,
             created_api_token_page,
