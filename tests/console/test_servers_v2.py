@@ -275,3 +275,20 @@ async def test_every_server_listed_searched_and_filtered(
     await page.goto(f"{provisioning.url}/console/servers?q=list+&sort=expires&status=active")
     ids = await rows.evaluate_all("rows => rows.map(row => row.dataset.serverId)")
     assert ids == [short["id"], long["id"]]
+
+
+async def test_enter_reviews_without_javascript(provisioning: Provisioning) -> None:
+    """With scripts off, Enter in Name still only opens the review: the form's default button
+    is "Review", not a script intercepting the key."""
+    async with browser_page(javascript=False) as page:
+        await sign_in(page, provisioning)
+        account = f"{provisioning.url}/console/accounts/{provisioning.account_id}"
+        await page.goto(f"{account}/servers/new")
+        await page.get_by_label("Name").fill("no script enter")
+        await page.get_by_label("Name").press("Enter")
+        await expect(page.get_by_role("heading", name="Review the new MCP server")).to_be_visible()
+        await expect(page.locator("#every-tag-warning")).to_contain_text("every tag")
+        assert "no script enter" not in server_names(provisioning)
+        await page.get_by_role("button", name="Create server").click()
+        await expect(page.get_by_label("MCP server URL")).to_be_visible()
+    assert server_names(provisioning).count("no script enter") == 1
