@@ -20,6 +20,7 @@ import pytest
 from mcp import Client
 from playwright.async_api import Page, expect
 
+from stackmcp.provisioning.console.urltest import on_gateway
 from tests.support.browser import browser_page
 from tests.support.provisioning import Provisioning, refused_within
 
@@ -292,3 +293,47 @@ async def test_enter_reviews_without_javascript(provisioning: Provisioning) -> N
         await page.get_by_role("button", name="Create server").click()
         await expect(page.get_by_label("MCP server URL")).to_be_visible()
     assert server_names(provisioning).count("no script enter") == 1
+
+
+@pytest.mark.parametrize(
+    ("url", "allowed"),
+    [
+        ("http://gw.example:8080/mcp/smcp_srv_abc", True),
+        ("http://gw.example:8080/mcp/smcp_srv_abc/../../admin", False),
+        ("http://gw.example:8080/mcp/", False),
+        ("http://gw.example:8081/mcp/smcp_srv_abc", False),
+        ("https://gw.example:8080/mcp/smcp_srv_abc", False),
+        ("http://169.254.169.254/mcp/smcp_srv_abc", False),
+        ("http://gw.example:8080@evil.example/mcp/smcp_srv_abc", False),
+        ("http://user:pw@gw.example:8080/mcp/smcp_srv_abc", False),
+        ("http://gw.example:8080/mcp/smcp_srv_abc?next=http://evil.example", False),
+        ("http://gw.example:8080/other/smcp_srv_abc", False),
+        ("not a url", False),
+    ],
+)
+def test_test_url_only_reaches_the_gateway(url: str, allowed: bool) -> None:
+    """The Test URL button fetches only the configured gateway's MCP URLs (no SSRF)."""
+    assert on_gateway(url, "http://gw.example:8080") is allowed
+
+
+async def test_test_url_refuses_other_hosts(page: Page, provisioning: Provisioning) -> None:
+    """A URL posted to /console/test-url that is not the gateway's is never fetched, and the
+    page does not show it back."""
+    created = create_by_api(provisioning, "ssrf probe")
+    await sign_in(page, provisioning)
+    await page.goto(f"{provisioning.url}/console/accounts/{provisioning.account_id}")
+    csrf = await page.locator('input[name="csrf_token"]').first.input_value()
+    answer = await page.request.post(
+        f"{provisioning.url}/console/test-url",
+        form={
+            "csrf_token": csrf,
+            "url": "http://169.254.169.254/latest/meta-data/",
+            "account_id": provisioning.account_id,
+            "server_id": created["id"],
+        },
+    )
+    assert answer.status == 200
+    assert answer.headers["cache-control"] == "no-store"
+    text = await answer.text()
+    assert "Only this gateway" in text
+    assert "169.254.169.254" not in text

@@ -10,6 +10,7 @@ console cannot be used to reach any other address (no server-side request forger
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -20,6 +21,7 @@ __all__ = ["TEST_TIMEOUT", "UrlTest", "on_gateway", "run_url_test"]
 TEST_TIMEOUT = 10.0
 """Seconds the whole test may take."""
 _PROTOCOL = "2025-06-18"
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,200}")
 
 
 @dataclass(frozen=True)
@@ -41,7 +43,7 @@ def on_gateway(url: str, gateway: str) -> bool:
     prefix = f"{base.path.rstrip('/')}/mcp/"
     token = given.path.removeprefix(prefix)
     clean = not (given.query or given.fragment or given.username or given.password)
-    return same and clean and given.path.startswith(prefix) and token.isascii() and "/" not in token
+    return same and clean and given.path.startswith(prefix) and bool(_TOKEN.fullmatch(token))
 
 
 def _result(response: httpx.Response) -> dict[str, object]:
