@@ -4,7 +4,9 @@ Real processes (NATS with JetStream, Valkey, the worker, two gateway replicas, p
 sandbox) and the official MCP SDK client: the old URL serves on both replicas (their grant
 caches warm), ``POST …/rotate`` answers the new URL once, the old one is refused on both
 replicas within a polled deadline and its open SSE stream ends, and the new URL serves the same
-tools under the same server id.
+tools under the same server id. An OAuth sign-in made through the old URL stops working too: its
+access token is refused on the old URL (gone) and on the new one (bound to another URL), and its
+refresh token gets ``invalid_grant``.
 """
 
 from __future__ import annotations
@@ -17,7 +19,11 @@ import httpx
 import pytest
 from mcp import Client
 
+from tests.e2e.test_oauth_flow import create_api_token, sign_in_and_use, status_with
+from tests.support.oauthstack import OAuthStack, oauth_stack
 from tests.support.provisioning import Provisioning, refused_within
+
+__all__ = ["oauth_stack"]
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
@@ -134,3 +140,50 @@ async def test_rotating_a_revoked_server_is_a_conflict_and_serves_nothing(
     assert refused.status_code == 409, refused.text
     assert refused.json()["error"]["message"] == "this MCP server was revoked; create a new one"
     await refused_within(server["url"], REFUSED_WITHIN)
+
+
+async def test_an_oauth_sign_in_through_the_old_url_stops_working(
+    oauth_stack: OAuthStack, provisioning: Provisioning
+) -> None:
+    with provisioning.client() as admin:
+        created = admin.post(
+            f"/integrated-account/{provisioning.account_id}/mcp",
+            json={"name": "rotate oauth", "config": {**CONFIG, "require_api_token_auth": True}},
+        )
+    assert created.status_code == 201, created.text
+    server = created.json()
+    old = _token(server["url"])
+    api_token, _ = create_api_token(provisioning)
+    storage, _ = await sign_in_and_use(oauth_stack, old, api_token)
+    assert storage.tokens is not None
+    assert storage.client_info is not None
+    access = storage.tokens.access_token
+    async with httpx.AsyncClient(timeout=10) as http:
+        for replica in (0, 1):
+            assert await status_with(http, oauth_stack.url(old, replica), access) == 200
+        with provisioning.client() as admin:
+            rotated = admin.post(f"{_server_path(provisioning, server['id'])}/rotate")
+        assert rotated.status_code == 200, rotated.text
+        new = _token(rotated.json()["url"])
+
+        deadline = time.monotonic() + REFUSED_WITHIN
+        while True:
+            statuses = [
+                await status_with(http, oauth_stack.url(url, replica), access)
+                for url in (old, new)
+                for replica in (0, 1)
+            ]
+            if statuses == [404, 404, 401, 401]:
+                break
+            assert time.monotonic() < deadline, statuses
+            await asyncio.sleep(0.05)
+        refresh = await http.post(
+            f"{oauth_stack.gateways[0]}/oauth/token",
+            data={
+                "grant_type": "refresh_token",
+                "refresh_token": storage.tokens.refresh_token or "",
+                "client_id": storage.client_info.client_id,
+            },
+        )
+    assert refresh.json()["error"] == "invalid_grant"
+    assert "given a new URL" in refresh.json()["error_description"]
