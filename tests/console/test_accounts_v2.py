@@ -216,3 +216,25 @@ async def test_remove_lists_the_servers_it_revokes(page: Page, provisioning: Pro
     missing = await page.goto(f"{provisioning.url}/console/accounts/{account_id}/settings")
     assert missing is not None
     assert missing.status == 404
+
+
+async def test_screenshots_for_the_docs(provisioning: Provisioning) -> None:
+    """The accounts list, an account page and dark mode, as the operator guide shows them
+    (kept in ``docs/screenshots/`` when ``STACKMCP_DOCS_SCREENSHOTS=1``)."""
+    async with browser_page(width=1100, height=640, origin=provisioning.url) as page:
+        await sign_in(page, provisioning)
+        await connect(page, provisioning, unique("Payments production"))
+        await page.get_by_role("button", name="Check with Better Stack").click()
+        await expect(page.locator(".notice")).to_have_text("Checked with Better Stack.")
+        await expect(page.locator(".badge.health").first).to_have_text("OK")
+        await docs_screenshot(page, "account-page")
+        await page.goto(f"{provisioning.url}/console/accounts")
+        await expect(page.locator("#accounts")).to_be_visible()
+        await docs_screenshot(page, "accounts-list")
+        await page.emulate_media(color_scheme="dark")
+        await page.goto(f"{provisioning.url}/console/accounts/{provisioning.account_id}/settings")
+        background = await page.evaluate(
+            "getComputedStyle(document.documentElement).backgroundColor"
+        )
+        assert background != "rgb(255, 255, 255)", background
+        await docs_screenshot(page, "dark-mode")
