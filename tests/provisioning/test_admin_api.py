@@ -602,13 +602,17 @@ def test_unknown_tag_is_named(admin: httpx.Client, account: str) -> None:
 def test_empty_methods_are_refused(admin: httpx.Client, account: str, methods: list[str]) -> None:
     body = _server_body(config={"methods": methods})
     answer = admin.post(f"/integrated-account/{account}/mcp", json=body)
-    assert "at least one" in _field_error(answer, "config.methods")
+    message = _field_error(answer, "config.methods")
+    assert "at least one" in message
+    assert "[" not in message, "said in words, not in JSON"
 
 
 def test_filter_matching_no_tool_is_refused(admin: httpx.Client, account: str) -> None:
     body = _server_body(config={"methods": ["read"], "tags": ["destructive"]})
     answer = admin.post(f"/integrated-account/{account}/mcp", json=body)
-    assert "matches no tool" in _field_error(answer, "config")
+    message = _field_error(answer, "config")
+    assert "matches no tool: no read tool carries the tag destructive" in message
+    assert "[" not in message, "said in words, not in Python lists"
 
 
 def test_several_problems_are_reported_at_once(admin: httpx.Client, account: str) -> None:
