@@ -27,13 +27,13 @@ class Run:
     monkeypatch: pytest.MonkeyPatch
     capsys: pytest.CaptureFixture[str]
 
-    def __call__(self, *argv: str) -> tuple[int, str, str]:
+    def __call__(self, *argv: str, stdin: str = "") -> tuple[int, str, str]:
         for name in list(os.environ):
             if name.startswith("STACKMCP_"):
                 self.monkeypatch.delenv(name)
         self.monkeypatch.setenv("STACKMCP_ADMIN_URL", self.provisioning.url)
         self.monkeypatch.setenv("STACKMCP_ADMIN_TOKEN", self.provisioning.admin_token)
-        self.monkeypatch.setattr(sys, "stdin", io.StringIO(""))
+        self.monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
         self.capsys.readouterr()
         with pytest.raises(SystemExit) as exit_info:
             main(list(argv))

@@ -206,7 +206,8 @@ class AdminClient:
                 status=status,
             )
         if status == 502 and code == "upstream_error":
-            # Better Stack refused the account's token on --verify: the request's fault.
+            # --verify: Better Stack answered an error or was unreachable at the account's base
+            # URL ("Better Stack unreachable at <url>: connection refused"): the request's fault.
             return Refused(f"the API refused the request: {message}", **kwargs)
         if status >= 500:
             detail = f": {message}" if message else ""
