@@ -10,13 +10,17 @@ with ``STACKMCP_DOCS_SCREENSHOTS=1``, in ``docs/screenshots/``).
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import re
 import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import nats
 import pytest
+from nats.aio.msg import Msg
 from playwright.async_api import Page, expect
 
 from stackmcp.embedded import free_port
@@ -132,7 +136,7 @@ async def test_rotate_token_refused_first_then_accepted(
     """A token Better Stack refuses: the old one stays, the problem is said with the form's
     labels, focus lands on the summary, the token is never echoed. Then the right token."""
     name = unique("Rotation")
-    await connect(page, provisioning, name)
+    account_id = await connect(page, provisioning, name)
     await page.get_by_role("link", name="Settings").click()
 
     wrong = f"wrong-{secrets.token_hex(8)}"
@@ -155,9 +159,24 @@ async def test_rotate_token_refused_first_then_accepted(
     await page.get_by_role("button", name="Check with Better Stack").click()
     await expect(page.locator(".badge.health")).to_have_text("OK")
 
-    await page.get_by_label("New Better Stack API token").fill(provisioning.stack.sandbox.token)
-    await page.get_by_role("button", name="Check and replace token").click()
-    await expect(page.locator(".notice")).to_contain_text("Better Stack token replaced")
+    # Workers hear about the new token at once (they drop their cached copy of the account).
+    heard: asyncio.Queue[bytes] = asyncio.Queue()
+    nc = await nats.connect(provisioning.stack.nats_url)
+    try:
+        subject = f"{provisioning.stack.prefix}.evt.account.updated"
+
+        async def on_event(msg: Msg) -> None:
+            heard.put_nowait(msg.data)
+
+        await nc.subscribe(subject, cb=on_event)
+        await page.get_by_label("New Better Stack API token").fill(provisioning.stack.sandbox.token)
+        await page.get_by_role("button", name="Check and replace token").click()
+        await expect(page.locator(".notice")).to_contain_text("Better Stack token replaced")
+        event = json.loads(await asyncio.wait_for(heard.get(), 10))
+    finally:
+        await nc.close()
+    assert event["account_id"] == account_id
+    assert provisioning.stack.sandbox.token not in json.dumps(event)
     assert provisioning.stack.sandbox.token not in await page.content()
     await expect(page.locator(".badge.health")).to_have_text("OK")
 

@@ -10,6 +10,7 @@ from stackmcp.contracts.grants import Grant
 __all__ = [
     "AccountCreated",
     "AccountDeleted",
+    "AccountUpdated",
     "ApiTokenCreated",
     "ApiTokenRevoked",
     "LifecycleEvent",
@@ -34,6 +35,14 @@ class AccountDeleted(Event, frozen=True, kw_only=True, tag="stackmcp.account.v1.
 
     account_id: str
     server_ids: tuple[str, ...] = ()
+
+
+class AccountUpdated(Event, frozen=True, kw_only=True, tag="stackmcp.account.v1.updated"):
+    """An integrated account was renamed or got a new Better Stack token; workers drop their
+    cached copy at once (the token itself never travels)."""
+
+    account_id: str
+    name: str = ""
 
 
 class McpServerCreated(Event, frozen=True, kw_only=True, tag="stackmcp.mcp_server.v1.created"):
@@ -99,6 +108,7 @@ class ApiTokenRevoked(Event, frozen=True, kw_only=True, tag="stackmcp.api_token.
 LifecycleEvent = (
     AccountCreated
     | AccountDeleted
+    | AccountUpdated
     | McpServerCreated
     | McpServerUpdated
     | McpServerRotated

@@ -23,7 +23,7 @@ __all__ = [
 DEFAULT_PREFIX = "stackmcp"
 
 McpServerEventKind = Literal["created", "updated", "rotated", "deleted", "expired"]
-AccountEventKind = Literal["created", "deleted"]
+AccountEventKind = Literal["created", "updated", "deleted"]
 ApiTokenEventKind = Literal["created", "revoked"]
 AuditKind = Literal["call", "admin"]
 

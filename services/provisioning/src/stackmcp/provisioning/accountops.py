@@ -19,8 +19,9 @@ from msgspec.structs import replace
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from stackmcp.contracts._base import utcnow
+from stackmcp.contracts._base import new_event_id, utcnow
 from stackmcp.contracts.accounts import AccountRecord, credential_context
+from stackmcp.contracts.events import AccountUpdated
 from stackmcp.contracts.keys import RedisKeys
 from stackmcp.contracts.subjects import Subjects
 from stackmcp.provisioning.bodies import FieldErrors, check_betterstack_token, check_name
@@ -123,6 +124,8 @@ class AccountOps:
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._store = store
+        self._events = events
+        self._subjects = subjects
         self._audit = AuditTrail(events, subjects, clock=clock)
         self._box = box
         self._verify = verify
@@ -151,8 +154,9 @@ class AccountOps:
         """Rename the account and/or replace its Better Stack token.
 
         A new token is checked with Better Stack before it is stored (sealed, never logged);
-        the account keeps its old token when the check fails. Each change is one audit record
-        (``account.renamed``, ``account.token_rotated``).
+        the account keeps its old token when the check fails. A change is announced as
+        ``AccountUpdated`` (workers drop their cached copy at once) and each change is one audit
+        record (``account.renamed``, ``account.token_rotated``).
 
         Raises:
             NotFound: there is no such account.
@@ -177,6 +181,12 @@ class AccountOps:
             return record
         await self._store.put_account(updated)
         now = self._clock()
+        await self._events.publish(
+            self._subjects.account_event("updated"),
+            AccountUpdated(
+                id=new_event_id(), occurred_at=now, account_id=account_id, name=updated.name
+            ),
+        )
         if updated.name != record.name:
             changes = {"name": {"from": record.name, "to": updated.name}}
             await self._audit.record(
