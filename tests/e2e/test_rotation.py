@@ -3,7 +3,8 @@
 Real processes (NATS with JetStream, Valkey, the worker, two gateway replicas, provisioning, the
 sandbox) and the official MCP SDK client: the old URL serves on both replicas (their grant
 caches warm), ``POST …/rotate`` answers the new URL once, the old one is refused on both
-replicas within a polled deadline and its open SSE stream ends, and the new URL serves the same
+replicas within a polled deadline and its open streams end (HTTP+SSE and a session's GET
+stream), and the new URL serves the same
 tools under the same server id. An OAuth sign-in made through the old URL stops working too: its
 access token is refused on the old URL (gone) and on the new one (bound to another URL), and its
 refresh token gets ``invalid_grant``.
@@ -32,8 +33,10 @@ READ_TOOL = "list_all_better_stack_incidents"
 REFUSED_WITHIN = 3.0
 """Seconds both replicas have to refuse the old URL (the event takes milliseconds; the margin
 is for a loaded machine)."""
+SESSION_ERA = "2025-06-18"
+"""A protocol version with sessions and their GET stream."""
 STREAM_ENDS_WITHIN = 10.0
-"""Seconds the old URL's SSE stream has to end (its keep-alive check would take 15)."""
+"""Seconds the old URL's streams have to end (their keep-alive check would take 15)."""
 
 
 def _token(url: str) -> str:
@@ -52,21 +55,48 @@ async def _tools(url: str) -> list[str]:
     return names
 
 
-async def _open_stream(http: httpx.AsyncClient, url: str) -> tuple[Any, asyncio.Task[list[str]]]:
-    """Open the old URL's HTTP+SSE stream; returns it and a task collecting its lines until it
-    ends (after the first, ``endpoint`` event)."""
-    context = http.stream("GET", f"{url}/sse", headers={"Accept": "text/event-stream"})
+async def _open_stream(
+    http: httpx.AsyncClient, url: str, headers: dict[str, str]
+) -> tuple[Any, asyncio.Task[list[str]]]:
+    """Open a server-to-client stream of the old URL; returns it and a task collecting its
+    lines until it ends (an HTTP+SSE stream's ``endpoint`` event is read first)."""
+    context = http.stream("GET", url, headers={"Accept": "text/event-stream", **headers})
     response = await context.__aenter__()
-    assert response.status_code == 200
+    assert response.status_code == 200, await response.aread()
     lines = response.aiter_lines()
-    async for line in lines:
-        if line.startswith("data:"):
-            break
+    if url.endswith("/sse"):
+        async for line in lines:
+            if line.startswith("data:"):
+                break
 
     async def rest() -> list[str]:
         return [line async for line in lines]
 
     return context, asyncio.create_task(rest())
+
+
+async def _session(http: httpx.AsyncClient, url: str) -> dict[str, str]:
+    """A Streamable HTTP session on ``url``: the headers its GET stream needs."""
+    answer = await http.post(
+        url,
+        json={
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": SESSION_ERA,
+                "capabilities": {},
+                "clientInfo": {"name": "rotation-e2e", "version": "1"},
+            },
+        },
+        headers={"Accept": "application/json, text/event-stream"},
+    )
+    assert answer.status_code == 200, answer.text
+    headers = {"Mcp-Session-Id": answer.headers["mcp-session-id"]}
+    headers["MCP-Protocol-Version"] = SESSION_ERA
+    initialized = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+    await http.post(url, json=initialized, headers={**headers, "Accept": "application/json"})
+    return headers
 
 
 async def test_rotated_url_is_refused_on_both_replicas_and_the_new_one_serves_the_same_tools(
@@ -87,19 +117,26 @@ async def test_rotated_url_is_refused_on_both_replicas_and_the_new_one_serves_th
     assert READ_TOOL in before[0]
 
     async with httpx.AsyncClient(timeout=httpx.Timeout(5, read=30)) as http:
-        stream, stream_lines = await _open_stream(http, old_urls[1])
+        opened = [
+            await _open_stream(http, f"{old_urls[1]}/sse", {}),  # HTTP+SSE
+            await _open_stream(http, old_urls[0], await _session(http, old_urls[0])),
+        ]
         try:
+            collecting = [lines for _, lines in opened]
+            done, _ = await asyncio.wait(collecting, timeout=0.5)
+            assert not done, "a stream of the old URL ended before the rotation"
             with provisioning.client() as admin:
                 rotated = admin.post(f"{_server_path(provisioning, server['id'])}/rotate")
             assert rotated.status_code == 200, rotated.text
             took = await asyncio.gather(*(refused_within(u, REFUSED_WITHIN) for u in old_urls))
             started = time.monotonic()
-            await asyncio.wait_for(stream_lines, STREAM_ENDS_WITHIN)
+            await asyncio.wait_for(asyncio.gather(*collecting), STREAM_ENDS_WITHIN)
             ended_after = time.monotonic() - started
         finally:
-            await stream.__aexit__(None, None, None)
+            for stream, _ in opened:
+                await stream.__aexit__(None, None, None)
     print(
-        f"rotation: old URL refused after {max(took):.3f}s, stream ended {ended_after:.3f}s later"
+        f"rotation: old URL refused after {max(took):.3f}s, streams ended {ended_after:.3f}s later"
     )
 
     answer = rotated.json()
