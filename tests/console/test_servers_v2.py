@@ -21,7 +21,7 @@ from mcp import Client
 from playwright.async_api import Page, expect
 
 from stackmcp.provisioning.console.urltest import on_gateway
-from tests.support.browser import browser_page
+from tests.support.browser import browser_page, screenshot
 from tests.support.provisioning import Provisioning, refused_within
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
@@ -231,11 +231,15 @@ async def test_edit_shows_a_diff_and_rotate_gives_a_new_url(
         await page.get_by_role("button", name="Rotate URL").click()
     assert (await shown.value).headers["cache-control"] == "no-store"
     await expect(page.locator("#rotated-note")).to_be_visible()
+    once = page.url
+    await page.get_by_role("button", name="Test URL").click()
+    await expect(page.locator("#test-result")).to_contain_text("The URL works")
+    await screenshot(page, "rotated-url-once")
     new_url = await page.get_by_label("MCP server URL").input_value()
     assert new_url != old_url
     await refused_within(old_url, 2.0)
     assert await listed(new_url) == after
-    await page.reload()
+    await page.goto(once)
     await expect(page.locator("#already-shown")).to_be_visible()
     await page.goto(server)
     await expect(page.locator("#fingerprint")).not_to_have_text(created["fingerprint"])
@@ -266,6 +270,7 @@ async def test_every_server_listed_searched_and_filtered(
     )
     await expect(soon_row.locator("time").first).to_have_attribute("datetime", re.compile("T"))
 
+    await screenshot(page, "all-servers")
     await page.get_by_label("Status").select_option("revoked")
     await page.get_by_role("button", name="Show").click()
     await expect(rows).to_have_count(1)
