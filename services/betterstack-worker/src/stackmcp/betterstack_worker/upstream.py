@@ -1,9 +1,12 @@
-"""The HTTP side of the worker: pooled httpx clients and upstream errors mapped to tool errors.
+"""The HTTP side of the worker: pooled HTTP clients and upstream errors mapped to tool errors.
 
-One ``httpx.AsyncClient`` per upstream origin is created lazily and reused for every call
-(connection pooling, keep-alive). By default the client runs on the ``httpx-aiohttp``
-transport: the same httpx API, but about a fifth of the CPU per request of httpx's own
-transport (measured by ``bench/worker_cpu.py``). Every request also runs under one overall
+One client per upstream origin is created lazily and reused for every call (connection
+pooling, keep-alive). By default it is an ``aiohttp.ClientSession`` used directly, without a
+cookie jar (one origin's session serves every account): about a fifth of the CPU per request
+of httpx's own transport (``bench/worker_cpu.py``), and without the httpx layer on top that
+the worker used to keep (a fifth of its CPU per call, ``bench/README.md``). ``client: httpx``,
+or an injected httpx transport (tests), uses ``httpx.AsyncClient``. Every request also runs
+under one overall
 deadline, since per-socket-operation timeouts alone let a slowly dribbling answer run long.
 Nothing here retries, throttles or backs off: a 429 is handed back at once with the upstream's
 own timing signals. Error messages are written for a model to act on and never contain the
@@ -16,13 +19,13 @@ import asyncio
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, cast
 from urllib.parse import urlsplit
 
 import aiohttp
 import httpx
 import msgspec
-from httpx_aiohttp import HttpxAiohttpClient
+import yarl
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from stackmcp.betterstack_worker import metrics
@@ -70,9 +73,26 @@ class UpstreamConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     max_connections: int = 100
     """Open connections per upstream host."""
     max_keepalive: int = 20
-    """Idle connections kept per upstream host."""
+    """Idle connections kept per upstream host (``client: httpx``; aiohttp keeps up to
+    ``max_connections``)."""
     client: Literal["aiohttp", "httpx"] = "aiohttp"
-    """HTTP engine under the httpx API: ``aiohttp`` (cheaper per call) or httpx's own."""
+    """HTTP engine: ``aiohttp`` (cheaper per call) or ``httpx``."""
+
+
+class _Answer:
+    """What the worker reads of an HTTP answer, whichever engine got it."""
+
+    __slots__ = ("content", "headers", "status_code")
+
+    def __init__(self, status_code: int, headers: Mapping[str, str], content: bytes) -> None:
+        self.status_code = status_code
+        self.headers = headers
+        self.content = content
+
+    @property
+    def text(self) -> str:
+        """The body as text (for error summaries of bodies that are not JSON)."""
+        return self.content.decode("utf-8", "replace")
 
 
 class UpstreamResponse(msgspec.Struct, frozen=True, kw_only=True):
@@ -108,13 +128,28 @@ class UpstreamClient:
     ) -> None:
         self._config = config
         self._transport = transport
+        self._direct = config.client == "aiohttp" and transport is None
         self._clients: dict[str, httpx.AsyncClient] = {}
+        self._sessions: dict[str, aiohttp.ClientSession] = {}
+
+    def _session(self, origin: str) -> aiohttp.ClientSession:
+        session = self._sessions.get(origin)
+        if session is None:
+            session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self._config.max_connections),
+                timeout=aiohttp.ClientTimeout(
+                    total=self._config.timeout, connect=self._config.connect_timeout
+                ),
+                cookie_jar=aiohttp.DummyCookieJar(),
+                trust_env=False,
+            )
+            self._sessions[origin] = session
+        return session
 
     def _client(self, origin: str) -> httpx.AsyncClient:
         client = self._clients.get(origin)
         if client is None:
-            engine = HttpxAiohttpClient if self._config.client == "aiohttp" else httpx.AsyncClient
-            client = engine(
+            client = httpx.AsyncClient(
                 base_url=origin,
                 timeout=httpx.Timeout(self._config.timeout, connect=self._config.connect_timeout),
                 limits=httpx.Limits(
@@ -186,7 +221,7 @@ class UpstreamClient:
         query: QueryArg,
         body: Mapping[str, Any] | None,
         timeout: float | None,
-    ) -> httpx.Response:
+    ) -> _Answer:
         """:meth:`_request`, recorded as ``stackmcp.upstream.request.duration``."""
         started = time.perf_counter()
         outcome: int | str = "timeout"  # also when cancelled: no answer came in time
@@ -213,7 +248,7 @@ class UpstreamClient:
         query: QueryArg,
         body: Mapping[str, Any] | None,
         timeout: float | None,
-    ) -> httpx.Response:
+    ) -> _Answer:
         headers = inject_headers({"Authorization": f"Bearer {token}", "Accept": "application/json"})
         content = None
         if body is not None:
@@ -222,15 +257,20 @@ class UpstreamClient:
         seconds = self._config.timeout if timeout is None else timeout
         try:
             async with asyncio.timeout(seconds):
-                return await self._client(origin).request(
+                if self._direct:
+                    return await self._aiohttp(
+                        method, origin, path, query=query, content=content, headers=headers
+                    )
+                answer = await self._client(origin).request(
                     method,
                     path,
-                    params=_query(query),
+                    params=cast("list[tuple[str, str | int | float | bool | None]]", _query(query)),
                     content=content,
                     headers=headers,
                     timeout=self._timeout(timeout),
                 )
-        except (TimeoutError, httpx.TransportError) as exc:
+                return _Answer(answer.status_code, answer.headers, answer.content)
+        except (TimeoutError, httpx.TransportError, aiohttp.ClientError) as exc:
             if _timed_out(exc):
                 raise DeadlineExceeded(
                     "Better Stack did not answer in time; the request may or may not have been "
@@ -238,6 +278,27 @@ class UpstreamClient:
                 ) from None
             logger.warning("upstream unreachable: %s", type(exc.__cause__ or exc).__name__)
             raise Unavailable("Better Stack could not be reached; try again shortly") from None
+
+    async def _aiohttp(
+        self,
+        method: str,
+        origin: str,
+        path: str,
+        *,
+        query: QueryArg,
+        content: bytes | None,
+        headers: dict[str, str],
+    ) -> _Answer:
+        url = yarl.URL(origin + path, encoded=True)  # the path is built from validated ids
+        async with self._session(origin).request(
+            method,
+            url,
+            params=_query(query),
+            data=content,
+            headers=headers,
+            allow_redirects=False,
+        ) as answer:
+            return _Answer(answer.status, answer.headers, await answer.read())
 
     def _timeout(self, seconds: float | None) -> httpx.Timeout | Any:
         if seconds is None:
@@ -249,23 +310,28 @@ class UpstreamClient:
         for client in self._clients.values():
             await client.aclose()
         self._clients.clear()
+        for session in self._sessions.values():
+            await session.close()
+        self._sessions.clear()
 
 
 def _timed_out(exc: BaseException) -> bool:
     """Whether a transport failure was a timeout rather than a refused or broken connection.
 
-    The aiohttp transport maps its errors to httpx classes loosely (a refused connection
-    surfaces as ``httpx.ConnectTimeout``), so its original exception decides.
+    aiohttp's connect and read timeouts are ``TimeoutError`` subclasses; a refused or broken
+    connection is another ``aiohttp.ClientError``.
     """
     if isinstance(exc, TimeoutError):
         return True
+    if isinstance(exc, aiohttp.ClientError):
+        return False
     cause = exc.__cause__
     if isinstance(cause, aiohttp.ClientError):
         return isinstance(cause, aiohttp.ServerTimeoutError)
     return isinstance(exc, httpx.TimeoutException)
 
 
-def _query(query: QueryArg) -> list[tuple[str, str | int | float | bool | None]] | None:
+def _query(query: QueryArg) -> list[tuple[str, str]] | None:
     if not query:
         return None
     pairs = query.items() if isinstance(query, Mapping) else query
@@ -288,7 +354,7 @@ def _query_value(value: Any) -> str:
     return str(value)
 
 
-def _decode(response: httpx.Response) -> Any:
+def _decode(response: _Answer) -> Any:
     if not response.content:
         return None
     try:
