@@ -189,6 +189,17 @@ async def test_health_badge_says_what_failed(page: Page, provisioning: Provision
     that URL (not that a worker is missing), on the account page and in the list."""
     dead = f"http://127.0.0.1:{free_port()}"
     name = unique("Nowhere")
+    # Connecting with "Verify" ticked is refused, saying where Better Stack could not be reached.
+    await page.goto(f"{provisioning.url}/console/accounts/new")
+    await page.get_by_label("Name").fill(name)
+    await page.get_by_label("Better Stack API token").fill(provisioning.stack.sandbox.token)
+    await page.get_by_label("Base URL").fill(dead)
+    await page.get_by_role("button", name="Connect account").click()
+    summary = page.locator("#error-summary")
+    await expect(summary).to_be_focused()
+    await expect(summary).to_contain_text(f"Better Stack unreachable at {dead}")
+    await expect(summary).not_to_contain_text("worker")
+    await expect(page.get_by_label("Base URL")).to_have_value(dead)
     account_id = await connect(page, provisioning, name, base_url=dead, verify=False)
     await expect(page.locator(".badge.health")).to_have_text("Not checked")
 
