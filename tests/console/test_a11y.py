@@ -213,3 +213,33 @@ def contrast(first: str, second: str) -> float:
 
     high, low = sorted((luminance(first), luminance(second)), reverse=True)
     return (high + 0.05) / (low + 0.05)
+
+
+async def test_times_show_in_the_browsers_zone(page: Page, provisioning: Provisioning) -> None:
+    """A browser in India sees local times with their zone; the UTC time is the tooltip."""
+    cdp = await page.context.new_cdp_session(page)
+    await cdp.send("Emulation.setTimezoneOverride", {"timezoneId": "Asia/Kolkata"})
+    await page.goto(f"{provisioning.url}/console/accounts")
+    first = page.locator("#accounts time").first
+    await expect(first).to_have_attribute("title", re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d UTC$"))
+    utc = await first.get_attribute("title")
+    shown = await first.inner_text()
+    assert utc is not None
+    assert not shown.endswith("UTC"), shown
+    assert "GMT+5:30" in shown or "IST" in shown, shown
+    hours, minutes = (int(x) for x in utc.split()[1].split(":"))
+    local = (hours * 60 + minutes + 330) % 1440
+    assert f"{local // 60:02d}:{local % 60:02d}" in shown, (utc, shown)
+
+
+async def test_copied_looks_different_from_copy(page: Page, provisioning: Provisioning) -> None:
+    """After a copy button is pressed it says so and changes colour, then turns back."""
+    await created_server(page, provisioning)
+    button = page.locator("button[data-copy]").first
+    before = await button.evaluate("b => [b.textContent, getComputedStyle(b).backgroundColor]")
+    await button.click()
+    await expect(button).to_have_class(re.compile(r"\bcopied\b"))
+    await expect(button).to_contain_text("Copied")
+    after = await button.evaluate("b => [b.textContent, getComputedStyle(b).backgroundColor]")
+    assert after[1] != before[1], (before, after)
+    await expect(button).not_to_have_class(re.compile(r"\bcopied\b"), timeout=5000)
