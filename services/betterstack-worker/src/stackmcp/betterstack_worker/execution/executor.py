@@ -721,16 +721,22 @@ def result_text(structured: Mapping[str, Any]) -> str:
 
 def encoded_result(structured: Mapping[str, Any]) -> tuple[str, bytes]:
     """:func:`result_text` and the ``structuredContent`` JSON of a result, encoding its
-    (large) ``result`` member once, and leaving nulls out only when it has some."""
+    (large) ``result`` member once, and leaving nulls out only when it has some.
+
+    The text is ``""`` when it would equal the JSON (:attr:`ToolCallResult.text`'s
+    convention), so the reply carries the result once, not twice."""
     if next(iter(structured), None) != "result":
-        return result_text(structured), msgspec.json.encode(structured)
+        text, whole = result_text(structured), msgspec.json.encode(structured)
+        return ("" if text.encode() == whole else text), whole
     result = structured["result"]
     body = msgspec.json.encode(result)
     rest = {key: value for key, value in structured.items() if key != "result"}
     tail = b"," + msgspec.json.encode(rest)[1:] if rest else b"}"
-    # "null" in the bytes may also be text inside a string: then the slow path finds none.
-    lean = msgspec.json.encode(_without_nulls(result)) if b"null" in body else body
-    return (b'{"result":' + lean + tail).decode(), b'{"result":' + body + tail
+    whole = b"".join((b'{"result":', body, tail))
+    if b"null" not in body:  # (also text inside a string: then the slow path finds none)
+        return "", whole
+    text = b"".join((b'{"result":', msgspec.json.encode(_without_nulls(result)), tail))
+    return ("" if text == whole else text.decode()), whole
 
 
 _NESTED = frozenset((dict, list))
