@@ -735,8 +735,8 @@ def encoded_result(structured: Mapping[str, Any]) -> tuple[str, bytes]:
     whole = b"".join((b'{"result":', body, tail))
     if b"null" not in body:  # (also text inside a string: then the slow path finds none)
         return "", whole
-    text = b"".join((b'{"result":', msgspec.json.encode(_without_nulls(result)), tail))
-    return ("" if text == whole else text.decode()), whole
+    lean = b"".join((b'{"result":', msgspec.json.encode(_without_nulls(result)), tail))
+    return ("" if lean == whole else lean.decode()), whole
 
 
 _NESTED = frozenset((dict, list))
