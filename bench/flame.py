@@ -27,6 +27,8 @@ AREAS: tuple[tuple[str, str], ...] = (
     ("redis/", "redis-py"),
     ("httpx/", "httpx"),
     ("httpcore/", "httpcore"),
+    ("aiohttp/", "aiohttp"),
+    ("yarl/", "yarl"),
     ("h11/", "h11"),
     ("asyncio/", "asyncio"),
     ("uvloop/", "uvloop"),
