@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import secrets
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import nats
 import pytest
@@ -24,12 +22,10 @@ from nats.aio.msg import Msg
 from playwright.async_api import Page, expect
 
 from stackmcp.embedded import free_port
-from tests.support.browser import ROOT, browser_page, screenshot
+from tests.support.browser import browser_page, docs_screenshot
 from tests.support.provisioning import Provisioning, refused_within
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
-
-DOCS = ROOT / "docs" / "screenshots"
 
 
 @pytest.fixture
@@ -78,14 +74,6 @@ async def focused_id(page: Page) -> str:
 def unique(name: str) -> str:
     """A name no other test run uses (the stack is shared)."""
     return f"{name} {secrets.token_hex(2)}"
-
-
-async def docs_screenshot(page: Page, name: str) -> None:
-    """Keep a screenshot for the docs when asked to (viewport only, to stay small)."""
-    await screenshot(page, name)
-    if os.environ.get("STACKMCP_DOCS_SCREENSHOTS") == "1":
-        DOCS.mkdir(parents=True, exist_ok=True)
-        await page.screenshot(path=str(Path(DOCS / f"{name}.png")))
 
 
 async def test_rename_with_humane_errors_then_search(

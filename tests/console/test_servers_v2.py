@@ -13,7 +13,6 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,12 +20,10 @@ from mcp import Client
 from playwright.async_api import Page, expect
 
 from stackmcp.provisioning.console.urltest import on_gateway
-from tests.support.browser import browser_page, screenshot
+from tests.support.browser import browser_page, docs_screenshot, screenshot
 from tests.support.provisioning import Provisioning, refused_within
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
-
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
 @pytest.fixture
@@ -108,8 +105,7 @@ async def test_enter_never_creates_and_keyboard_only_creation(
         "items => items.map(item => item.dataset.tool)"
     )
     assert tools
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    await page.screenshot(path=str(SCREENSHOTS / "server-review.png"), full_page=True)
+    await docs_screenshot(page, "server-review", full_page=True)
 
     # Only the explicit button creates it, and the URL-once page is never cached.
     await tab_to(page, "confirm-button")
@@ -170,8 +166,7 @@ async def test_safe_defaults_tag_counts_and_finer_methods(
     await page.get_by_label("incidents", exact=True).check()
     await expect(page.locator("#every-tag-warning")).to_have_count(0)
     await page.get_by_label("Name").fill("defaults")
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    await page.screenshot(path=str(SCREENSHOTS / "server-form.png"), full_page=True)
+    await docs_screenshot(page, "server-form", full_page=True)
 
 
 async def test_errors_in_words_with_a_focused_summary(
@@ -223,7 +218,7 @@ async def test_edit_shows_a_diff_and_rotate_gives_a_new_url(
     await expect(page.locator(".notice")).to_contain_text("MCP server updated")
     after = await listed(old_url)
     assert len(after) > len(before)
-    await page.screenshot(path=str(SCREENSHOTS / "server-page.png"), full_page=True)
+    await docs_screenshot(page, "server-page", full_page=True)
 
     await page.get_by_role("link", name="Rotate URL").click()
     assert await listed(old_url) == after, "nothing changes before the confirmation"

@@ -71,6 +71,19 @@ async def browser_page(
             await browser.close()
 
 
+DOCS_SCREENSHOTS = ROOT / "docs" / "screenshots"
+"""The screenshots the README and the operator guide show."""
+
+
+async def docs_screenshot(page: Page, name: str, *, full_page: bool = False) -> None:
+    """Save ``name`` in ``artifacts/console/`` and, only with ``STACKMCP_DOCS_SCREENSHOTS=1``,
+    in ``docs/screenshots/`` (so a test run leaves the repository as it found it)."""
+    await screenshot(page, name)
+    if os.environ.get("STACKMCP_DOCS_SCREENSHOTS") == "1":
+        DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        await page.screenshot(path=str(DOCS_SCREENSHOTS / f"{name}.png"), full_page=full_page)
+
+
 async def screenshot(page: Page, name: str) -> Path:
     """Save a full-page screenshot as ``artifacts/console/<name>.png``."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
