@@ -31,6 +31,7 @@ NOT_SETTINGS = {
     "STACKMCP_EVENTS": "the JetStream stream of events (under the default prefix)",
     "STACKMCP_AUDIT": "the JetStream stream of the audit trail (under the default prefix)",
     "STACKMCP_TEST_CHROMIUM": "the Chromium binary the browser tests drive",
+    "STACKMCP_DOCS_SCREENSHOTS": "=1 makes the browser tests refresh docs/screenshots/",
 }
 """Names the docs use that are not ``load_section`` settings, and what they are."""
 COMPOSED = {
