@@ -20,7 +20,7 @@ unavailable (503) for the caller to check and retry.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
 
 import msgspec
@@ -199,22 +199,9 @@ class Store:
             Whether it was done: ``False`` when the stored record is no longer ``current``
             (updated, rotated, revoked or expired meanwhile).
         """
-        server_key = self._keys.mcp_server(current.id)
-        try:
-            async with self._write(), self._redis.pipeline(transaction=True) as pipe:
-                await pipe.watch(server_key)
-                raw = await pipe.hget(server_key, SERVER_RECORD_FIELD)
-                if raw is None or _SERVER.decode(raw) != current:
-                    return False
-                pipe.multi()  # type: ignore[no-untyped-call]
-                pipe.delete(self._keys.grant(current.token_hash))
-                self._queue_server(pipe, rotated, now)
-                await pipe.execute()
-        except WatchError:
-            return False
-        except RedisError as exc:
-            raise _unavailable(exc) from None
-        return True
+        return await self._replace_server(
+            current, lambda pipe: self._queue_server(pipe, rotated, now)
+        )
 
     async def get_server(self, account_id: str, server_id: str) -> McpServerRecord | None:
         """The server of ``account_id`` with this id, or ``None``."""
@@ -262,6 +249,27 @@ class Store:
             (updated, revoked or expired meanwhile).
         """
         server_key = self._keys.mcp_server(current.id)
+
+        def queue(pipe: Redis) -> None:
+            pipe.hset(server_key, SERVER_RECORD_FIELD, msgspec.json.encode(ended))
+            pipe.hdel(server_key, SERVER_EXPIRES_FIELD)
+            pipe.expire(server_key, keep)
+            pipe.set(
+                self._keys.ended_grant(current.token_hash), msgspec.json.encode(grant), ex=keep
+            )
+
+        return await self._replace_server(current, queue)
+
+    async def _replace_server(
+        self, current: McpServerRecord, queue: Callable[[Redis], None]
+    ) -> bool:
+        """In one transaction, if the stored record is still ``current``: delete the grant
+        under its token hash (its URL is refused at once) and run what ``queue`` adds.
+
+        Returns:
+            Whether it was done (``False``: the record changed or went meanwhile).
+        """
+        server_key = self._keys.mcp_server(current.id)
         try:
             async with self._write(), self._redis.pipeline(transaction=True) as pipe:
                 await pipe.watch(server_key)
@@ -270,12 +278,7 @@ class Store:
                     return False
                 pipe.multi()  # type: ignore[no-untyped-call]
                 pipe.delete(self._keys.grant(current.token_hash))
-                pipe.hset(server_key, SERVER_RECORD_FIELD, msgspec.json.encode(ended))
-                pipe.hdel(server_key, SERVER_EXPIRES_FIELD)
-                pipe.expire(server_key, keep)
-                pipe.set(
-                    self._keys.ended_grant(current.token_hash), msgspec.json.encode(grant), ex=keep
-                )
+                queue(pipe)
                 await pipe.execute()
         except WatchError:
             return False

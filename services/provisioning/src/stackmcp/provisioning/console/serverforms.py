@@ -392,13 +392,18 @@ async def update_server(request: AnyRequest, account_id: str, server_id: str) ->
 @get("/accounts/{account_id:str}/servers/{server_id:str}/revoke")
 async def revoke_server_page(request: AnyRequest, account_id: str, server_id: str) -> Response[str]:
     """Ask before revoking."""
+    return await confirm_page(request, account_id, server_id, "server_revoke.html")
+
+
+async def confirm_page(
+    request: AnyRequest, account_id: str, server_id: str, template: str
+) -> Response[str]:
+    """A page asking before a change to one server (revoke, rotate)."""
     session = await signed_in(request)
     provisioner = console_state(request).provisioner
     record = await provisioner.server(account_id, server_id)
     account = account_view(await provisioner.account(account_id), 0)
-    return page(
-        session, "server_revoke.html", account=account, server=server_view(record, utcnow(), None)
-    )
+    return page(session, template, account=account, server=server_view(record, utcnow(), None))
 
 
 @post("/accounts/{account_id:str}/servers/{server_id:str}/revoke")

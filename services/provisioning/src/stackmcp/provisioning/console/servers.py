@@ -19,7 +19,12 @@ from stackmcp.contracts.grants import Grant
 from stackmcp.contracts.policy import Exposure, expose
 from stackmcp.provisioning.console.activity import read_activity
 from stackmcp.provisioning.console.forms import CONFIRM_CHOICES
-from stackmcp.provisioning.console.serverforms import created_from_url, created_page, show_once
+from stackmcp.provisioning.console.serverforms import (
+    confirm_page,
+    created_from_url,
+    created_page,
+    show_once,
+)
 from stackmcp.provisioning.console.urltest import UrlTest, on_gateway, run_url_test
 from stackmcp.provisioning.console.web import (
     NOTICES,
@@ -99,13 +104,7 @@ async def server_page(
 @get("/accounts/{account_id:str}/servers/{server_id:str}/rotate")
 async def rotate_server_page(request: AnyRequest, account_id: str, server_id: str) -> Response[str]:
     """Ask before rotating: the current URL stops working at once."""
-    session = await signed_in(request)
-    provisioner = console_state(request).provisioner
-    record = await provisioner.server(account_id, server_id)
-    account = account_view(await provisioner.account(account_id), 0)
-    return page(
-        session, "server_rotate.html", account=account, server=server_view(record, utcnow(), None)
-    )
+    return await confirm_page(request, account_id, server_id, "server_rotate.html")
 
 
 @post("/accounts/{account_id:str}/servers/{server_id:str}/rotate")
