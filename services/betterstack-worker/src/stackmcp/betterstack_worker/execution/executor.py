@@ -90,6 +90,9 @@ _REFERENCE_RETRY = 10.0
 """Seconds a failed read of them is remembered: a token that may not read policies (or a
 Better Stack outage) costs one failed request per account per 10 s, not two per call."""
 
+_UNKNOWN: Any = object()
+"""A reference list not remembered right now (``None`` is a remembered failed read)."""
+
 GET_INCIDENT = "get_single_better_stack_incident_by_id"
 LIST_INCIDENTS = "list_all_better_stack_incidents"
 TIMELINE = "list_all_better_stack_incident_timeline"
@@ -379,11 +382,16 @@ class Executor:
     ) -> tuple[UpstreamResponse, list[Any]]:
         """An incident list page with each incident's severity and escalation step, from its
         policy and the severities (read concurrently with the page)."""
-        answer, policies, severities = await asyncio.gather(
-            self._send(tool.op, account, upstream_request, call),
-            self._reference_list(POLICIES, account, call),
-            self._reference_list(SEVERITIES, account, call),
-        )
+        policies = self._remembered(POLICIES, account, call)
+        severities = self._remembered(SEVERITIES, account, call)
+        if policies is _UNKNOWN or severities is _UNKNOWN:
+            answer, policies, severities = await asyncio.gather(
+                self._send(tool.op, account, upstream_request, call),
+                self._reference_list(POLICIES, account, call),
+                self._reference_list(SEVERITIES, account, call),
+            )
+        else:  # both remembered: no tasks to gather (three per call, ~5 % of a worker's call)
+            answer = await self._send(tool.op, account, upstream_request, call)
         items = _items(tool.op, answer.body)
         if policies is None:
             return answer, items
@@ -393,17 +401,24 @@ class Executor:
         """An account's policies or severities (first :data:`_MANY`), reused for
         :data:`_REFERENCE_TTL` seconds; ``None`` when the read failed (remembered for
         :data:`_REFERENCE_RETRY` seconds)."""
-        key = (account.id, account.uptime_origin, name, call.reveal_secrets)
-        now = time.monotonic()
-        cached = self._reference.get(key)
-        if cached is not None and cached[0] > now:
-            return cached[1]
+        remembered = self._remembered(name, account, call)
+        if remembered is not _UNKNOWN:
+            return remembered
         result = await self._optional(self._fetch(name, {}, account, call, whole=True))
         if len(self._reference) > 10_000:
             self._reference.clear()
         ttl = _REFERENCE_RETRY if result is None else _REFERENCE_TTL
-        self._reference[key] = (now + ttl, result)
+        key = (account.id, account.uptime_origin, name, call.reveal_secrets)
+        self._reference[key] = (time.monotonic() + ttl, result)
         return result
+
+    def _remembered(self, name: str, account: Account, call: _Call) -> Any:
+        """The reference list ``name`` while it is remembered (``None``: its read failed),
+        else :data:`_UNKNOWN`."""
+        cached = self._reference.get((account.id, account.uptime_origin, name, call.reveal_secrets))
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        return _UNKNOWN
 
     async def _brief(
         self, tool: _Tool, arguments: Mapping[str, Any], account: Account, request: ToolCallRequest
