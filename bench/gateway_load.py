@@ -67,6 +67,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # bench/ runs as a script; tests.support lives at the repo root
     sys.path.insert(0, str(ROOT))
 
+from otlpsink import otlp_sink  # noqa: E402
 from proccpu import machine_busy_seconds, own_cpu_seconds  # noqa: E402
 
 from tests.support.grants import mint_grant  # noqa: E402
@@ -547,12 +548,20 @@ def _start_services(
     python: str = sys.executable,
     prefix: str = "stackmcp",
     name: str = "",
+    traces_to: str | None = None,
 ) -> Services:
     """Start a worker and a gateway with ``python`` under their own subject and key
-    ``prefix`` (so two trees share NATS and Valkey), provision a grant per upstream."""
+    ``prefix`` (so two trees share NATS and Valkey), provision a grant per upstream; with
+    ``traces_to``, both export their spans there over OTLP/HTTP."""
     cpus = None if options.no_pin else SERVER_CPU
     infra = stack.infra
     prefixes = {"STACKMCP_NATS_SUBJECT_PREFIX": prefix, "STACKMCP_REDIS_KEY_PREFIX": prefix}
+    if traces_to is not None:
+        prefixes |= {
+            "OTEL_TRACES_EXPORTER": "otlp",
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": traces_to,
+            "OTEL_METRICS_EXPORTER": "none",
+        }
     env = service_env(infra, stack.key, **prefixes)
     argv = [python, "-m", "stackmcp.betterstack_worker"]
     worker = stack.start(Child(f"{name}worker", argv, logs, env=env, cpus=cpus))
@@ -583,15 +592,18 @@ def _start_ours(stack: Stack, options: argparse.Namespace, logs: Path) -> list[T
     infra = stack.infra
     pin(infra.nats_server.pid if infra.nats_server else None, cpus)
     pin(infra.valkey_server.pid if infra.valkey_server else None, cpus)
-    ours = _start_services(stack, options, logs, stack.upstreams)
+    sink = options.trace_sink
+    traces_to = None if sink is None else sink.url
+    ours = _start_services(stack, options, logs, stack.upstreams, traces_to=traces_to)
     base, tokens, cpu = ours.base, ours.tokens, ours.cpu
+    exported = "" if sink is None else "; spans exported over OTLP/HTTP to a counting sink"
     targets = [
         _emulator_target(
             stack,
             ours,
             "stackmcp",
             "gateway + NATS + worker; upstream: the shared emulator (bare JSON array, "
-            "50 incidents); MCP sessions, JSON replies",
+            f"50 incidents); MCP sessions, JSON replies{exported}",
         )
     ]
     if "sandbox" in tokens:
@@ -852,6 +864,13 @@ def parse_options() -> argparse.Namespace:
         "of the commit before a change: the before/after ratio comes from the same run",
     )
     parser.add_argument(
+        "--export-traces",
+        action="store_true",
+        help="our gateway and worker (not --compare-tree's) export their spans over OTLP/HTTP "
+        "to a sink in this process that counts them: with --compare-tree of the same commit, "
+        "what exporting traces costs",
+    )
+    parser.add_argument(
         "--shared", type=Path, default=ROOT.parent / "shared" / "bench", help="shared/bench"
     )
     parser.add_argument(
@@ -888,6 +907,7 @@ def main() -> None:
             logs.mkdir(parents=True, exist_ok=True)
         else:
             logs = Path(exits.enter_context(tempfile.TemporaryDirectory(prefix="gateway-load-")))
+        options.trace_sink = exits.enter_context(otlp_sink()) if options.export_traces else None
         with running_stack(options, logs, pythons) as (targets, children):
             rows, raw, skipped = run_cells(options, harness, targets, started)
             for child in children:
@@ -898,6 +918,8 @@ def main() -> None:
                     if child.name in ("gateway", "worker"):
                         print(f"--- last lines of {child.name}.log:\n{child.tail(20)}")
         notes = [f"- {t.name}: {t.notes}" for t in targets]
+        if options.trace_sink is not None:
+            notes.append(f"- the trace sink received {options.trace_sink.summary()}")
         if options.out is not None:
             with (logs / "results.jsonl").open("w") as out:
                 out.writelines(json.dumps(r) + "\n" for r in raw)
