@@ -157,8 +157,8 @@ class Tracer:
         attributes: Attributes = None,
         links: Sequence[Link] | None = None,
     ) -> AbstractContextManager[Span]:
-        """Start a span, current inside the ``with`` block and ended when it exits (an exception
-        escaping the block is recorded on it and sets its status)."""
+        """Start a span, current inside the ``with`` block and ended when it exits (a recorded
+        span also records an exception escaping the block, and its status)."""
         provider = self._provider()
         if isinstance(provider, TracingProvider) and provider.lean():
             return _Current(_unrecorded(provider, context))
