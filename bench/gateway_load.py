@@ -67,6 +67,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # bench/ runs as a script; tests.support lives at the repo root
     sys.path.insert(0, str(ROOT))
 
+import floor  # noqa: E402
 from otlpsink import otlp_sink  # noqa: E402
 from proccpu import machine_busy_seconds, own_cpu_seconds  # noqa: E402
 
@@ -644,6 +645,52 @@ def _start_compared(stack: Stack, options: argparse.Namespace, logs: Path) -> li
     return [_emulator_target(stack, compared, COMPARED, notes)]
 
 
+FLOOR = "floor"
+"""Target name of ``bench/floor.py``: the design's hops and libraries, none of the product."""
+
+
+def _start_floor(stack: Stack, options: argparse.Namespace, logs: Path) -> list[Target]:
+    """``bench/floor.py`` as a worker and a gateway, pinned with ours, on the same NATS and
+    emulator: what a call costs with nothing but the hops (see its docstring)."""
+    cpus = None if options.no_pin else SERVER_CPU
+    script = str(ROOT / "bench" / "floor.py")
+    nats_url = stack.infra.nats_url
+    argv = [sys.executable, script, "worker", "--nats", nats_url]
+    worker = stack.start(
+        Child("floor-worker", [*argv, "--upstream", stack.upstreams["emulator"]], logs, cpus=cpus)
+    )
+    deadline = time.monotonic() + 30
+    while floor.READY not in worker.tail():
+        if not worker.alive() or time.monotonic() > deadline:
+            raise SystemExit(f"the floor worker did not start:\n{worker.tail()}")
+        time.sleep(0.2)
+    port = free_port()
+    argv = [sys.executable, script, "gateway", "--nats", nats_url, "--port", str(port)]
+    gateway = stack.start(Child("floor-gateway", argv, logs, cpus=cpus))
+    url = f"http://127.0.0.1:{port}/mcp"
+    wait_http(url, gateway, any_answer=True)
+    cpu = {"gateway": gateway.pid, "worker": worker.pid}
+    if stack.infra.nats_server is not None and stack.infra.nats_server.pid is not None:
+        cpu["nats"] = stack.infra.nats_server.pid
+    notes = (
+        "bench/floor.py: embedded Granian ASGI + NATS + a worker's aiohttp GET, uvloop; no "
+        "Redis, grant, session, limit, deadline, audit, span, metric or flattening"
+    )
+    return [
+        Target(
+            name=FLOOR,
+            url=url,
+            cpu={**cpu, "upstream": stack.upstream_pids["emulator"]},
+            tool=floor.TOOL,
+            args={"limit": 50},
+            expect_list=floor.TOOL,
+            expect_call="INC-0050",
+            ours=True,
+            notes=notes,
+        )
+    ]
+
+
 def _emulator_target(stack: Stack, services: Services, name: str, notes: str) -> Target:
     """Our list-incidents call through ``services`` against the shared emulator."""
     return Target(
@@ -698,6 +745,8 @@ def running_stack(
         ours = _start_ours(stack, options, logs)
         if options.compare_tree is not None:
             ours[1:1] = _start_compared(stack, options, logs)
+        if options.floor:
+            ours[1:1] = _start_floor(stack, options, logs)
         peers = _start_peers(stack, options, logs, pythons)
         yield [ours[0], *peers, *ours[1:]], stack.children
     finally:
@@ -714,7 +763,8 @@ def profiling(options: argparse.Namespace, target: Target, op: str, conc: int) -
     options.profile.mkdir(parents=True, exist_ok=True)
     spies = []
     for part in ("gateway", "worker"):
-        out = options.profile / f"{part}-{op}-c{conc}.txt"
+        prefix = "" if target.name == "stackmcp" else f"{target.name}-"
+        out = options.profile / f"{prefix}{part}-{op}-c{conc}.txt"
         argv = [options.py_spy, "record", "--format", "raw", "--nonblocking", "--full-filenames"]
         argv += ["-r", "250"]
         argv += ["-p", str(target.cpu[part]), "-o", str(out)]
@@ -779,7 +829,10 @@ def report(
     """Print the table, the ratios and the final JSON line."""
     peers = [peer.name for peer in options.peers]
     ratio_rows = ratios(rows, "stackmcp", peers)
-    compared_rows = ratios(rows, COMPARED, peers) + ratios(rows, "stackmcp", [COMPARED])
+    compared_rows = [
+        *(r | {"ours": other} for other in (COMPARED, FLOOR) for r in ratios(rows, other, peers)),
+        *(r | {"ours": "stackmcp"} for r in ratios(rows, "stackmcp", [COMPARED, FLOOR])),
+    ]
     print()
     print(
         f"stackmcp gateway load: {options.duration:g} s (+{options.warmup:g} s warm-up) per cell, "
@@ -802,12 +855,7 @@ def report(
             f"  (with nats {r['ratio_with_nats']}x; req/s ratio {r['rps_ratio']})"
         )
     for r in compared_rows:
-        print(
-            f"  {r['op']:4} c={r['concurrency']:<3} {COMPARED} vs {r['peer']:24} "
-            if r["peer"] != COMPARED
-            else f"  {r['op']:4} c={r['concurrency']:<3} stackmcp vs {COMPARED:24} ",
-            end="",
-        )
+        print(f"  {r['op']:4} c={r['concurrency']:<3} {r['ours']} vs {r['peer']:24} ", end="")
         print(
             f"{r['ours_ms']:.3f} / {r['peer_ms']:.3f} ms = {r['ratio']:.2f}x"
             f"  (with nats {r['ratio_with_nats']}x; req/s ratio {r['rps_ratio']})"
@@ -869,6 +917,12 @@ def parse_options() -> argparse.Namespace:
         help="our gateway and worker (not --compare-tree's) export their spans over OTLP/HTTP "
         "to a sink in this process that counts them: with --compare-tree of the same commit, "
         "what exporting traces costs",
+    )
+    parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="also measure bench/floor.py: the same hops and libraries (embedded Granian ASGI, "
+        "NATS, a worker's aiohttp GET) with none of the product, the floor of the design",
     )
     parser.add_argument(
         "--shared", type=Path, default=ROOT.parent / "shared" / "bench", help="shared/bench"
