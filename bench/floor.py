@@ -83,7 +83,7 @@ class Gateway:
         await self._nc.subscribe(self._inbox + "*", cb=self._on_reply)
 
     async def _on_reply(self, msg: Any) -> None:
-        future = self._waiting.pop(msg.subject[len(self._inbox) :], None)
+        future = self._waiting.get(msg.subject[len(self._inbox) :])
         if future is not None and not future.done():
             future.set_result(msg.data)
 
@@ -114,8 +114,11 @@ class Gateway:
         token = f"{next(self._tokens):x}"
         future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         self._waiting[token] = future
-        await self._nc.publish(SUBJECT, bytes(params), reply=self._inbox + token)
-        return await asyncio.wait_for(future, 30)
+        try:
+            await self._nc.publish(SUBJECT, bytes(params), reply=self._inbox + token)
+            return await asyncio.wait_for(future, 30)
+        finally:
+            self._waiting.pop(token, None)  # a call that timed out leaves nothing behind
 
 
 def _frame(request_id: int | str, result: bytes) -> bytes:
